@@ -1,0 +1,371 @@
+"""Search spaces: declared, serialisable genes and the genome operators that always yield valid genomes.
+
+A genome is a plain ``dict`` mapping gene names to JSON scalars. Only genomes cross process or machine boundaries.
+
+Example:
+    >>> import random
+    >>> space = SearchSpace("toy", [Int("units", 8, 64, step=8), LogFloat("learning_rate", 1e-4, 1e-2)], build=None)
+    >>> genome = space.sample(random.Random(0))
+    >>> sorted(genome)
+    ['learning_rate', 'units']
+    >>> len(space.hash(genome))
+    16
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from .errors import ConfigError, InvalidGenomeError
+
+Genome = dict
+
+__all__ = [
+    "Gene", "Int", "Float", "LogFloat", "Choice", "Bool", "SearchSpace", "genome_hash", "gene_from_config",
+]
+
+
+def _significant(value: float, digits: int) -> float:
+    if value == 0:
+        return 0.0
+    return float(f"{value:.{digits - 1}e}")
+
+
+@dataclass(frozen=True)
+class Gene:
+    """One named, typed dimension of a search space. Subclasses implement sampling, mutation and validation."""
+
+    name: str
+
+    kind = "gene"
+
+    def sample(self, rng: random.Random) -> Any:
+        raise NotImplementedError
+
+    def mutate(self, value: Any, rng: random.Random) -> Any:
+        """Return a value near ``value`` (a different one whenever the gene has more than one value)."""
+        raise NotImplementedError
+
+    def check(self, value: Any) -> str | None:
+        """Return why ``value`` is not a value of this gene, or None when it is."""
+        raise NotImplementedError
+
+    def to_config(self) -> dict:
+        config = {"type": self.kind}
+        config.update(self.__dict__)
+        return config
+
+
+@dataclass(frozen=True)
+class Int(Gene):
+    """An integer in ``[low, high]`` on a grid of ``step``."""
+
+    low: int = 0
+    high: int = 1
+    step: int = 1
+    kind = "int"
+
+    def __post_init__(self) -> None:
+        if self.high < self.low or self.step < 1 or (self.high - self.low) % self.step:
+            raise ConfigError(f"gene {self.name!r}: need low <= high and (high - low) divisible by step >= 1, "
+                              f"got low={self.low}, high={self.high}, step={self.step}")
+
+    def sample(self, rng: random.Random) -> int:
+        return rng.randrange(self.low, self.high + 1, self.step)
+
+    def mutate(self, value: int, rng: random.Random) -> int:
+        steps = (self.high - self.low) // self.step
+        if steps == 0:
+            return value
+        move = max(1, round(abs(rng.gauss(0.0, max(1.0, steps / 4)))))
+        up = rng.random() < 0.5
+        candidate = value + (move if up else -move) * self.step
+        if candidate > self.high or candidate < self.low:  # bounce off the wall instead of sticking to it
+            candidate = value + (-move if up else move) * self.step
+        return min(self.high, max(self.low, candidate))
+
+    def check(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{value!r} is not an integer"
+        if not self.low <= value <= self.high or (value - self.low) % self.step:
+            return f"{value} is not in {self.low}..{self.high} (step {self.step})"
+        return None
+
+
+@dataclass(frozen=True)
+class Float(Gene):
+    """A float in ``[low, high]``, quantised to ``step`` (or to 4 decimals) so that near-identical genomes hash alike."""
+
+    low: float = 0.0
+    high: float = 1.0
+    step: float | None = None
+    kind = "float"
+
+    def __post_init__(self) -> None:
+        if not self.low < self.high or (self.step is not None and self.step <= 0):
+            raise ConfigError(f"gene {self.name!r}: need low < high and step > 0, got {self.low}, {self.high}, "
+                              f"{self.step}")
+
+    def _quantise(self, value: float) -> float:
+        value = min(self.high, max(self.low, value))
+        if self.step:
+            value = self.low + round((value - self.low) / self.step) * self.step
+            value = min(self.high, value)
+        return round(value, 10 if self.step else 4)
+
+    def sample(self, rng: random.Random) -> float:
+        return self._quantise(rng.uniform(self.low, self.high))
+
+    def mutate(self, value: float, rng: random.Random) -> float:
+        for _ in range(8):
+            candidate = self._quantise(value + rng.gauss(0.0, 0.2 * (self.high - self.low)))
+            if candidate != value:
+                return candidate
+        return candidate
+
+    def check(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{value!r} is not a finite number"
+        if not self.low <= value <= self.high:
+            return f"{value} is not in [{self.low}, {self.high}]"
+        return None
+
+
+@dataclass(frozen=True)
+class LogFloat(Gene):
+    """A positive float in ``[low, high]`` sampled and mutated on a log scale, kept to 3 significant digits."""
+
+    low: float = 1e-4
+    high: float = 1e-1
+    kind = "logfloat"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.low < self.high:
+            raise ConfigError(f"gene {self.name!r}: need 0 < low < high, got {self.low}, {self.high}")
+
+    def _clip(self, value: float) -> float:
+        return min(self.high, max(self.low, _significant(value, 3)))
+
+    def sample(self, rng: random.Random) -> float:
+        return self._clip(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
+
+    def mutate(self, value: float, rng: random.Random) -> float:
+        width = math.log(self.high) - math.log(self.low)
+        for _ in range(8):
+            candidate = self._clip(math.exp(math.log(value) + rng.gauss(0.0, 0.2 * width)))
+            if candidate != value:
+                return candidate
+        return candidate
+
+    def check(self, value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return f"{value!r} is not a finite number"
+        if not self.low <= value <= self.high:
+            return f"{value} is not in [{self.low}, {self.high}]"
+        return None
+
+
+@dataclass(frozen=True)
+class Choice(Gene):
+    """One of ``options`` (JSON scalars). ``ordered=True`` makes mutation move to a neighbouring option."""
+
+    options: tuple = ()
+    ordered: bool = False
+    kind = "choice"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "options", tuple(self.options))
+        if not self.options or len(set(self.options)) != len(self.options):
+            raise ConfigError(f"gene {self.name!r}: options must be a non-empty list of distinct values")
+
+    def sample(self, rng: random.Random) -> Any:
+        return rng.choice(self.options)
+
+    def mutate(self, value: Any, rng: random.Random) -> Any:
+        if len(self.options) == 1:
+            return value
+        index = self.options.index(value)
+        if self.ordered:
+            step = 1 if rng.random() < 0.8 else 2
+            candidates = [i for i in (index - step, index + step) if 0 <= i < len(self.options)]
+            return self.options[rng.choice(candidates or [index - 1 if index else index + 1])]
+        return rng.choice([o for o in self.options if o != value])
+
+    def check(self, value: Any) -> str | None:
+        if not any(o == value and isinstance(o, bool) == isinstance(value, bool) for o in self.options):
+            return f"{value!r} is not one of {list(self.options)}"
+        return None
+
+    def to_config(self) -> dict:
+        config = super().to_config()
+        config["options"] = list(self.options)
+        return config
+
+
+@dataclass(frozen=True)
+class Bool(Gene):
+    """True or False."""
+
+    kind = "bool"
+
+    def sample(self, rng: random.Random) -> bool:
+        return rng.random() < 0.5
+
+    def mutate(self, value: bool, rng: random.Random) -> bool:
+        return not value
+
+    def check(self, value: Any) -> str | None:
+        return None if isinstance(value, bool) else f"{value!r} is not a bool"
+
+
+_GENE_TYPES = {cls.kind: cls for cls in (Int, Float, LogFloat, Choice, Bool)}
+
+
+def gene_from_config(config: Mapping) -> Gene:
+    """Rebuild a gene from :meth:`Gene.to_config` output."""
+    config = dict(config)
+    kind = config.pop("type", None)
+    if kind not in _GENE_TYPES:
+        raise ConfigError(f"unknown gene type {kind!r}; expected one of {sorted(_GENE_TYPES)}")
+    return _GENE_TYPES[kind](**config)
+
+
+def genome_hash(genome: Mapping) -> str:
+    """A stable 16-hex-digit hash of a genome: the same values give the same hash in any process or Python version."""
+    text = json.dumps(dict(genome), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class SearchSpace:
+    """A declared set of genes plus the code that turns a genome into a Keras model.
+
+    Args:
+        name: a short name, recorded in ``config.json``.
+        genes: the genes, in a fixed order.
+        build: ``build(genome, input_shape, num_classes) -> keras.Model``, an *uncompiled* model ending in a softmax.
+        repair: ``repair(genome, input_shape) -> genome``: make a genome buildable at ``input_shape`` (for example
+            drop blocks whose feature maps would shrink below 1x1), or raise :class:`InvalidGenomeError`.
+        expressed: ``expressed(genome) -> dict``: the genes that shape the model (for example, per-block genes of
+            blocks beyond the genome's depth are dormant). Hashing and mutation use only expressed genes, so two
+            genomes that differ in dormant genes only are trained once.
+        compile: ``compile(model, genome)``; the default uses the ``optimizer`` and ``learning_rate`` genes when
+            present (Adam and 1e-3 otherwise) with sparse categorical cross-entropy and accuracy.
+
+    Genes named ``batch_size``, ``optimizer`` and ``learning_rate`` are read by the trainer as training settings.
+    """
+
+    def __init__(self, name: str, genes: Iterable[Gene], build: Callable | None, *, repair: Callable | None = None,
+                 expressed: Callable | None = None, compile: Callable | None = None, description: str = ""):
+        self.name = name
+        self.genes: tuple[Gene, ...] = tuple(genes)
+        names = [g.name for g in self.genes]
+        if not names or len(set(names)) != len(names):
+            raise ConfigError(f"search space {name!r}: genes must be non-empty with unique names, got {names}")
+        self._by_name = {g.name: g for g in self.genes}
+        self._build = build
+        self._repair = repair
+        self._expressed = expressed
+        self._compile = compile
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"SearchSpace({self.name!r}, {len(self.genes)} genes)"
+
+    # -- genomes -------------------------------------------------------------------------------------------------
+    def sample(self, rng: random.Random) -> Genome:
+        """A random genome (not yet repaired for an input size)."""
+        return {g.name: g.sample(rng) for g in self.genes}
+
+    def expressed(self, genome: Mapping) -> Genome:
+        """The genes of ``genome`` that shape the model."""
+        return dict(self._expressed(dict(genome))) if self._expressed else dict(genome)
+
+    def hash(self, genome: Mapping) -> str:
+        """Hash of the expressed genes: genomes that build the same model share it."""
+        return genome_hash(self.expressed(genome))
+
+    def mutate(self, genome: Mapping, rng: random.Random, rate: float | None = None) -> Genome:
+        """Mutate each expressed gene with probability ``rate`` (default 1/number of expressed genes); at least one
+        gene always changes."""
+        child = dict(genome)
+        active = [g for g in self.genes if g.name in self.expressed(genome)]
+        rate = 1.0 / len(active) if rate is None else rate
+        chosen = [g for g in active if rng.random() < rate] or [rng.choice(active)]
+        for gene in chosen:
+            child[gene.name] = gene.mutate(child[gene.name], rng)
+        return child
+
+    def crossover(self, a: Mapping, b: Mapping, rng: random.Random) -> tuple[Genome, Genome]:
+        """Uniform crossover: each gene is swapped between the two children with probability 1/2."""
+        left, right = dict(a), dict(b)
+        for gene in self.genes:
+            if rng.random() < 0.5:
+                left[gene.name], right[gene.name] = right[gene.name], left[gene.name]
+        return left, right
+
+    def check(self, genome: Mapping) -> None:
+        """Raise :class:`InvalidGenomeError` naming every gene of ``genome`` that is missing, unknown or out of range."""
+        problems = [f"missing gene {name!r}" for name in self._by_name if name not in genome]
+        problems += [f"unknown gene {name!r}" for name in genome if name not in self._by_name]
+        for name, value in genome.items():
+            if name in self._by_name:
+                reason = self._by_name[name].check(value)
+                if reason:
+                    problems.append(f"{name}: {reason}")
+        if problems:
+            raise InvalidGenomeError(f"genome is not a point of space {self.name!r}: " + "; ".join(problems))
+
+    def repair(self, genome: Mapping, input_shape: Sequence[int]) -> Genome:
+        """A copy of ``genome`` that can be built at ``input_shape``; raises :class:`InvalidGenomeError` if none."""
+        return dict(self._repair(dict(genome), tuple(input_shape))) if self._repair else dict(genome)
+
+    # -- models --------------------------------------------------------------------------------------------------
+    def build(self, genome: Mapping, input_shape: Sequence[int], num_classes: int):
+        """An uncompiled ``keras.Model`` for ``genome``."""
+        if self._build is None:
+            raise ConfigError(f"search space {self.name!r} has no build function")
+        return self._build(dict(genome), tuple(input_shape), int(num_classes))
+
+    def compile(self, model, genome: Mapping) -> None:
+        """Compile ``model`` with the genome's training settings."""
+        if self._compile is not None:
+            self._compile(model, dict(genome))
+            return
+        import keras
+
+        optimizers = {"adam": keras.optimizers.Adam, "sgd": lambda learning_rate: keras.optimizers.SGD(
+            learning_rate=learning_rate, momentum=0.9), "rmsprop": keras.optimizers.RMSprop}
+        name = genome.get("optimizer", "adam")
+        if name not in optimizers:
+            raise InvalidGenomeError(f"unknown optimizer {name!r}; expected one of {sorted(optimizers)}")
+        model.compile(optimizer=optimizers[name](learning_rate=float(genome.get("learning_rate", 1e-3))),
+                      loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+
+    def count_params(self, genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
+        """Number of parameters of the genome's model (builds it, then frees the Keras session)."""
+        import keras
+
+        try:
+            return int(self.build(genome, input_shape, num_classes).count_params())
+        finally:
+            keras.backend.clear_session()
+
+    # -- serialisation -------------------------------------------------------------------------------------------
+    def to_config(self) -> dict:
+        """The declaration of this space as JSON-able data (recorded in ``config.json``)."""
+        return {"name": self.name, "genes": [g.to_config() for g in self.genes]}
+
+
+def resolve_space(space: "SearchSpace | str") -> SearchSpace:
+    """A :class:`SearchSpace` from itself or from the name of a built-in space ("cnn", "resnet50")."""
+    if isinstance(space, SearchSpace):
+        return space
+    if isinstance(space, str):
+        import search_spaces
+
+        return search_spaces.get(space)
+    raise ConfigError(f"space must be a nas.SearchSpace or the name of a built-in space, got {type(space).__name__}")
