@@ -1,0 +1,71 @@
+"""Plots of a run, written to ``<run>/plots/``: fitness per generation, and the Pareto front of a multi-objective run."""
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from .errors import ConfigError
+from .run import Run
+from .runfolder import RunFolder
+
+
+def _save(figure, folder: RunFolder, name: str) -> Path:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return folder.write_bytes(f"plots/{name}", buffer.getvalue())
+
+
+def plot_run(run: Run) -> list[Path]:
+    """Write ``plots/fitness.png`` (and ``plots/pareto.png`` for several objectives); return the paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not run.generations:
+        raise ConfigError(f"{run.path} has no finished generation yet; nothing to plot")
+    folder = RunFolder(run.path)
+    objectives = run.objectives
+    figure, axes = plt.subplots(1, len(objectives), figsize=(5.5 * len(objectives), 3.8), squeeze=False)
+    for axis, objective in zip(axes[0], objectives):
+        rows = [(g["generation"] + 1, g["stats"].get(objective)) for g in run.generations]
+        rows = [(x, s) for x, s in rows if s]
+        xs = [x for x, _ in rows]
+        axis.fill_between(xs, [s["min"] for _, s in rows], [s["max"] for _, s in rows], alpha=0.2,
+                          label="population min-max")
+        axis.plot(xs, [s["mean"] for _, s in rows], "o-", label="population mean")
+        best = "max" if not objective.startswith("-") else "min"
+        so_far, running = [], None
+        for _, stats in rows:
+            value = stats[best]
+            running = value if running is None else (max(running, value) if best == "max" else min(running, value))
+            so_far.append(running)
+        axis.plot(xs, so_far, "s--", label="best so far")
+        axis.set_xlabel("generation")
+        axis.set_ylabel(objective.lstrip("-") + (" (minimised)" if best == "min" else ""))
+        axis.set_xticks(xs)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle(f"{run.path.name}: {run.config['space']['name']} space, population {run.config['population']}")
+    paths = [_save(figure, folder, "fitness.png")]
+
+    if len(objectives) >= 2:
+        scored = [r for r in run.evaluations if r.get("status") == "ok" and None not in (r.get("fitness") or [None])]
+        front = run.pareto_front
+        figure, axis = plt.subplots(figsize=(5.5, 4.2))
+        axis.scatter([r["fitness"][1] for r in scored], [r["fitness"][0] for r in scored], s=14, alpha=0.5,
+                     label="evaluated")
+        ordered = sorted(front, key=lambda i: i.fitness[1])
+        axis.plot([i.fitness[1] for i in ordered], [i.fitness[0] for i in ordered], "o-", color="C3",
+                  label="Pareto front")
+        axis.set_xlabel(objectives[1].lstrip("-"))
+        axis.set_ylabel(objectives[0].lstrip("-"))
+        if objectives[1].lstrip("-") == "params":
+            axis.set_xscale("log")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+        paths.append(_save(figure, folder, "pareto.png"))
+    return paths

@@ -1,0 +1,105 @@
+"""Console progress of a search: one line per evaluation, one table row per generation."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{seconds:02d}s"
+
+
+def _value(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and abs(value) < 1000:
+        return f"{value:.4f}"
+    return f"{value:,.0f}" if isinstance(value, (int, float)) else str(value)
+
+
+class Reporter:
+    """Prints progress to ``stream`` (stdout) when ``verbose``; silent otherwise."""
+
+    def __init__(self, verbose: bool = True, stream: TextIO | None = None):
+        self.verbose = verbose
+        self.stream = stream or sys.stdout
+        self.trained = 0
+        self.best: float | None = None
+
+    def _print(self, text: str) -> None:
+        if self.verbose:
+            print(text, file=self.stream, flush=True)
+
+    def start(self, path, space, data, objectives, population, generations, start_generation) -> None:
+        self.population, self.generations = population, generations
+        self.objectives = objectives
+        self.clock = time.perf_counter()
+        goals = ", ".join(f"{name} ({'min' if sign < 0 else 'max'})" for name, sign in objectives)
+        self._print(f"nas: space {space.name!r} ({len(space.genes)} genes) on {data.summary()}")
+        self._print(f"nas: population {population} x {generations} generations, objectives: {goals}; run folder "
+                    f"{path}" + (f" (resuming at generation {start_generation})" if start_generation else ""))
+        self.header_printed = False
+
+    def batch(self, generation: int, generations: int, submitted: int) -> None:
+        self.current, self.batch_size, self.batch_done = generation, submitted, 0
+        self.batch_clock = time.perf_counter()
+        if submitted:
+            self._print(f"generation {generation + 1}/{generations}: training {submitted} genome(s)")
+
+    def _eta(self) -> str:
+        if not self.trained:
+            return "?"
+        per_evaluation = (time.perf_counter() - self.clock) / self.trained
+        remaining = (self.batch_size - self.batch_done) + self.population * (self.generations - self.current - 1)
+        return _duration(per_evaluation * remaining)
+
+    def evaluation(self, record: dict, objectives) -> None:
+        self.trained += 1
+        self.batch_done += 1
+        metrics = record["metrics"]
+        if record["status"] == "failed":
+            result = f"FAILED {record['error']}"
+        else:
+            shown = [name for name, _ in objectives] + [m for m in ("val_accuracy", "params") if
+                                                        m not in [n for n, _ in objectives]]
+            result = "ok  " + "  ".join(f"{name}={_value(metrics.get(name))}" for name in shown)
+        first = record["fitness"][0] if record.get("fitness") else None
+        if first is not None and (self.best is None or first * objectives[0][1] > self.best * objectives[0][1]):
+            self.best = first
+        best_text = f" | best {objectives[0][0]}={_value(self.best)}" if self.best is not None else ""
+        self._print(f"  [gen {self.current + 1} {self.batch_done}/{self.batch_size}] {record['genome_hash'][:8]}  "
+                    f"{result}  {record.get('seconds') or 0:.1f}s{best_text} | ETA {self._eta()}")
+
+    def generation(self, record: dict, generations: int) -> None:
+        names = list(record["stats"])
+        if not self.header_printed:
+            self._print(self.table_header(names))
+            self.header_printed = True
+        self._print(self.table_row(record, generations))
+
+    @staticmethod
+    def table_header(names) -> str:
+        stats = "  ".join(f"{name + ' min/mean/max':>28}" for name in names)
+        return f"{'gen':>7} {'trained':>7} {'cached':>6} {'failed':>6}  {stats}  {'diversity':>9}  {'elapsed':>8}"
+
+    @staticmethod
+    def table_row(record: dict, generations: int) -> str:
+        cells = []
+        for stats in record["stats"].values():
+            cells.append(f"{'-':>28}" if stats is None else
+                         f"{_value(stats['min']) + '/' + _value(stats['mean']) + '/' + _value(stats['max']):>28}")
+        return (f"{record['generation'] + 1:>3}/{generations:<3} {record['evaluations']:>7} {record['cached']:>6} "
+                f"{record['failed']:>6}  {'  '.join(cells)}  {record['diversity']['unique']:>9.2f}  "
+                f"{_duration(record['elapsed_seconds']):>8}")
+
+    def finish(self, best: dict | None) -> None:
+        if best is None:
+            self._print("nas: no genome was evaluated successfully")
+            return
+        fitness = ", ".join(_value(v) for v in best["fitness"])
+        self._print(f"nas: done in {_duration(time.perf_counter() - self.clock)}; best {best['genome_hash']} "
+                    f"fitness [{fitness}] genome {best['genome']}")

@@ -1,0 +1,158 @@
+"""Reading a run folder back: :func:`load_run` and the :class:`Run` / :class:`Individual` records it returns.
+
+Everything is computed from the files, so a run that is still going, finished or crashed reads the same way.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .runfolder import RunFolder, read_config
+
+
+@dataclass(frozen=True)
+class Individual:
+    """One evaluated genome: its genes, fitness (objective order; None for a failed objective) and metrics."""
+
+    genome: dict
+    genome_hash: str
+    fitness: tuple
+    metrics: dict
+    status: str
+    index: int
+    generation: int
+    run: "Run | None" = field(default=None, repr=False, compare=False)
+
+    def build(self, input_shape=None, num_classes: int | None = None, space=None):
+        """A fresh, uncompiled ``keras.Model`` for this genome (input shape and classes default to the run's)."""
+        if self.run is None and (space is None or input_shape is None or num_classes is None):
+            raise ConfigError("this individual is not attached to a run: pass space, input_shape and num_classes")
+        space = space or self.run.space
+        input_shape = tuple(input_shape or self.run.config["input_shape"])
+        num_classes = num_classes or len(self.run.config["class_names"])
+        return space.build(self.genome, input_shape, num_classes)
+
+
+def _signs(objectives: list[str]) -> list[int]:
+    return [-1 if o.startswith("-") else 1 for o in objectives]
+
+
+def _dominates(a: tuple, b: tuple) -> bool:
+    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
+
+
+class Run:
+    """A run folder, read back. ``evolve`` returns one; ``nas.load_run(path)`` gives the same for any folder."""
+
+    def __init__(self, path: str | os.PathLike, space=None):
+        self.path = Path(path)
+        self.config = read_config(self.path)
+        self._space = space
+        self.refresh()
+
+    def refresh(self) -> "Run":
+        """Re-read the logs (for a run that is still going)."""
+        folder = RunFolder(self.path)
+        self.evaluations: list[dict] = folder.read_evaluations()
+        self.generations: list[dict] = folder.read_generations()
+        self.checkpoint: dict | None = folder.read_checkpoint()
+        return self
+
+    def __repr__(self) -> str:
+        best = self.best
+        return (f"Run({str(self.path)!r}, {len(self.evaluations)} evaluations, {len(self.generations)}/"
+                f"{self.config.get('generations')} generations, best={best.fitness if best else None})")
+
+    @property
+    def run_dir(self) -> Path:
+        return self.path
+
+    @property
+    def objectives(self) -> list[str]:
+        return list(self.config["objectives"])
+
+    @property
+    def finished(self) -> bool:
+        return len(self.generations) >= int(self.config.get("generations", 0))
+
+    @property
+    def space(self):
+        """The run's search space: the one given to ``evolve``, else the built-in space of that name."""
+        if self._space is None:
+            import search_spaces
+
+            recorded = self.config["space"]
+            if recorded["name"] not in search_spaces.NAMES:
+                raise ConfigError(f"the run's space {recorded['name']!r} is not a built-in space; pass space= to "
+                                  f"load_run")
+            options = {k: v for k, v in recorded.items() if k not in ("name", "genes")}
+            space = search_spaces.get(recorded["name"], **options)
+            if space.to_config() != recorded:
+                raise ConfigError(f"the run's space {recorded['name']!r} is not the built-in one of that name; "
+                                  f"pass space= to load_run")
+            self._space = space
+        return self._space
+
+    def _individual(self, record: dict) -> Individual:
+        return Individual(record["genome"], record["genome_hash"], tuple(record["fitness"]), record["metrics"],
+                          record["status"], record["index"], record["generation"], self)
+
+    def _scored(self) -> list[tuple[tuple, dict]]:
+        """(signed fitness, record) of every successful evaluation, one per genome."""
+        signs = _signs(self.objectives)
+        seen, scored = set(), []
+        for record in self.evaluations:
+            fitness = record.get("fitness") or []
+            if record.get("status") == "failed" or record.get("error") or None in fitness or not fitness:
+                continue
+            if record["genome_hash"] in seen:
+                continue
+            seen.add(record["genome_hash"])
+            scored.append((tuple(s * v for s, v in zip(signs, fitness)), record))
+        return scored
+
+    @property
+    def best(self) -> Individual | None:
+        """The best evaluated individual (on the first objective for a multi-objective run; earliest on ties)."""
+        scored = self._scored()
+        if not scored:
+            return None
+        best = max(scored, key=lambda item: (item[0][:1], -item[1]["index"]))
+        return self._individual(best[1])
+
+    @property
+    def pareto_front(self) -> list[Individual]:
+        """Non-dominated evaluated individuals, sorted by the first objective (best first)."""
+        scored = self._scored()
+        front = [(f, r) for f, r in scored if not any(_dominates(g, f) for g, _ in scored)]
+        front.sort(key=lambda item: item[0], reverse=True)
+        return [self._individual(r) for _, r in front]
+
+    @property
+    def population(self) -> list[Individual]:
+        """The population of the last checkpointed generation."""
+        if not self.checkpoint:
+            return []
+        by_index = {r.get("index"): r for r in self.evaluations}
+        return [self._individual(by_index[m["index"]]) for m in self.checkpoint["population"] if m["index"] in by_index]
+
+    @property
+    def failures(self) -> list[dict]:
+        return [r for r in self.evaluations if r.get("status") == "failed"]
+
+    def genome_sequence(self) -> list[str]:
+        """Genome hashes of every evaluation in evaluation order (what reproducibility is judged on)."""
+        return [r["genome_hash"] for r in sorted(self.evaluations, key=lambda r: r["index"])]
+
+
+def load_run(path: str | os.PathLike, space=None) -> Run:
+    """Read a finished, running or crashed run folder.
+
+    Example:
+        >>> run = nas.load_run("runs/demo")                                    # doctest: +SKIP
+        >>> run.best.genome, run.best.metrics["val_accuracy"], len(run.evaluations)
+    """
+    return Run(path, space=space)

@@ -1,0 +1,163 @@
+"""Fitness: train one genome for a short budget and score it on the validation split.
+
+:func:`evaluate` runs wherever an executor puts it (in the calling process or in a Ray worker). It never raises for a
+problem of the genome or of training: it returns a ``failed`` outcome with the error, so that the search goes on.
+"""
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import socket
+import time
+import traceback
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Mapping
+
+import numpy as np
+
+from .errors import ConfigError
+from .runfolder import now
+
+#: Metrics every successful evaluation reports; objectives are chosen among them.
+METRICS = ("val_accuracy", "val_balanced_accuracy", "val_loss", "params", "train_seconds")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """What one fitness evaluation may spend.
+
+    Args:
+        epochs: training epochs per evaluation.
+        max_train_samples: train on at most this many images (the same seeded subset for every genome), None for all.
+        max_val_samples: score on at most this many validation images, None for all.
+        max_params: genomes whose model has more parameters are repaired or rejected before training.
+        class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000).
+    """
+
+    epochs: int = 1
+    max_train_samples: int | None = None
+    max_val_samples: int | None = None
+    max_params: int | None = None
+    class_weighted: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "max_train_samples", "max_val_samples", "max_params"):
+            value = getattr(self, name)
+            if value is None and name != "epochs":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ConfigError(f"Budget.{name} must be a positive integer{' or None' if name != 'epochs' else ''},"
+                                  f" got {value!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "Budget":
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ConfigError(f"unknown Budget fields {sorted(unknown)}; known: {sorted(known)}")
+        return cls(**dict(values))
+
+
+def training_seed(run_seed: int, genome_hash: str) -> int:
+    """The seed one genome trains with: fixed by (run seed, genome), so a score does not depend on evaluation order."""
+    digest = hashlib.sha256(f"{run_seed}:{genome_hash}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def subset(n: int, limit: int | None, seed: int) -> np.ndarray | None:
+    """Indices of a seeded subset of ``limit`` out of ``n`` items (None when all are used)."""
+    if limit is None or limit >= n:
+        return None
+    return np.sort(np.random.default_rng(seed).permutation(n)[:limit])
+
+
+def balanced_accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Mean recall over the classes present in ``y_true``."""
+    recalls = [float(np.mean(y_pred[y_true == c] == c)) for c in np.unique(y_true)]
+    return float(np.mean(recalls))
+
+
+def _where() -> dict:
+    return {"node": socket.gethostname(), "worker": f"pid-{os.getpid()}"}
+
+
+def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Class probabilities by direct calls in batches: for one-off scoring this skips tracing ``model.predict``."""
+    return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), dtype=np.float64)
+                           for i in range(0, len(x), batch_size)])
+
+
+class _NaNLoss(Exception):
+    pass
+
+
+def evaluate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None) -> dict:
+    """Train ``genome`` within ``budget`` and score it on ``data``'s validation split.
+
+    Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see :data:`METRICS`, plus ``epochs`` and
+    ``train_samples``), ``error`` (one line or None), ``traceback`` (failed only), ``started``, ``finished``,
+    ``node``, ``worker``.
+    """
+    import keras
+
+    started, clock = now(), time.perf_counter()
+    genome = dict(genome)
+    genome_hash = genome_hash or space.hash(genome)
+    outcome: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "started": started, **_where()}
+    model = None
+    try:
+        keras.utils.set_random_seed(training_seed(seed, genome_hash))
+        model = space.build(genome, data.input_shape, data.num_classes)
+        params = int(model.count_params())
+        outcome["metrics"]["params"] = params
+        if budget.max_params is not None and params > budget.max_params:
+            raise ConfigError(f"model has {params:,} parameters, more than Budget.max_params={budget.max_params:,}")
+        space.compile(model, genome)
+
+        picked = subset(len(data.x_train), budget.max_train_samples, seed)
+        x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
+                                                                                 data.y_train[picked])
+        picked_val = subset(len(data.x_val), budget.max_val_samples, seed)
+        x_val, y_val = (data.x_val, data.y_val) if picked_val is None else (data.x_val[picked_val],
+                                                                           data.y_val[picked_val])
+        class_weight = data.class_weights() if budget.class_weighted else None
+
+        fit_clock = time.perf_counter()
+        history = model.fit(x_train, y_train, epochs=budget.epochs, batch_size=int(genome.get("batch_size", 32)),
+                            class_weight=class_weight, shuffle=True, verbose=0,
+                            callbacks=[keras.callbacks.TerminateOnNaN()])
+        train_seconds = time.perf_counter() - fit_clock
+        losses = history.history.get("loss", [])
+        if not losses or not all(math.isfinite(v) for v in losses):
+            raise _NaNLoss(f"training loss became NaN or infinite at epoch {len(losses)} (learning rate "
+                           f"{genome.get('learning_rate', 'default')} too high?)")
+
+        probabilities = predict(model, x_val)
+        if not np.all(np.isfinite(probabilities)):
+            raise _NaNLoss("the model predicts NaN on the validation split")
+        predicted = probabilities.argmax(axis=1)
+        picked_probability = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
+        outcome["metrics"].update(
+            val_accuracy=float(np.mean(predicted == y_val)),
+            val_balanced_accuracy=balanced_accuracy(y_val, predicted),
+            val_loss=float(-np.mean(np.log(picked_probability))),
+            train_seconds=round(train_seconds, 3),
+            epochs=len(losses),
+            train_samples=int(len(x_train)),
+            train_loss=float(losses[-1]),
+        )
+    except Exception as error:  # noqa: BLE001 - any failure of one genome must not stop the search
+        outcome["status"] = "failed"
+        message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        outcome["error"] = f"{type(error).__name__}: {message}"[:500] if not isinstance(error, _NaNLoss) else message
+        outcome["traceback"] = "".join(traceback.format_exception(error))[-4000:]
+    finally:
+        del model
+        keras.backend.clear_session()  # frees the graph and runs the garbage collector
+    outcome["finished"] = now()
+    outcome["seconds"] = round(time.perf_counter() - clock, 3)
+    return outcome

@@ -1,0 +1,40 @@
+"""Shared fixtures: tiny real data and a tiny, fast search space for engine tests."""
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest
+
+import nas
+
+
+@pytest.fixture(scope="session")
+def tiny_data():
+    """Real synthetic lesions at 16 px: 20 images per class."""
+    return nas.data.synthetic_lesions(n=140, image_size=16, seed=0)
+
+
+def _build_dense(genome, input_shape, num_classes):
+    import keras
+
+    inputs = keras.Input(shape=input_shape)
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(genome["units"], activation=genome["activation"])(x)
+    if genome.get("mode") == "raise":
+        raise RuntimeError("this genome is built to fail")
+    if genome.get("mode") == "nan":
+        x = keras.layers.Lambda(lambda t: t * float("nan"))(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
+    return keras.Model(inputs, outputs)
+
+
+def dense_space(modes=("ok",), units=(4, 8, 16, 32, 64)):
+    """A one-hidden-layer space that trains in well under a second; ``modes`` can add failing genomes."""
+    return nas.SearchSpace("dense", [
+        nas.Choice("units", list(units), ordered=True),
+        nas.Choice("activation", ["relu", "tanh", "sigmoid"]),
+        nas.LogFloat("learning_rate", 1e-3, 3e-2),
+        nas.Choice("mode", list(modes)),
+    ], build=_build_dense)
