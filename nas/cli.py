@@ -1,0 +1,193 @@
+"""The ``nas`` command line (also ``python -m nas``).
+
+User mistakes (a bad path, setting or data) print one line, ``nas: error: ...``, and exit with status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import NasError
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas", description="Genetic-algorithm neural architecture search.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    search = commands.add_parser("search", help="run a genetic search", description="Run a genetic search and "
+                                 "write its run folder.")
+    search.add_argument("--space", default="cnn", help="search space: cnn or resnet50 (default cnn)")
+    search.add_argument("--weights", default=None,
+                        help="resnet50 backbone weights: a local .h5 file, or 'imagenet' if Keras has them cached")
+    search.add_argument("--data", default="synthetic", help="synthetic | digits (default synthetic)")
+    search.add_argument("--image-size", type=_positive_int, default=None, help="input size in pixels (synthetic: 32)")
+    search.add_argument("--population", type=_positive_int, default=12)
+    search.add_argument("--generations", type=_positive_int, default=6, help="generations, the first included")
+    search.add_argument("--epochs", type=_positive_int, default=1, help="training epochs per evaluation")
+    search.add_argument("--max-train-samples", type=_positive_int, default=None)
+    search.add_argument("--max-params", type=_positive_int, default=None, help="reject larger models before training")
+    search.add_argument("--objectives", default="val_accuracy",
+                        help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params)")
+    search.add_argument("--run-dir", default=None, help="run folder (default runs/<timestamp>)")
+    search.add_argument("--seed", type=int, default=0)
+    search.add_argument("--executor", default="local", help="local (default)")
+    search.add_argument("--quiet", action="store_true", help="print only the final summary")
+
+    resume = commands.add_parser("resume", help="continue an interrupted search")
+    resume.add_argument("run_dir")
+    resume.add_argument("--executor", default="local")
+    resume.add_argument("--quiet", action="store_true")
+
+    runs = commands.add_parser("runs", help="list run folders or show one")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="list|show")
+    listing = runs_commands.add_parser("list", help="one line per run folder")
+    listing.add_argument("root", nargs="?", default="runs")
+    show = runs_commands.add_parser("show", help="config, generations, best genome and failures of a run")
+    show.add_argument("run_dir")
+
+    plot = commands.add_parser("plot", help="write plots/fitness.png (and pareto.png) of a run")
+    plot.add_argument("run_dir")
+    return parser
+
+
+def _search(args) -> int:
+    from . import data as data_module
+    from .evolution import evolve
+    from .training import Budget
+
+    dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
+    budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params)
+    space = args.space
+    if args.weights is not None:
+        import search_spaces
+
+        space = search_spaces.get(args.space, weights=args.weights)
+    run = evolve(space, dataset, population=args.population, generations=args.generations,
+                 objectives=args.objectives, budget=budget, executor=args.executor, run_dir=args.run_dir,
+                 seed=args.seed, verbose=not args.quiet)
+    _print_outcome(run)
+    return 0
+
+
+def _print_outcome(run) -> None:
+    best = run.best
+    print(f"run folder: {run.path}")
+    if best is not None:
+        print(f"best genome {best.genome_hash}: " + ", ".join(f"{k}={v}" for k, v in best.metrics.items()))
+    print(f"inspect: nas runs show {run.path}    plots: {run.path / 'plots'}")
+
+
+def _resume(args) -> int:
+    from .evolution import resume
+
+    _print_outcome(resume(args.run_dir, executor=args.executor, verbose=not args.quiet))
+    return 0
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 1000 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
+
+
+def _runs_list(args) -> int:
+    from .run import Run
+    from .runfolder import list_runs
+
+    runs = list_runs(args.root)
+    if not runs:
+        print(f"no run folders under {args.root}")
+        return 0
+    print(f"{'run':<28} {'space':<9} {'objectives':<24} {'generations':>11} {'evals':>6} {'best':>10}  state")
+    for path in runs:
+        try:
+            run = Run(path)
+        except NasError as error:
+            print(f"{path.name:<28} unreadable: {error}")
+            continue
+        best = run.best
+        state = "finished" if run.finished else "incomplete"
+        print(f"{path.name:<28} {run.config['space']['name']:<9} {','.join(run.objectives):<24} "
+              f"{len(run.generations):>5}/{run.config['generations']:<5} {len(run.evaluations):>6} "
+              f"{_fmt(best.fitness[0]) if best else '-':>10}  {state}")
+    return 0
+
+
+def _runs_show(args) -> int:
+    from .progress import Reporter
+    from .run import Run
+
+    run = Run(args.run_dir)
+    config = run.config
+    data = config["data"]
+    print(f"run        {run.path} ({'finished' if run.finished else 'incomplete'}, created {config['created']})")
+    print(f"space      {config['space']['name']} ({len(config['space']['genes'])} genes)")
+    print(f"data       {data.get('kind')} {json.dumps({k: v for k, v in data.items() if k != 'kind'})}; input "
+          f"{'x'.join(map(str, config['input_shape']))}, {len(config['class_names'])} classes")
+    print(f"search     population {config['population']} x {config['generations']} generations, seed "
+          f"{config['seed']}, objectives {', '.join(run.objectives)}, budget {json.dumps(config['budget'])}")
+    print(f"evaluations {len(run.evaluations)} ({sum(r['status'] == 'ok' for r in run.evaluations)} ok, "
+          f"{sum(r['status'] == 'cached' for r in run.evaluations)} cached, {len(run.failures)} failed)")
+    if run.generations:
+        print()
+        print(Reporter.table_header(list(run.generations[0]["stats"])))
+        for record in run.generations:
+            print(Reporter.table_row(record, config["generations"]))
+    best = run.best
+    if best is not None:
+        print(f"\nbest       {best.genome_hash} (evaluation {best.index}, generation {best.generation + 1})")
+        print("metrics    " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.metrics.items()))
+        print("genome     " + ", ".join(f"{k}={v}" for k, v in best.genome.items()))
+    if len(run.objectives) > 1:
+        print(f"\nPareto front ({', '.join(run.objectives)}):")
+        for member in run.pareto_front:
+            print(f"  {member.genome_hash}  " + "  ".join(_fmt(v) for v in member.fitness))
+    if run.failures:
+        print(f"\nfailures ({len(run.failures)}):")
+        for record in run.failures[:10]:
+            print(f"  evaluation {record['index']} {record['genome_hash']}: {record['error']}")
+    return 0
+
+
+def _plot(args) -> int:
+    from .plots import plot_run
+    from .run import Run
+
+    for path in plot_run(Run(args.run_dir)):
+        print(path)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"search": _search, "resume": _resume, "plot": _plot}
+    handler = handlers.get(args.command) or {"list": _runs_list, "show": _runs_show}[args.runs_command]
+    try:
+        return handler(args)
+    except NasError as error:
+        print(f"nas: error: {error}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        run_dir = getattr(args, "run_dir", None)
+        hint = f"; continue with: nas resume {run_dir}" if run_dir else ""
+        print(f"nas: interrupted{hint}", file=sys.stderr)
+        return EXIT_INTERRUPTED
