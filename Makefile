@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 
 demo: install
 	rm -rf runs/demo
-	$(BIN)/nas search --space cnn --data synthetic:1500 --image-size 32 --population 8 --generations 4 --epochs 2 \
+	$(BIN)/nas search --space cnn --data synthetic:1500 --image-size 32 --population 8 --generations 4 --epochs 2 --max-params 300000 \
 		--run-dir runs/demo --seed 0
 
 test: install

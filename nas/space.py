@@ -252,6 +252,8 @@ class SearchSpace:
         expressed: ``expressed(genome) -> dict``: the genes that shape the model (for example, per-block genes of
             blocks beyond the genome's depth are dormant). Hashing and mutation use only expressed genes, so two
             genomes that differ in dormant genes only are trained once.
+        count_params: ``count_params(genome, input_shape, num_classes) -> int`` without building the model; the
+            default builds it. Used to reject genomes over ``Budget.max_params`` before training.
         compile: ``compile(model, genome)``; the default uses the ``optimizer`` and ``learning_rate`` genes when
             present (Adam and 1e-3 otherwise) with sparse categorical cross-entropy and accuracy.
 
@@ -259,7 +261,8 @@ class SearchSpace:
     """
 
     def __init__(self, name: str, genes: Iterable[Gene], build: Callable | None, *, repair: Callable | None = None,
-                 expressed: Callable | None = None, compile: Callable | None = None, description: str = ""):
+                 expressed: Callable | None = None, compile: Callable | None = None,
+                 count_params: Callable | None = None, description: str = ""):
         self.name = name
         self.genes: tuple[Gene, ...] = tuple(genes)
         names = [g.name for g in self.genes]
@@ -270,6 +273,7 @@ class SearchSpace:
         self._repair = repair
         self._expressed = expressed
         self._compile = compile
+        self._count_params = count_params
         self.description = description
 
     def __repr__(self) -> str:
@@ -346,7 +350,10 @@ class SearchSpace:
                       loss="sparse_categorical_crossentropy", metrics=["accuracy"])
 
     def count_params(self, genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
-        """Number of parameters of the genome's model (builds it, then frees the Keras session)."""
+        """Number of parameters of the genome's model (unless the space counts them itself, builds the model and
+        frees the Keras session)."""
+        if self._count_params is not None:
+            return int(self._count_params(dict(genome), tuple(input_shape), int(num_classes)))
         import keras
 
         try:

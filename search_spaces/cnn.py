@@ -11,7 +11,8 @@ from typing import Mapping, Sequence
 from nas.errors import ConfigError, InvalidGenomeError
 from nas.space import Bool, Choice, Float, Int, LogFloat, SearchSpace, genome_hash
 
-__all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "SPACE", "space", "build", "repair", "expressed", "feature_map_size"]
+__all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "SPACE", "space", "build", "repair", "expressed", "feature_map_size",
+           "count_params"]
 
 MAX_BLOCKS = 4
 BLOCK_GENES = ("filters", "kernel", "dropout")
@@ -97,6 +98,27 @@ def repair(genome: Mapping, input_shape: Sequence[int]) -> dict:
                              f"2x2 pooling, so images need at least 2x2 pixels; resize the images")
 
 
+def count_params(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
+    """The parameter count of the genome's model, computed without building it (for fast ``max_params`` checks)."""
+    if feature_map_size(genome, input_shape) is None:
+        raise InvalidGenomeError(f"genome does not fit input shape {tuple(input_shape)}; repair it first")
+    height, width = _spatial(input_shape)
+    channels, total = int(input_shape[2]), 0
+    shrink = genome["padding"] == "valid"
+    for block in range(1, genome["blocks"] + 1):
+        filters, kernel = genome[f"filters_{block}"], genome[f"kernel_{block}"]
+        for _ in range(genome["convs_per_block"]):
+            total += kernel * kernel * channels * filters + filters
+            total += 4 * filters if genome["batch_norm"] else 0  # gamma, beta and the two moving statistics
+            channels = filters
+            if shrink:
+                height, width = height - kernel + 1, width - kernel + 1
+        height, width = height // 2, width // 2
+    features = height * width * channels if genome["head"] == "flatten" else channels
+    units = genome["dense_units"]
+    return total + features * units + units + units * num_classes + num_classes
+
+
 def expressed(genome: Mapping) -> dict:
     """``genome`` without the per-block genes of blocks beyond ``blocks``."""
     dormant = {f"{gene}_{block}" for gene in BLOCK_GENES for block in range(genome["blocks"] + 1, MAX_BLOCKS + 1)}
@@ -136,7 +158,7 @@ def build(genome: Mapping, input_shape: Sequence[int], num_classes: int):
     return keras.Model(inputs, outputs, name=f"cnn_{genome_hash(expressed(genome))}")
 
 
-SPACE = SearchSpace("cnn", GENES, build=build, repair=repair, expressed=expressed,
+SPACE = SearchSpace("cnn", GENES, build=build, repair=repair, expressed=expressed, count_params=count_params,
                     description="1-4 conv blocks (conv x convs_per_block, 2x2 pool, dropout) and a dense head")
 
 

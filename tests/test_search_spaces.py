@@ -36,6 +36,7 @@ def test_table1_has_the_papers_parameter_count():
     cnn.SPACE.check(cnn.TABLE1)
     model = cnn.SPACE.build(cnn.TABLE1, (100, 100, 3), 7)
     assert model.count_params() == 4031527
+    assert cnn.SPACE.count_params(cnn.TABLE1, (100, 100, 3), 7) == 4031527
     assert model.get_layer("block2_pool") is not None
 
 
@@ -58,7 +59,9 @@ def test_random_mutations_and_crossovers_always_repair_to_buildable_genomes():
         population[rng.randrange(len(population))] = child
 
     for genome in repaired[16][::100]:
-        _check_softmax(cnn.SPACE.build(genome, (16, 16, 3), 5), (16, 16, 3), 5)
+        model = cnn.SPACE.build(genome, (16, 16, 3), 5)
+        _check_softmax(model, (16, 16, 3), 5)
+        assert cnn.count_params(genome, (16, 16, 3), 5) == model.count_params()  # the analytic count is exact
         keras.backend.clear_session()
     for genome in repaired[8][::100]:
         genome = cnn.SPACE.repair(genome, (8, 8, 1))
