@@ -15,13 +15,13 @@ __version__ = "0.1.0"
 from . import data
 from .errors import ConfigError, DataError, InvalidGenomeError, NasError
 from .evolution import evolve, resume
-from .executors import Executor, LocalExecutor
+from .executors import Executor, InlineExecutor, LocalExecutor
 from .run import Individual, Run, load_run
 from .space import Bool, Choice, Float, Gene, Int, LogFloat, SearchSpace, genome_hash
 from .training import Budget
 
 __all__ = [
     "evolve", "resume", "load_run", "Run", "Individual", "Budget", "SearchSpace", "Gene", "Int", "Float", "LogFloat", "Choice",
-    "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "ConfigError", "DataError", "InvalidGenomeError",
+    "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "InlineExecutor", "ConfigError", "DataError", "InvalidGenomeError",
     "NasError",
 ]

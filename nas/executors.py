@@ -13,6 +13,7 @@ from typing import Any
 
 from . import training
 from .errors import ConfigError
+from .runfolder import now
 
 
 @dataclass
@@ -58,10 +59,13 @@ class Executor(abc.ABC):
         return {"name": self.name}
 
 
-class LocalExecutor(Executor):
-    """Runs evaluations one at a time in the calling process, in submission order (the embedded default)."""
+class InlineExecutor(Executor):
+    """Runs evaluations one at a time in the calling process, in submission order: the simplest executor, and the one
+    to use under a debugger. TensorFlow keeps about 15 MB per trained model that ``clear_session`` does not free
+    (keras-team/keras#17458, measured in benchmarks/overhead.py), so long searches should use :class:`LocalExecutor`.
+    """
 
-    name = "local"
+    name = "inline"
 
     def __init__(self) -> None:
         self._queue: deque[tuple[int, dict, str]] = deque()
@@ -87,12 +91,139 @@ class LocalExecutor(Executor):
         return ids
 
 
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def _worker_main(connection) -> None:
+    """Body of the local worker process: receive the job once, then evaluate genomes until told to stop."""
+    import os
+    import signal
+
+    # Ctrl-C reaches the whole process group; the search process decides what happens to the running evaluation.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cloudpickle
+
+    job = cloudpickle.loads(connection.recv_bytes())
+    while True:
+        message = connection.recv()
+        if message is None:
+            return
+        task_id, genome, genome_hash = message
+        outcome = training.evaluate(genome, space=job.space, data=job.data, budget=job.budget, seed=job.seed,
+                                    genome_hash=genome_hash)
+        outcome["worker_rss_mb"] = _rss_mb()
+        connection.send((task_id, outcome))
+
+
+class LocalExecutor(InlineExecutor):
+    """Runs evaluations one at a time in a worker process on this machine (the default executor).
+
+    The worker is started on the first evaluation and replaced once its memory has grown by ``recycle_mb`` (TensorFlow
+    does not give back everything a trained model used), so the memory of a long search stays bounded. A worker
+    that dies mid-evaluation (killed, out of memory, a crash in native code) makes that evaluation ``failed`` and
+    is replaced; the search goes on. Space and data are sent to the worker with cloudpickle, so spaces defined in a
+    notebook work too.
+    """
+
+    name = "local"
+
+    def __init__(self, recycle_mb: float = 512.0) -> None:
+        super().__init__()
+        self.recycle_mb = recycle_mb
+        self._process = None
+        self._connection = None
+        self._baseline_mb: float | None = None
+        self._busy = False  # an evaluation is running in the worker (an interrupt then kills it, not waits for it)
+
+    def describe(self) -> dict:
+        return {"name": self.name, "recycle_mb": self.recycle_mb}
+
+    def _ensure_worker(self) -> None:
+        if self._process is not None and self._process.is_alive():
+            return
+        import multiprocessing
+
+        import cloudpickle
+
+        context = multiprocessing.get_context("spawn")  # fork after TensorFlow has started threads is unsafe
+        self._connection, child = context.Pipe()
+        self._process = context.Process(target=_worker_main, args=(child,), name="nas-local-worker", daemon=True)
+        self._process.start()
+        child.close()
+        self._connection.send_bytes(cloudpickle.dumps(self.job))
+        self._baseline_mb = None
+
+    def next_result(self) -> tuple[int, dict]:
+        if not self._queue:
+            raise RuntimeError("next_result() called with nothing submitted")
+        task_id, genome, genome_hash = self._queue.popleft()
+        self._ensure_worker()
+        started = now()
+        self._connection.send((task_id, genome, genome_hash))
+        self._busy = True
+        while not self._connection.poll(0.2):
+            if not self._process.is_alive():
+                return task_id, self._worker_died(started)
+        try:
+            finished_id, outcome = self._connection.recv()
+        except EOFError:
+            return task_id, self._worker_died(started)
+        self._busy = False
+        rss = outcome.get("worker_rss_mb")
+        if rss is not None:
+            if self._baseline_mb is None:
+                self._baseline_mb = rss
+            elif rss - self._baseline_mb > self.recycle_mb:
+                self._stop_worker()
+        return finished_id, outcome
+
+    def _worker_died(self, started: str) -> dict:
+        self._process.join(timeout=10)  # the pipe can close a moment before the exit status is known
+        code = self._process.exitcode
+        self._stop_worker()
+        reason = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
+        hint = " (out of memory?)" if code == -9 else ""
+        return {"status": "failed", "metrics": {}, "error": f"the worker process died during training: {reason}{hint}",
+                "started": started, "finished": now(), "seconds": None, "node": None, "worker": None}
+
+    def _stop_worker(self) -> None:
+        process, connection, busy = self._process, self._connection, self._busy
+        self._process = self._connection = None
+        self._busy = False
+        if process is None:
+            return
+        try:
+            if process.is_alive() and not busy:
+                connection.send(None)
+                process.join(timeout=10)
+        except (OSError, BrokenPipeError):
+            pass
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=10)
+        connection.close()
+
+    def close(self) -> None:
+        self._stop_worker()
+
+
 def resolve(executor: str | Executor) -> Executor:
-    """An :class:`Executor` from a name ("local") or an executor object."""
+    """An :class:`Executor` from a name ("local", "inline") or an executor object."""
     if isinstance(executor, Executor):
         return executor
     if executor == "local":
         return LocalExecutor()
+    if executor == "inline":
+        return InlineExecutor()
     if executor == "ray":
         raise ConfigError("executor 'ray' is not available in this version yet; use executor='local'")
-    raise ConfigError(f"unknown executor {executor!r}; use 'local' or an Executor object")
+    raise ConfigError(f"unknown executor {executor!r}; use 'local', 'inline' or an Executor object")

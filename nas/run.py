@@ -35,6 +35,19 @@ class Individual:
         num_classes = num_classes or len(self.run.config["class_names"])
         return space.build(self.genome, input_shape, num_classes)
 
+    def train(self, data=None, space=None):
+        """Train this genome as the search did (same data subset, budget and seed): on the same machine this gives
+        back the very model the search scored. ``data`` defaults to the run's recorded dataset."""
+        from . import data as data_module
+        from .training import Budget, train
+
+        if self.run is None:
+            raise ConfigError("this individual is not attached to a run; use nas.training.train() instead")
+        config = self.run.config
+        data = data_module.coerce(data) if data is not None else data_module.from_spec(config["data"])
+        return train(self.genome, space=space or self.run.space, data=data, budget=Budget.from_dict(config["budget"]),
+                     seed=config["seed"], genome_hash=self.genome_hash)
+
 
 def _signs(objectives: list[str]) -> list[int]:
     return [-1 if o.startswith("-") else 1 for o in objectives]

@@ -91,69 +91,79 @@ def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
                            for i in range(0, len(x), batch_size)])
 
 
-class _NaNLoss(Exception):
-    pass
+class NaNLossError(Exception):
+    """Training diverged: the loss or the predictions became NaN or infinite."""
+
+
+def train(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None,
+          info: dict | None = None):
+    """Build, compile and train ``genome`` exactly as one evaluation of a search with this ``seed`` does.
+
+    Training is seeded by (seed, genome hash), so on the same machine this gives back the very model the search
+    scored. Returns the trained ``keras.Model``; ``info`` (if given) receives params, train_seconds, epochs,
+    train_samples and train_loss, also when training fails part-way. Raises on any failure.
+    """
+    import keras
+
+    info = {} if info is None else info
+    genome = dict(genome)
+    keras.utils.set_random_seed(training_seed(seed, genome_hash or space.hash(genome)))
+    model = space.build(genome, data.input_shape, data.num_classes)
+    info["params"] = params = int(model.count_params())
+    if budget.max_params is not None and params > budget.max_params:
+        raise ConfigError(f"model has {params:,} parameters, more than Budget.max_params={budget.max_params:,}")
+    space.compile(model, genome)
+    picked = subset(len(data.x_train), budget.max_train_samples, seed)
+    x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
+                                                                             data.y_train[picked])
+    clock = time.perf_counter()
+    history = model.fit(x_train, y_train, epochs=budget.epochs, batch_size=int(genome.get("batch_size", 32)),
+                        class_weight=data.class_weights() if budget.class_weighted else None, shuffle=True,
+                        verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
+    losses = history.history.get("loss", [])
+    info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
+                train_samples=int(len(x_train)), train_loss=float(losses[-1]) if losses else None)
+    if not losses or not all(math.isfinite(v) for v in losses):
+        raise NaNLossError(f"training loss became NaN or infinite at epoch {len(losses)} (learning rate "
+                           f"{genome.get('learning_rate', 'default')} too high?)")
+    return model
+
+
+def score(model, data, budget: Budget, seed: int) -> dict:
+    """Validation metrics of a trained model: val_accuracy, val_balanced_accuracy, val_loss."""
+    picked = subset(len(data.x_val), budget.max_val_samples, seed)
+    x_val, y_val = (data.x_val, data.y_val) if picked is None else (data.x_val[picked], data.y_val[picked])
+    probabilities = predict(model, x_val)
+    if not np.all(np.isfinite(probabilities)):
+        raise NaNLossError("the model predicts NaN on the validation split")
+    predicted = probabilities.argmax(axis=1)
+    picked_probability = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
+    return {"val_accuracy": float(np.mean(predicted == y_val)),
+            "val_balanced_accuracy": balanced_accuracy(y_val, predicted),
+            "val_loss": float(-np.mean(np.log(picked_probability)))}
 
 
 def evaluate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None) -> dict:
-    """Train ``genome`` within ``budget`` and score it on ``data``'s validation split.
+    """Train ``genome`` within ``budget`` and score it on ``data``'s validation split; never raises.
 
-    Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see :data:`METRICS`, plus ``epochs`` and
-    ``train_samples``), ``error`` (one line or None), ``traceback`` (failed only), ``started``, ``finished``,
-    ``node``, ``worker``.
+    Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see :data:`METRICS`, plus ``epochs``,
+    ``train_samples`` and ``train_loss``), ``error`` (one line or None), ``traceback`` (failed only), ``started``,
+    ``finished``, ``seconds``, ``node``, ``worker``.
     """
     import keras
 
     started, clock = now(), time.perf_counter()
-    genome = dict(genome)
-    genome_hash = genome_hash or space.hash(genome)
-    outcome: dict[str, Any] = {"status": "ok", "metrics": {}, "error": None, "started": started, **_where()}
+    metrics: dict[str, Any] = {}
+    outcome: dict[str, Any] = {"status": "ok", "metrics": metrics, "error": None, "started": started, **_where()}
     model = None
     try:
-        keras.utils.set_random_seed(training_seed(seed, genome_hash))
-        model = space.build(genome, data.input_shape, data.num_classes)
-        params = int(model.count_params())
-        outcome["metrics"]["params"] = params
-        if budget.max_params is not None and params > budget.max_params:
-            raise ConfigError(f"model has {params:,} parameters, more than Budget.max_params={budget.max_params:,}")
-        space.compile(model, genome)
-
-        picked = subset(len(data.x_train), budget.max_train_samples, seed)
-        x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
-                                                                                 data.y_train[picked])
-        picked_val = subset(len(data.x_val), budget.max_val_samples, seed)
-        x_val, y_val = (data.x_val, data.y_val) if picked_val is None else (data.x_val[picked_val],
-                                                                           data.y_val[picked_val])
-        class_weight = data.class_weights() if budget.class_weighted else None
-
-        fit_clock = time.perf_counter()
-        history = model.fit(x_train, y_train, epochs=budget.epochs, batch_size=int(genome.get("batch_size", 32)),
-                            class_weight=class_weight, shuffle=True, verbose=0,
-                            callbacks=[keras.callbacks.TerminateOnNaN()])
-        train_seconds = time.perf_counter() - fit_clock
-        losses = history.history.get("loss", [])
-        if not losses or not all(math.isfinite(v) for v in losses):
-            raise _NaNLoss(f"training loss became NaN or infinite at epoch {len(losses)} (learning rate "
-                           f"{genome.get('learning_rate', 'default')} too high?)")
-
-        probabilities = predict(model, x_val)
-        if not np.all(np.isfinite(probabilities)):
-            raise _NaNLoss("the model predicts NaN on the validation split")
-        predicted = probabilities.argmax(axis=1)
-        picked_probability = np.clip(probabilities[np.arange(len(y_val)), y_val], 1e-7, 1.0)
-        outcome["metrics"].update(
-            val_accuracy=float(np.mean(predicted == y_val)),
-            val_balanced_accuracy=balanced_accuracy(y_val, predicted),
-            val_loss=float(-np.mean(np.log(picked_probability))),
-            train_seconds=round(train_seconds, 3),
-            epochs=len(losses),
-            train_samples=int(len(x_train)),
-            train_loss=float(losses[-1]),
-        )
+        model = train(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash,
+                      info=metrics)
+        metrics.update(score(model, data, budget, seed))
     except Exception as error:  # noqa: BLE001 - any failure of one genome must not stop the search
         outcome["status"] = "failed"
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        outcome["error"] = f"{type(error).__name__}: {message}"[:500] if not isinstance(error, _NaNLoss) else message
+        outcome["error"] = message if isinstance(error, NaNLossError) else f"{type(error).__name__}: {message}"[:500]
         outcome["traceback"] = "".join(traceback.format_exception(error))[-4000:]
     finally:
         del model

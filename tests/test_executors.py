@@ -1,0 +1,67 @@
+"""Executor contract: every executor must pass these (the Ray executor joins the list when it exists)."""
+from __future__ import annotations
+
+import pytest
+
+import nas
+from conftest import dense_space
+from nas.executors import InlineExecutor, Job, LocalExecutor
+
+EXECUTORS = {"inline": InlineExecutor, "local": LocalExecutor}
+GENOMES = [{"units": u, "activation": "relu", "learning_rate": 0.01, "mode": "ok"} for u in (4, 8, 16)]
+
+
+@pytest.fixture(params=sorted(EXECUTORS))
+def executor(request):
+    instance = EXECUTORS[request.param]()
+    yield instance
+    instance.close()
+
+
+def test_results_come_back_for_every_task(executor, tiny_data):
+    executor.start(Job(dense_space(), tiny_data, nas.Budget(), seed=0))
+    for task_id, genome in enumerate(GENOMES):
+        executor.submit(task_id, genome, dense_space().hash(genome))
+    assert executor.pending == 3
+    results = dict(executor.next_result() for _ in range(3))
+    assert sorted(results) == [0, 1, 2] and executor.pending == 0
+    for task_id, outcome in results.items():
+        assert outcome["status"] == "ok" and outcome["metrics"]["params"] == (
+            GENOMES[task_id]["units"] * (16 * 16 * 3 + 1) + GENOMES[task_id]["units"] * 7 + 7)
+
+
+def test_cancel_drops_pending_tasks(executor, tiny_data):
+    executor.start(Job(dense_space(), tiny_data, nas.Budget(), seed=0))
+    for task_id, genome in enumerate(GENOMES):
+        executor.submit(task_id, genome, dense_space().hash(genome))
+    assert sorted(executor.cancel()) == [0, 1, 2] and executor.pending == 0
+
+
+def test_same_seed_same_search_on_every_executor(tiny_data, tmp_path):
+    runs = {name: nas.evolve(dense_space(), tiny_data, population=3, generations=2, executor=name, seed=9,
+                             run_dir=tmp_path / name, verbose=False) for name in EXECUTORS}
+    sequences = {name: run.genome_sequence() for name, run in runs.items()}
+    assert sequences["inline"] == sequences["local"]
+    losses = {name: [r["metrics"]["val_loss"] for r in run.evaluations] for name, run in runs.items()}
+    assert losses["inline"] == pytest.approx(losses["local"], abs=1e-6)
+    assert runs["local"].config["executor"]["name"] == "local"
+
+
+def test_a_killed_worker_fails_one_evaluation_and_the_search_goes_on(tiny_data, tmp_path):
+    space = dense_space(modes=("ok", "die"))
+    run = nas.evolve(space, tiny_data, population=4, generations=2, executor="local", seed=0,
+                     run_dir=tmp_path / "run", verbose=False)
+    died = [r for r in run.evaluations if r["genome"]["mode"] == "die"]
+    assert died, "some genomes of this space kill their worker"
+    for record in died:
+        assert record["status"] in ("failed", "cached") and "killed by signal 9" in record["error"]
+    assert any(r["status"] == "ok" for r in run.evaluations) and run.best.genome["mode"] == "ok"
+    assert len(run.generations) == 2
+
+
+def test_the_worker_is_replaced_when_its_memory_grows(tiny_data, tmp_path):
+    run = nas.evolve(dense_space(), tiny_data, population=3, generations=1, seed=0,
+                     executor=LocalExecutor(recycle_mb=0.0), run_dir=tmp_path / "run", verbose=False)
+    workers = [r["worker"] for r in run.evaluations]
+    # the first evaluation sets the baseline; any growth after it replaces the worker
+    assert len(set(workers)) >= 2 and all(w.startswith("pid-") for w in workers)

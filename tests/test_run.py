@@ -1,0 +1,28 @@
+"""Reading runs back: best, Pareto front, population, and retraining the best genome as the search did."""
+from __future__ import annotations
+
+import pytest
+
+import nas
+from conftest import dense_space
+from nas.training import Budget, score
+
+
+def test_best_trains_back_to_the_model_the_search_scored(tiny_data, tmp_path):
+    space = dense_space()
+    run = nas.evolve(space, tiny_data, population=3, generations=1, budget=Budget(epochs=2),
+                     run_dir=tmp_path / "run", seed=7, verbose=False)
+    best = nas.load_run(tmp_path / "run", space=space).best
+    model = best.train(data=tiny_data)
+    metrics = score(model, tiny_data, Budget(epochs=2), seed=7)
+    assert metrics["val_loss"] == pytest.approx(best.metrics["val_loss"], abs=1e-6)
+    assert metrics["val_accuracy"] == best.metrics["val_accuracy"]
+    assert best.build().count_params() == best.metrics["params"]
+    assert run.population and {m.genome_hash for m in run.population} == {r["genome_hash"]
+                                                                          for r in run.evaluations}
+
+
+def test_custom_space_needs_to_be_given_back(tiny_data, tmp_path):
+    nas.evolve(dense_space(), tiny_data, population=2, generations=1, run_dir=tmp_path / "run", verbose=False)
+    with pytest.raises(nas.ConfigError, match="not a built-in space; pass space="):
+        nas.load_run(tmp_path / "run").best.build()
