@@ -12,7 +12,8 @@ from pathlib import Path
 from .errors import NasError
 
 EXIT_USER_ERROR = 2
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143  # 128 + SIGTERM
 
 
 def _positive_int(text: str) -> int:
@@ -45,11 +46,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params)")
     search.add_argument("--run-dir", default=None, help="run folder (default runs/<timestamp>)")
     search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--executor", default="local", help="local (default)")
+    search.add_argument("--executor", default="local",
+                        help="local (default: a worker process) or inline (this process)")
+    search.add_argument("--simulate", type=float, default=None, metavar="SECONDS",
+                        help="score genomes with a deterministic stand-in that sleeps SECONDS instead of training "
+                             "(to try the search machinery in seconds)")
     search.add_argument("--quiet", action="store_true", help="print only the final summary")
 
     resume = commands.add_parser("resume", help="continue an interrupted search")
     resume.add_argument("run_dir")
+    resume.add_argument("--generations", type=_positive_int, default=None,
+                        help="change the number of generations the run goes to (e.g. to extend a finished run)")
     resume.add_argument("--executor", default="local")
     resume.add_argument("--quiet", action="store_true")
 
@@ -77,8 +84,16 @@ def _search(args) -> int:
         import search_spaces
 
         space = search_spaces.get(args.space, weights=args.weights)
+    executor = args.executor
+    if args.simulate is not None:
+        import functools
+
+        from .executors import resolve
+        from .training import simulate
+
+        executor = resolve(executor, functools.partial(simulate, seconds=args.simulate))
     run = evolve(space, dataset, population=args.population, generations=args.generations,
-                 objectives=args.objectives, budget=budget, executor=args.executor, run_dir=args.run_dir,
+                 objectives=args.objectives, budget=budget, executor=executor, run_dir=args.run_dir,
                  seed=args.seed, verbose=not args.quiet)
     _print_outcome(run)
     return 0
@@ -95,7 +110,8 @@ def _print_outcome(run) -> None:
 def _resume(args) -> int:
     from .evolution import resume
 
-    _print_outcome(resume(args.run_dir, executor=args.executor, verbose=not args.quiet))
+    _print_outcome(resume(args.run_dir, executor=args.executor, generations=args.generations,
+                          verbose=not args.quiet))
     return 0
 
 
@@ -186,8 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     except NasError as error:
         print(f"nas: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
-    except KeyboardInterrupt:
-        run_dir = getattr(args, "run_dir", None)
-        hint = f"; continue with: nas resume {run_dir}" if run_dir else ""
-        print(f"nas: interrupted{hint}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as interrupt:  # the search has said where its run folder is and how to resume
+        from .evolution import Terminated
+
+        return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED

@@ -6,12 +6,16 @@ operator that draws from the global ``random``; one ``random.Random(seed)`` driv
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.metadata
 import math
 import platform
 import random
+import signal
 import statistics
+import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -26,7 +30,7 @@ from .errors import ConfigError, InvalidGenomeError
 from .progress import Reporter
 from .run import Run
 from .plots import plot_run
-from .runfolder import RunFolder, config_differences, default_run_dir, now, read_config
+from .runfolder import CONFIG, RunFolder, config_differences, default_run_dir, now, read_config
 from .space import SearchSpace, resolve_space
 from .training import METRICS, Budget, training_seed
 
@@ -36,6 +40,26 @@ WORST = 1e30
 CHECKPOINT_FORMAT = 1
 #: Config fields that may differ on resume: they do not change which genomes are evaluated or how they score.
 RESUMABLE_DIFFERENCES = ("versions", "created", "executor", "nas_version")
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the search when the process receives SIGTERM (what cluster schedulers send), handled like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be set from the main thread
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _Fitness(base.Fitness):
@@ -187,17 +211,29 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
 
 def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data=None,
            executor: str | executors_module.Executor = "local", callbacks: Iterable[Callable[[dict], None]] = (),
-           verbose: bool = True) -> Run:
+           generations: int | None = None, verbose: bool = True) -> Run:
     """Continue the run in ``run_dir`` from its last checkpoint with the settings recorded in its ``config.json``.
 
     ``space`` and ``data`` are needed only for runs whose space or data cannot be rebuilt from the record (a custom
-    space, data given as arrays). Evaluations already in the log are not trained again.
+    space, data given as arrays). Evaluations already in the log are not trained again. ``generations`` changes the
+    number of generations the run goes to (the only setting that may change; it is rewritten in ``config.json``).
     """
     config = read_config(run_dir)
+    if generations is not None and generations != config["generations"]:
+        done = len(RunFolder(run_dir).read_generations())
+        if isinstance(generations, bool) or not isinstance(generations, int) or generations < max(1, done):
+            raise ConfigError(f"generations must be an integer >= {max(1, done)} (the run has finished {done}), "
+                              f"got {generations!r}")
+        if verbose:
+            print(f"nas: generations of {run_dir} changed from {config['generations']} to {generations}, as asked")
+        config["generations"] = generations
+        RunFolder(run_dir).write_json(CONFIG, config)
     if space is None:
         space = Run(run_dir).space
     if data is None:
         data = data_module.from_spec(config["data"])
+    if isinstance(executor, str):  # keep the fitness the run was started with (for example a simulated one)
+        executor = executors_module.resolve(executor, executors_module.recorded_evaluate(config["executor"]))
     operators = config["operators"]
     return evolve(space, data, population=config["population"], generations=config["generations"],
                   objectives=config["objectives"], budget=Budget.from_dict(config["budget"]), executor=executor,
@@ -239,22 +275,32 @@ class _Search:
     def run(self, initial: list[dict], resume: bool) -> None:
         self.executor.start(executors_module.Job(self.space, self.data, self.budget, self.seed))
         try:
-            start, members = self._restore() if resume else (0, None)
-            self.reporter.start(self.folder.path, self.space, self.data, self.objectives, self.size,
-                                self.generations, start)
-            if members is None:
-                members = self._initial_population(initial)
-                counts = self._evaluate(members, 0)
-                self.hall.update(members)
-                self._finish_generation(0, members, counts)
-                start = 1
-            population = members
-            for generation in range(start, self.generations):
-                population = self._next_generation(population, generation)
-            self.reporter.finish(self._best_record())
+            with _sigterm_as_interrupt():
+                self._run(initial, resume)
+        except KeyboardInterrupt as interrupt:
+            what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+            print(f"nas: {what}; every finished evaluation is in {self.folder.path / 'evaluations.jsonl'}; continue "
+                  f"with `nas resume {self.folder.path}` or nas.resume({str(self.folder.path)!r})", file=sys.stderr,
+                  flush=True)
+            raise
         finally:
             self.executor.cancel()
             self.executor.close()
+
+    def _run(self, initial: list[dict], resume: bool) -> None:
+        start, members = self._restore() if resume else (0, None)
+        self.reporter.start(self.folder.path, self.space, self.data, self.objectives, self.size,
+                            self.generations, start)
+        if members is None:
+            members = self._initial_population(initial)
+            counts = self._evaluate(members, 0)
+            self.hall.update(members)
+            self._finish_generation(0, members, counts)
+            start = 1
+        population = members
+        for generation in range(start, self.generations):
+            population = self._next_generation(population, generation)
+        self.reporter.finish(self._best_record())
 
     def _next_generation(self, population: list[_Member], generation: int) -> list[_Member]:
         if self.multi:
@@ -497,12 +543,19 @@ class _Search:
             if record.get("status") != "cached":
                 self.cache.setdefault(record["genome_hash"], record)
         checkpoint = self.folder.read_checkpoint()
-        if checkpoint is None:  # interrupted in the first generation: redo it, the log serves what had finished
-            self.logged = by_index
-            return 0, None
-        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+        if checkpoint is not None and checkpoint.get("format") != CHECKPOINT_FORMAT:
             raise ConfigError(f"{self.folder.path}: checkpoint format {checkpoint.get('format')} is not supported "
                               f"by this version of nas")
+        if checkpoint is not None:
+            missing = sorted({e["index"] for e in checkpoint["population"] + checkpoint["hall"]} - set(by_index))
+            if missing:
+                warnings.warn(f"{self.folder.path}: the checkpoint names evaluations {missing} that are not in the "
+                              f"evaluation log; replaying the search from its first generation instead (logged "
+                              f"evaluations are not trained again)", stacklevel=3)
+                checkpoint = None
+        if checkpoint is None:  # no usable checkpoint: replay from the start, the log serves what had finished
+            self.logged = by_index
+            return 0, None
         version, state, gauss = checkpoint["rng_state"]
         self.rng.setstate((version, tuple(state), gauss))
         self.next_index = checkpoint["next_index"]
@@ -513,16 +566,14 @@ class _Search:
             members = []
             for entry in entries:
                 member = self._member(entry["genome"])
-                record = by_index.get(entry["index"])
-                if record is None:
-                    raise ConfigError(f"{self.folder.path}: the checkpoint names evaluation {entry['index']}, which "
-                                      f"is not in the evaluation log; the run folder is damaged")
-                self._apply(member, record)
+                self._apply(member, by_index[entry["index"]])
                 members.append(member)
             return members
 
         population = load(checkpoint["population"])
-        self.hall.update(load(checkpoint["hall"]))
+        # Inserted worst first, so that members of equal fitness keep their order (and the same elites are picked).
+        for member in reversed(load(checkpoint["hall"])):
+            self.hall.insert(member)
         return checkpoint["generation"] + 1, population
 
 

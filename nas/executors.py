@@ -7,9 +7,11 @@ as evaluations finish. Only genomes (plain dicts) travel per task, so remote exe
 from __future__ import annotations
 
 import abc
+import functools
+import importlib
 from collections import deque
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import Any, Callable
 
 from . import training
 from .errors import ConfigError
@@ -18,20 +20,30 @@ from .runfolder import now
 
 @dataclass
 class Job:
-    """What every evaluation of one search shares."""
+    """What every evaluation of one search shares. ``evaluate`` is the fitness: :func:`nas.training.evaluate` (train
+    and score) unless the executor was given another function with its signature, such as
+    :func:`nas.training.simulate`."""
 
     space: Any
     data: Any
     budget: training.Budget
     seed: int
+    evaluate: Callable = training.evaluate
+
+    def run(self, genome: dict, genome_hash: str) -> dict:
+        return self.evaluate(genome, space=self.space, data=self.data, budget=self.budget, seed=self.seed,
+                             genome_hash=genome_hash)
 
 
 class Executor(abc.ABC):
     """Base class of executors. Subclasses implement submit / next_result / pending / cancel."""
 
     name = "executor"
+    evaluate: Callable | None = None
 
     def start(self, job: Job) -> None:
+        if self.evaluate is not None:
+            job = replace(job, evaluate=self.evaluate)
         self.job = job
 
     @abc.abstractmethod
@@ -56,7 +68,7 @@ class Executor(abc.ABC):
 
     def describe(self) -> dict:
         """Settings recorded in ``config.json``."""
-        return {"name": self.name}
+        return {"name": self.name, **describe_evaluate(self.evaluate or training.evaluate)}
 
 
 class InlineExecutor(Executor):
@@ -67,7 +79,8 @@ class InlineExecutor(Executor):
 
     name = "inline"
 
-    def __init__(self) -> None:
+    def __init__(self, evaluate: Callable | None = None) -> None:
+        self.evaluate = evaluate
         self._queue: deque[tuple[int, dict, str]] = deque()
 
     def submit(self, task_id: int, genome: dict, genome_hash: str) -> None:
@@ -77,9 +90,7 @@ class InlineExecutor(Executor):
         if not self._queue:
             raise RuntimeError("next_result() called with nothing submitted")
         task_id, genome, genome_hash = self._queue.popleft()
-        job = self.job
-        return task_id, training.evaluate(genome, space=job.space, data=job.data, budget=job.budget, seed=job.seed,
-                                          genome_hash=genome_hash)
+        return task_id, self.job.run(genome, genome_hash)
 
     @property
     def pending(self) -> int:
@@ -118,8 +129,7 @@ def _worker_main(connection) -> None:
         if message is None:
             return
         task_id, genome, genome_hash = message
-        outcome = training.evaluate(genome, space=job.space, data=job.data, budget=job.budget, seed=job.seed,
-                                    genome_hash=genome_hash)
+        outcome = job.run(genome, genome_hash)
         outcome["worker_rss_mb"] = _rss_mb()
         connection.send((task_id, outcome))
 
@@ -136,8 +146,8 @@ class LocalExecutor(InlineExecutor):
 
     name = "local"
 
-    def __init__(self, recycle_mb: float = 512.0) -> None:
-        super().__init__()
+    def __init__(self, recycle_mb: float = 512.0, evaluate: Callable | None = None) -> None:
+        super().__init__(evaluate)
         self.recycle_mb = recycle_mb
         self._process = None
         self._connection = None
@@ -145,7 +155,7 @@ class LocalExecutor(InlineExecutor):
         self._busy = False  # an evaluation is running in the worker (an interrupt then kills it, not waits for it)
 
     def describe(self) -> dict:
-        return {"name": self.name, "recycle_mb": self.recycle_mb}
+        return {**super().describe(), "recycle_mb": self.recycle_mb}
 
     def _ensure_worker(self) -> None:
         if self._process is not None and self._process.is_alive():
@@ -216,14 +226,41 @@ class LocalExecutor(InlineExecutor):
         self._stop_worker()
 
 
-def resolve(executor: str | Executor) -> Executor:
-    """An :class:`Executor` from a name ("local", "inline") or an executor object."""
+def describe_evaluate(function: Callable) -> dict:
+    """How ``config.json`` names a fitness function: its import path, plus keyword arguments of a partial."""
+    keywords = {}
+    if isinstance(function, functools.partial):
+        function, keywords = function.func, dict(function.keywords)
+    described = {"evaluate": f"{function.__module__}.{function.__qualname__}"}
+    if keywords:
+        described["evaluate_kwargs"] = keywords
+    return described
+
+
+def recorded_evaluate(described: dict) -> Callable | None:
+    """The fitness function a run recorded with :func:`describe_evaluate` (None for the default training)."""
+    path = described.get("evaluate")
+    if not path or path == "nas.training.evaluate":
+        return None
+    module_name, _, qualname = path.rpartition(".")
+    try:
+        function = getattr(importlib.import_module(module_name), qualname)
+    except (ImportError, AttributeError, ValueError):
+        raise ConfigError(f"the run was evaluated with {path}, which cannot be imported here; pass the same "
+                          f"executor (with evaluate=) to resume") from None
+    keywords = described.get("evaluate_kwargs") or {}
+    return functools.partial(function, **keywords) if keywords else function
+
+
+def resolve(executor: str | Executor, evaluate: Callable | None = None) -> Executor:
+    """An :class:`Executor` from a name ("local", "inline") or an executor object; ``evaluate`` replaces the
+    fitness of a named executor."""
     if isinstance(executor, Executor):
         return executor
     if executor == "local":
-        return LocalExecutor()
+        return LocalExecutor(evaluate=evaluate)
     if executor == "inline":
-        return InlineExecutor()
+        return InlineExecutor(evaluate=evaluate)
     if executor == "ray":
         raise ConfigError("executor 'ray' is not available in this version yet; use executor='local'")
     raise ConfigError(f"unknown executor {executor!r}; use 'local', 'inline' or an Executor object")

@@ -33,6 +33,9 @@ class Budget:
         max_val_samples: score on at most this many validation images, None for all.
         max_params: genomes whose model has more parameters are repaired or rejected before training.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000).
+        deterministic: make TensorFlow use deterministic kernels (``enable_op_determinism``): slower on GPUs, where
+            several kernels (cuDNN convolution algorithms, atomic reductions) otherwise vary from run to run. On one
+            CPU machine training is already repeatable without it.
     """
 
     epochs: int = 1
@@ -40,6 +43,7 @@ class Budget:
     max_val_samples: int | None = None
     max_params: int | None = None
     class_weighted: bool = False
+    deterministic: bool = False
 
     def __post_init__(self) -> None:
         for name in ("epochs", "max_train_samples", "max_val_samples", "max_params"):
@@ -107,6 +111,10 @@ def train(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_has
 
     info = {} if info is None else info
     genome = dict(genome)
+    if budget.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
     keras.utils.set_random_seed(training_seed(seed, genome_hash or space.hash(genome)))
     model = space.build(genome, data.input_shape, data.num_classes)
     info["params"] = params = int(model.count_params())
@@ -171,3 +179,21 @@ def evaluate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_
     outcome["finished"] = now()
     outcome["seconds"] = round(time.perf_counter() - clock, 3)
     return outcome
+
+
+def simulate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None,
+             seconds: float = 0.0) -> dict:
+    """A stand-in for :func:`evaluate` that trains nothing, for exercising the search machinery (executors, resume,
+    benchmarks) in milliseconds: metrics are a deterministic function of (seed, genome hash), after sleeping
+    ``seconds``. Use it with ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.
+    """
+    started, clock = now(), time.perf_counter()
+    if seconds:
+        time.sleep(seconds)
+    genome_hash = genome_hash or space.hash(genome)
+    digest = hashlib.sha256(f"simulated:{seed}:{genome_hash}".encode()).digest()
+    accuracy = int.from_bytes(digest[:4], "little") / 2 ** 32
+    return {"status": "ok", "error": None, "started": started, "finished": now(),
+            "seconds": round(time.perf_counter() - clock, 3), **_where(),
+            "metrics": {"val_accuracy": accuracy, "val_balanced_accuracy": accuracy, "val_loss": 1.0 - accuracy,
+                        "params": int.from_bytes(digest[4:8], "little") % 1_000_000, "train_seconds": seconds}}

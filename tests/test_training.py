@@ -26,6 +26,12 @@ def test_evaluate_reports_metrics_and_is_repeatable(tiny_data):
     assert again["metrics"]["val_loss"] == pytest.approx(metrics["val_loss"], abs=1e-9)
 
 
+def test_deterministic_budget_trains_repeatably(tiny_data):
+    budget = Budget(epochs=1, deterministic=True)
+    first, second = (evaluate(GENOME, space=dense_space(), data=tiny_data, budget=budget, seed=1) for _ in range(2))
+    assert first["status"] == "ok" and first["metrics"]["val_loss"] == second["metrics"]["val_loss"]
+
+
 def test_budget_limits_training_and_validation_samples(tiny_data):
     outcome = evaluate(GENOME, space=dense_space(), data=tiny_data,
                        budget=Budget(epochs=1, max_train_samples=30, max_val_samples=14), seed=0)

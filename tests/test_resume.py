@@ -1,0 +1,190 @@
+"""Crash safety: kill -9 at random instants, SIGINT, SIGTERM, damaged checkpoints and logs; every resumed run must
+end exactly as the uninterrupted run with the same seed (same genome sequence, final population and best)."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import nas
+from nas.executors import InlineExecutor
+from nas.training import simulate
+
+SEARCH = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "6", "--generations", "6"]
+
+
+def cli(*args):
+    return [sys.executable, "-m", "nas", *map(str, args)]
+
+
+def fingerprint(path: Path) -> dict:
+    run = nas.load_run(path)
+    indices = [r["index"] for r in run.evaluations]
+    return {"sequence": run.genome_sequence(), "population": run.generations[-1]["population"],
+            "best": run.best.genome_hash, "generations": [g["generation"] for g in run.generations],
+            "unique_indices": len(indices) == len(set(indices))}
+
+
+def trained_twice(path: Path) -> list[str]:
+    ok = [r["genome_hash"] for r in nas.load_run(path).evaluations if r["status"] == "ok"]
+    return sorted({h for h in ok if ok.count(h) > 1})
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """Uninterrupted runs, one per seed."""
+    root = tmp_path_factory.mktemp("reference")
+    prints = {}
+    for seed in (0, 1, 2):
+        subprocess.run(cli("search", *SEARCH, "--simulate", "0", "--executor", "inline", "--seed", seed,
+                           "--run-dir", root / str(seed), "--quiet"), check=True, capture_output=True)
+        prints[seed] = fingerprint(root / str(seed))
+    return prints
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(reference, tmp_path, seed):
+    rng = random.Random(100 + seed)
+    run_dir = tmp_path / "run"
+    command = cli("search", *SEARCH, "--simulate", "0.01", "--executor", "inline", "--seed", seed, "--run-dir",
+                  run_dir, "--quiet")
+    kills = 0
+    for attempt in range(12):
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(0.3, 1.2))
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            kills += 1
+        if process.wait() == 0:
+            break
+        if (run_dir / "config.json").exists():
+            command = cli("resume", run_dir, "--quiet", "--executor", "inline")
+    else:
+        pytest.fail("the search never finished")
+    assert kills >= 1, "the test must have killed the search at least once"
+    assert fingerprint(run_dir) == reference[seed]
+    assert trained_twice(run_dir) == []
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("executor", ["inline", "local"])
+def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path, signum, status, executor):
+    run_dir = tmp_path / "run"
+    process = subprocess.Popen(cli("search", *SEARCH, "--simulate", "0.05", "--executor", executor, "--seed", 1,
+                                   "--run-dir", run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = run_dir / "evaluations.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 8):
+        time.sleep(0.05)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=60)
+    assert process.returncode == status, err
+    assert f"nas resume {run_dir}" in err and "Traceback" not in err
+    assert not nas.load_run(run_dir).finished
+    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert children == []  # no worker left behind
+    resumed = subprocess.run(cli("resume", run_dir, "--quiet", "--executor", executor), capture_output=True,
+                             text=True, timeout=120)
+    assert resumed.returncode == 0, resumed.stderr
+    assert fingerprint(run_dir) == reference[1]
+
+
+def _interrupted_run(tmp_path, after_generation: int, tiny_data, seed: int = 3):
+    def stop(record):
+        if record["generation"] == after_generation:
+            raise KeyboardInterrupt
+
+    kwargs = dict(population=5, generations=5, seed=seed, verbose=False)
+    reference = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "reference",
+                           executor=InlineExecutor(evaluate=simulate), **kwargs)
+    with pytest.raises(KeyboardInterrupt):
+        nas.evolve("cnn", tiny_data, run_dir=tmp_path / "run", executor=InlineExecutor(evaluate=simulate),
+                   callbacks=[stop], **kwargs)
+    return fingerprint(reference.path), tmp_path / "run"
+
+
+def _resume(run_dir, tiny_data):
+    return nas.resume(run_dir, data=tiny_data, executor=InlineExecutor(evaluate=simulate), verbose=False)
+
+
+def test_crash_during_a_checkpoint_write(tmp_path, tiny_data):
+    expected, run_dir = _interrupted_run(tmp_path, 2, tiny_data)
+    # the state a kill leaves between moving the old checkpoint aside and renaming the new one into place
+    os.replace(run_dir / "checkpoint.json", run_dir / "checkpoint.prev.json")
+    (run_dir / ".checkpoint.json.tmp-4242").write_text('{"format": 1, "generation": 2, "rng_st')
+    _resume(run_dir, tiny_data)
+    assert fingerprint(run_dir) == expected
+
+
+def test_truncated_checkpoint_falls_back_with_a_warning(tmp_path, tiny_data):
+    expected, run_dir = _interrupted_run(tmp_path, 2, tiny_data)
+    text = (run_dir / "checkpoint.json").read_text()
+    (run_dir / "checkpoint.json").write_text(text[: len(text) // 2])
+    with pytest.warns(UserWarning, match="checkpoint.json is damaged"):
+        _resume(run_dir, tiny_data)
+    assert fingerprint(run_dir) == expected
+
+
+def test_no_checkpoint_at_all_replays_the_log_without_training_again(tmp_path, tiny_data):
+    expected, run_dir = _interrupted_run(tmp_path, 3, tiny_data)
+    logged = len(nas.load_run(run_dir).evaluations)
+    for name in ("checkpoint.json", "checkpoint.prev.json"):
+        (run_dir / name).unlink()
+    run = _resume(run_dir, tiny_data)
+    assert fingerprint(run_dir) == expected
+    assert sum(g["resumed"] for g in run.generations[4:]) == 0
+    assert len(run.evaluations) > logged
+
+
+def test_torn_log_line_is_repaired_and_the_evaluation_redone_once(tmp_path, tiny_data):
+    expected, run_dir = _interrupted_run(tmp_path, 1, tiny_data)
+    log = run_dir / "evaluations.jsonl"
+    last = json.loads(log.read_text().splitlines()[-1])
+    torn = json.dumps({**last, "index": last["index"] + 1, "generation": 2})  # the next record, cut by a crash
+    with open(log, "a") as handle:
+        handle.write(torn[: len(torn) // 2])
+    with pytest.warns(UserWarning, match="torn last line"):
+        _resume(run_dir, tiny_data)
+    assert fingerprint(run_dir) == expected
+    assert all(json.loads(line) for line in log.read_text().splitlines())
+
+
+def test_a_log_that_lost_checkpointed_evaluations_is_replayed(tmp_path, tiny_data):
+    expected, run_dir = _interrupted_run(tmp_path, 2, tiny_data)
+    log = run_dir / "evaluations.jsonl"
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join(lines[:-2]) + "\n")  # e.g. a log restored from an older backup
+    with pytest.warns(UserWarning, match="replaying the search from its first generation"):
+        _resume(run_dir, tiny_data)
+    assert fingerprint(run_dir) == expected
+
+
+def test_resume_refuses_a_changed_config_but_may_extend_generations(tmp_path, tiny_data):
+    _, run_dir = _interrupted_run(tmp_path, 1, tiny_data)
+    with pytest.raises(nas.ConfigError) as caught:
+        nas.evolve("cnn", tiny_data, population=6, generations=5, seed=4, run_dir=run_dir, resume=True,
+                   executor=InlineExecutor(evaluate=simulate), verbose=False)
+    message = str(caught.value)
+    assert "population: recorded 5, given 6" in message and "seed: recorded 3, given 4" in message
+    run = nas.resume(run_dir, data=tiny_data, executor=InlineExecutor(evaluate=simulate), generations=7,
+                     verbose=False)
+    assert len(run.generations) == 7 and run.config["generations"] == 7
+    with pytest.raises(nas.ConfigError, match="generations must be an integer >= 7"):
+        nas.resume(run_dir, data=tiny_data, generations=3, verbose=False)
+
+
+def test_cli_resume_of_a_simulated_run_keeps_its_fitness(reference, tmp_path):
+    run_dir = tmp_path / "run"
+    subprocess.run(cli("search", *SEARCH[:-2], "--generations", "2", "--simulate", "0", "--executor", "inline",
+                       "--seed", 0, "--run-dir", run_dir, "--quiet"), check=True, capture_output=True)
+    result = subprocess.run(cli("resume", run_dir, "--generations", "6", "--executor", "inline", "--quiet"),
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert fingerprint(run_dir)["sequence"] == reference[0]["sequence"]
