@@ -35,6 +35,23 @@ def _significant(value: float, digits: int) -> float:
     return float(f"{value:.{digits - 1}e}")
 
 
+def _changed(propose: Callable[[], float], value: float) -> float:
+    """A proposal that differs from ``value`` if one comes within a few draws (rounding can map a draw back)."""
+    for _ in range(8):
+        candidate = propose()
+        if candidate != value:
+            return candidate
+    return candidate
+
+
+def _check_number(value: Any, low: float, high: float) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return f"{value!r} is not a finite number"
+    if not low <= value <= high:
+        return f"{value} is not in [{low}, {high}]"
+    return None
+
+
 @dataclass(frozen=True)
 class Gene:
     """One named, typed dimension of a search space. Subclasses implement sampling, mutation and validation."""
@@ -121,18 +138,10 @@ class Float(Gene):
         return self._quantise(rng.uniform(self.low, self.high))
 
     def mutate(self, value: float, rng: random.Random) -> float:
-        for _ in range(8):
-            candidate = self._quantise(value + rng.gauss(0.0, 0.2 * (self.high - self.low)))
-            if candidate != value:
-                return candidate
-        return candidate
+        return _changed(lambda: self._quantise(value + rng.gauss(0.0, 0.2 * (self.high - self.low))), value)
 
     def check(self, value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return f"{value!r} is not a finite number"
-        if not self.low <= value <= self.high:
-            return f"{value} is not in [{self.low}, {self.high}]"
-        return None
+        return _check_number(value, self.low, self.high)
 
 
 @dataclass(frozen=True)
@@ -155,18 +164,10 @@ class LogFloat(Gene):
 
     def mutate(self, value: float, rng: random.Random) -> float:
         width = math.log(self.high) - math.log(self.low)
-        for _ in range(8):
-            candidate = self._clip(math.exp(math.log(value) + rng.gauss(0.0, 0.2 * width)))
-            if candidate != value:
-                return candidate
-        return candidate
+        return _changed(lambda: self._clip(math.exp(math.log(value) + rng.gauss(0.0, 0.2 * width))), value)
 
     def check(self, value: Any) -> str | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            return f"{value!r} is not a finite number"
-        if not self.low <= value <= self.high:
-            return f"{value} is not in [{self.low}, {self.high}]"
-        return None
+        return _check_number(value, self.low, self.high)
 
 
 @dataclass(frozen=True)
