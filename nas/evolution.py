@@ -289,6 +289,9 @@ class _Search:
 
     def _run(self, initial: list[dict], resume: bool) -> None:
         start, members = self._restore() if resume else (0, None)
+        best = self._best_record()
+        if best is not None and best["fitness"][0] is not None:
+            self.reporter.best = best["fitness"][0]
         self.reporter.start(self.folder.path, self.space, self.data, self.objectives, self.size,
                             self.generations, start)
         if members is None:
@@ -537,7 +540,10 @@ class _Search:
     def _restore(self) -> tuple[int, list[_Member] | None]:
         """Rebuild the state after the last checkpointed generation; the log serves every finished evaluation."""
         records = self.folder.read_evaluations()
-        self.logged_generations = {g["generation"] for g in self.folder.read_generations()}
+        generations = self.folder.read_generations()
+        self.logged_generations = {g["generation"] for g in generations}
+        if generations:  # elapsed time counts on from where the interrupted process left it
+            self.started -= generations[-1].get("elapsed_seconds") or 0.0
         by_index = {r["index"]: r for r in records if "index" in r}
         for record in records:
             if record.get("status") != "cached":
