@@ -77,8 +77,11 @@ def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(re
 @pytest.mark.parametrize("executor", ["inline", "local"])
 def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path, signum, status, executor):
     run_dir = tmp_path / "run"
+    # As in a terminal: a shell that runs jobs in the background (CI's does) makes them ignore SIGINT, and Python
+    # respects that; the search should see Ctrl-C as a user at a terminal would send it.
     process = subprocess.Popen(cli("search", *SEARCH, "--simulate", "0.05", "--executor", executor, "--seed", 1,
-                                   "--run-dir", run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                                   "--run-dir", run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = run_dir / "evaluations.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 8):
