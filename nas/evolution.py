@@ -141,13 +141,15 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
 
     Args:
         space: a :class:`nas.SearchSpace` or the name of a built-in one ("cnn", "resnet50").
-        data: a :class:`nas.data.Dataset`, an ``(x, y)`` pair of arrays, or a dataset spec dict.
+        data: a :class:`nas.data.Dataset`, an ``(x, y)`` pair of arrays, a dataset spec dict, or a name such as
+            "synthetic", "synthetic:2000" or "digits".
         population: individuals per generation.
         generations: generations in all, the initial one included (so at most ``population * generations``
             trainings).
         objectives: metric names to maximise; a leading ``-`` minimises. Several give an NSGA-II Pareto search.
         budget: what one evaluation may spend (:class:`nas.Budget`).
-        executor: "local" (one evaluation at a time, in this process) or an :class:`~nas.executors.Executor`.
+        executor: "local" (one evaluation at a time in a recycled worker process), "inline" (in this process) or
+            an :class:`~nas.executors.Executor`, e.g. ``nas.InlineExecutor(evaluate=nas.training.simulate)``.
         run_dir: the run folder; default ``runs/<timestamp>``.
         seed: seeds the search and each genome's training; the same seed gives the same search.
         resume: continue the run in ``run_dir`` from its last checkpoint (its config must match).
