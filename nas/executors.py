@@ -7,10 +7,15 @@ as evaluations finish. Only genomes (plain dicts) travel per task, so remote exe
 from __future__ import annotations
 
 import abc
+import os
+import socket
+import subprocess
+import sys
 import functools
 import importlib
 from collections import deque
 from dataclasses import dataclass, replace
+from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from . import training
@@ -102,38 +107,6 @@ class InlineExecutor(Executor):
         return ids
 
 
-def _rss_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
-
-
-def _worker_main(connection) -> None:
-    """Body of the local worker process: receive the job once, then evaluate genomes until told to stop."""
-    import os
-    import signal
-
-    # Ctrl-C reaches the whole process group; the search process decides what happens to the running evaluation.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import cloudpickle
-
-    job = cloudpickle.loads(connection.recv_bytes())
-    while True:
-        message = connection.recv()
-        if message is None:
-            return
-        task_id, genome, genome_hash = message
-        outcome = job.run(genome, genome_hash)
-        outcome["worker_rss_mb"] = _rss_mb()
-        connection.send((task_id, outcome))
-
-
 class LocalExecutor(InlineExecutor):
     """Runs evaluations one at a time in a worker process on this machine (the default executor).
 
@@ -158,17 +131,18 @@ class LocalExecutor(InlineExecutor):
         return {**super().describe(), "recycle_mb": self.recycle_mb}
 
     def _ensure_worker(self) -> None:
-        if self._process is not None and self._process.is_alive():
+        if self._process is not None and self._process.poll() is None:
             return
-        import multiprocessing
-
         import cloudpickle
 
-        context = multiprocessing.get_context("spawn")  # fork after TensorFlow has started threads is unsafe
-        self._connection, child = context.Pipe()
-        self._process = context.Process(target=_worker_main, args=(child,), name="nas-local-worker", daemon=True)
-        self._process.start()
-        child.close()
+        # A fresh interpreter running nas._worker: forking after TensorFlow has started threads is unsafe, and
+        # multiprocessing's spawn would run the user's script again in the worker (scripts without a __main__ guard).
+        ours, theirs = socket.socketpair()
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}  # modules the space refers to
+        self._process = subprocess.Popen([sys.executable, "-m", "nas._worker", str(theirs.fileno())],
+                                         pass_fds=(theirs.fileno(),), env=env, stdin=subprocess.DEVNULL)
+        theirs.close()
+        self._connection = Connection(ours.detach())
         self._connection.send_bytes(cloudpickle.dumps(self.job))
         self._baseline_mb = None
 
@@ -181,7 +155,7 @@ class LocalExecutor(InlineExecutor):
         self._connection.send((task_id, genome, genome_hash))
         self._busy = True
         while not self._connection.poll(0.2):
-            if not self._process.is_alive():
+            if self._process.poll() is not None:
                 return task_id, self._worker_died(started)
         try:
             finished_id, outcome = self._connection.recv()
@@ -197,8 +171,10 @@ class LocalExecutor(InlineExecutor):
         return finished_id, outcome
 
     def _worker_died(self, started: str) -> dict:
-        self._process.join(timeout=10)  # the pipe can close a moment before the exit status is known
-        code = self._process.exitcode
+        try:
+            code = self._process.wait(timeout=10)  # the socket can close a moment before the process has exited
+        except subprocess.TimeoutExpired:
+            code = None
         self._stop_worker()
         reason = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         hint = " (out of memory?)" if code == -9 else ""
@@ -212,14 +188,14 @@ class LocalExecutor(InlineExecutor):
         if process is None:
             return
         try:
-            if process.is_alive() and not busy:
+            if process.poll() is None and not busy:
                 connection.send(None)
-                process.join(timeout=10)
-        except (OSError, BrokenPipeError):
+                process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
             pass
-        if process.is_alive():
+        if process.poll() is None:
             process.kill()
-            process.join(timeout=10)
+            process.wait(timeout=10)
         connection.close()
 
     def close(self) -> None:

@@ -1,6 +1,9 @@
 """Executor contract: every executor must pass these (the Ray executor joins the list when it exists)."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 import nas
@@ -65,3 +68,22 @@ def test_the_worker_is_replaced_when_its_memory_grows(tiny_data, tmp_path):
     workers = [r["worker"] for r in run.evaluations]
     # the first evaluation sets the baseline; any growth after it replaces the worker
     assert len(set(workers)) >= 2 and all(w.startswith("pid-") for w in workers)
+
+
+def test_a_plain_script_with_its_own_space_runs_on_the_local_executor(tmp_path):
+    # No `if __name__ == "__main__"` guard and a build function defined in the script itself, as in a notebook:
+    # the worker must neither run the script again nor need to import it.
+    script = tmp_path / "search.py"
+    script.write_text(
+        "import keras, nas\n"
+        "def build(genome, input_shape, num_classes):\n"
+        "    inputs = keras.Input(shape=input_shape)\n"
+        "    x = keras.layers.Dense(genome['units'], activation='relu')(keras.layers.Flatten()(inputs))\n"
+        "    return keras.Model(inputs, keras.layers.Dense(num_classes, activation='softmax')(x))\n"
+        "space = nas.SearchSpace('script', [nas.Choice('units', [4, 8, 16])], build=build)\n"
+        f"run = nas.evolve(space, nas.data.synthetic_lesions(n=70, image_size=8), population=2, generations=1,\n"
+        f"                 run_dir={str(tmp_path / 'run')!r}, verbose=False)\n"
+        "print('statuses', sorted(r['status'] for r in run.evaluations))\n")
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "statuses ['ok', 'ok']" in result.stdout

@@ -1,0 +1,47 @@
+"""The local executor's worker process: ``python -m nas._worker FD``.
+
+Receives the job (space, data, budget, seed, fitness) once over the socket FD, then evaluates genomes until told to
+stop or until the search process goes away.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from multiprocessing.connection import Connection
+
+
+def _rss_mb() -> float | None:
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+def main(fd: int) -> None:
+    # Ctrl-C reaches the whole process group; the search process decides what happens to the running evaluation.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import cloudpickle
+
+    connection = Connection(fd)
+    try:
+        job = cloudpickle.loads(connection.recv_bytes())
+        while True:
+            message = connection.recv()
+            if message is None:
+                return
+            task_id, genome, genome_hash = message
+            outcome = job.run(genome, genome_hash)
+            outcome["worker_rss_mb"] = _rss_mb()
+            connection.send((task_id, outcome))
+    except (EOFError, BrokenPipeError, ConnectionResetError):
+        return  # the search process ended (killed, interrupted): nothing is left to report to
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))
