@@ -32,6 +32,10 @@ def fingerprint(path: Path) -> dict:
             "unique_indices": len(indices) == len(set(indices))}
 
 
+def logged(path: Path) -> int:
+    return len(path.read_bytes().splitlines()) if path.exists() else 0
+
+
 def trained_twice(path: Path) -> list[str]:
     ok = [r["genome_hash"] for r in nas.load_run(path).evaluations if r["status"] == "ok"]
     return sorted({h for h in ok if ok.count(h) > 1})
@@ -56,9 +60,17 @@ def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(re
     command = cli("search", *SEARCH, "--simulate", "0.01", "--executor", "inline", "--seed", seed, "--run-dir",
                   run_dir, "--quiet")
     kills = 0
+    log = run_dir / "evaluations.jsonl"
     for attempt in range(12):
+        # Kill at a random point of the search's progress (not of the wall clock: a fast machine could otherwise
+        # finish before the first kill), a random few milliseconds after an evaluation landed, so some kills fall
+        # inside checkpoint writes.
+        target = logged(log) + rng.randint(1, 8)
         process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(0.3, 1.2))
+        deadline = time.monotonic() + 60
+        while process.poll() is None and logged(log) < target and time.monotonic() < deadline:
+            time.sleep(0.002)
+        time.sleep(rng.uniform(0, 0.02))
         if process.poll() is None:
             process.send_signal(signal.SIGKILL)
             kills += 1
@@ -84,7 +96,7 @@ def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = run_dir / "evaluations.jsonl"
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and (not log.exists() or len(log.read_text().splitlines()) < 8):
+    while time.monotonic() < deadline and logged(log) < 8:
         time.sleep(0.05)
     process.send_signal(signum)
     out, err = process.communicate(timeout=60)
@@ -137,13 +149,13 @@ def test_truncated_checkpoint_falls_back_with_a_warning(tmp_path, tiny_data):
 
 def test_no_checkpoint_at_all_replays_the_log_without_training_again(tmp_path, tiny_data):
     expected, run_dir = _interrupted_run(tmp_path, 3, tiny_data)
-    logged = len(nas.load_run(run_dir).evaluations)
+    before = len(nas.load_run(run_dir).evaluations)
     for name in ("checkpoint.json", "checkpoint.prev.json"):
         (run_dir / name).unlink()
     run = _resume(run_dir, tiny_data)
     assert fingerprint(run_dir) == expected
     assert sum(g["resumed"] for g in run.generations[4:]) == 0
-    assert len(run.evaluations) > logged
+    assert len(run.evaluations) > before
 
 
 def test_torn_log_line_is_repaired_and_the_evaluation_redone_once(tmp_path, tiny_data):
