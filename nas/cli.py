@@ -5,6 +5,7 @@ User mistakes (a bad path, setting or data) print one line, ``nas: error: ...``,
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import sys
 from pathlib import Path
@@ -14,6 +15,11 @@ from .errors import NasError
 EXIT_USER_ERROR = 2
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report it
 EXIT_TERMINATED = 143  # 128 + SIGTERM
+
+# Modules that add their own sub-command: each has ``add_parser(commands)``, which adds a parser to the ``commands``
+# sub-parsers and sets its ``handler`` default to a function ``handler(args) -> exit status``. Keep their imports of
+# TensorFlow inside the handlers so that ``nas --help`` stays fast.
+EXTENSIONS: list[str] = []
 
 
 def _positive_int(text: str) -> int:
@@ -69,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
 
     plot = commands.add_parser("plot", help="write plots/fitness.png (and pareto.png) of a run")
     plot.add_argument("run_dir")
+
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name, __package__).add_parser(commands)
     return parser
 
 
@@ -196,7 +205,8 @@ def _plot(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     handlers = {"search": _search, "resume": _resume, "plot": _plot}
-    handler = handlers.get(args.command) or {"list": _runs_list, "show": _runs_show}[args.runs_command]
+    handler = getattr(args, "handler", None) or handlers.get(args.command) or {
+        "list": _runs_list, "show": _runs_show}[args.runs_command]
     try:
         return handler(args)
     except NasError as error:

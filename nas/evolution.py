@@ -199,6 +199,8 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
                               + "; ".join(differences))
     else:
         folder = RunFolder.create(run_dir or default_run_dir(), config)
+        if hasattr(dataset, "write_splits"):  # datasets read from files record which image went to which split
+            dataset.write_splits(folder.path / "splits.csv")
     search = _Search(space, dataset, parsed, budget, settings, runner, folder, seed, population, generations,
                      list(callbacks), Reporter(verbose))
     search.run(initial, resume=resume)

@@ -12,6 +12,9 @@ from typing import Any
 from .errors import ConfigError
 from .runfolder import RunFolder, read_config
 
+FINAL_MODEL = "final/model.keras"  # written by ``nas retrain``
+BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use by Run.model()
+
 
 @dataclass(frozen=True)
 class Individual:
@@ -155,6 +158,40 @@ class Run:
     @property
     def failures(self) -> list[dict]:
         return [r for r in self.evaluations if r.get("status") == "failed"]
+
+    def model_path(self) -> Path | None:
+        """The saved model :meth:`model` would load: ``final/model.keras`` (the retrained winner) if it exists, else
+        ``best/model.keras`` (the search's best genome, saved by an earlier :meth:`model` call), else None."""
+        for relative in (FINAL_MODEL, BEST_MODEL):
+            if (self.path / relative).is_file():
+                return self.path / relative
+        return None
+
+    def model(self):
+        """A ``keras.Model`` to predict with, for ``nas explain`` and ``nas serve``.
+
+        The retrained winner (``final/model.keras``) when there is one; otherwise the search's best genome, trained as
+        the search trained it and saved to ``best/model.keras`` so the next call only loads it. Saved models are
+        loaded in Keras safe mode (no arbitrary code from the file).
+        """
+        import keras
+
+        path = self.model_path()
+        if path is not None:
+            try:
+                return keras.models.load_model(path, safe_mode=True, compile=False)
+            except Exception as error:
+                raise ConfigError(f"{path} cannot be loaded ({type(error).__name__}: {error}); delete it to fall "
+                                  f"back to the search's best genome, or retrain") from None
+        if self.best is None:
+            raise ConfigError(f"{self.path} has no successful evaluation yet, so there is no model to use")
+        model = self.best.train()
+        target = self.path / BEST_MODEL
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.name}.{os.getpid()}.keras")
+        model.save(temporary)
+        os.replace(temporary, target)
+        return model
 
     def genome_sequence(self) -> list[str]:
         """Genome hashes of every evaluation in evaluation order (what reproducibility is judged on)."""

@@ -1,6 +1,7 @@
 """Reading runs back: best, Pareto front, population, and retraining the best genome as the search did."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import nas
@@ -26,3 +27,19 @@ def test_custom_space_needs_to_be_given_back(tiny_data, tmp_path):
     nas.evolve(dense_space(), tiny_data, population=2, generations=1, run_dir=tmp_path / "run", verbose=False)
     with pytest.raises(nas.ConfigError, match="not a built-in space; pass space="):
         nas.load_run(tmp_path / "run").best.build()
+
+
+def test_model_trains_the_best_genome_once_then_loads_it_in_safe_mode(tmp_path):
+    data = nas.data.synthetic_lesions(n=70, image_size=16, seed=0)
+    run = nas.evolve("cnn", data, population=2, generations=1, executor="inline", run_dir=tmp_path / "run",
+                     seed=0, verbose=False)
+    assert run.model_path() is None
+    trained = run.model()
+    assert run.model_path() == tmp_path / "run" / "best" / "model.keras"
+    loaded = nas.load_run(tmp_path / "run").model()
+    assert loaded.count_params() == run.best.metrics["params"]
+    np.testing.assert_allclose(loaded.predict(data.x_val, verbose=0), trained.predict(data.x_val, verbose=0),
+                               atol=1e-6)
+    (tmp_path / "run" / "best" / "model.keras").write_bytes(b"not a model")
+    with pytest.raises(nas.ConfigError, match="cannot be loaded"):
+        run.model()
