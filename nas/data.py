@@ -13,18 +13,37 @@ Example:
 """
 from __future__ import annotations
 
+import csv
 import hashlib
 import inspect
+import io
+import os
+import warnings
+from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["Dataset", "LESION_CLASSES", "from_spec", "synthetic_lesions", "digits", "arrays", "coerce", "parse"]
+__all__ = ["Dataset", "LESION_CLASSES", "MALIGNANT", "CLASS_FULL_NAMES", "from_spec", "synthetic_lesions", "digits",
+           "arrays", "ham10000", "image_folder", "coerce", "parse"]
 
 LESION_CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+#: The malignant HAM10000 classes; the other four are benign.
+MALIGNANT = ("mel", "bcc", "akiec")
+#: Readable names of the HAM10000 classes, for reports and the web page.
+CLASS_FULL_NAMES = {
+    "akiec": "Actinic keratosis / intraepithelial carcinoma (akiec)",
+    "bcc": "Basal cell carcinoma (bcc)",
+    "bkl": "Benign keratosis-like lesion (bkl)",
+    "df": "Dermatofibroma (df)",
+    "mel": "Melanoma (mel)",
+    "nv": "Melanocytic nevus (nv)",
+    "vasc": "Vascular lesion (vasc)",
+}
 
 _SPLITS = ("train", "val", "test")
 
@@ -40,6 +59,14 @@ class Dataset:
         y_train, y_val, y_test: int64 class indices, shape (N,).
         masks_train, masks_val, masks_test: bool lesion masks, shape (N, H, W), or None when the data has none.
         spec: JSON-able description from which :func:`from_spec` rebuilds this exact dataset.
+        image_ids_train, image_ids_val, image_ids_test: per-image ids (HAM10000 image_id, or the file's path in an
+            image folder), None for generated data. An oversampled training split repeats ids.
+        lesion_ids_train, lesion_ids_val, lesion_ids_test: the group each image belongs to (HAM10000 lesion_id); no
+            group is in two splits.
+        malignant: names of the malignant classes (HAM10000 and synthetic lesions: mel, bcc, akiec), else empty.
+        default_objectives: what a search on this data should maximise unless told otherwise (HAM10000: validation
+            balanced accuracy, since plain accuracy rewards predicting the majority class).
+        class_weighted: whether training should weight the loss by inverse class frequency unless told otherwise.
     """
 
     name: str
@@ -54,10 +81,21 @@ class Dataset:
     masks_val: np.ndarray | None = None
     masks_test: np.ndarray | None = None
     spec: dict | None = None
+    image_ids_train: np.ndarray | None = None
+    image_ids_val: np.ndarray | None = None
+    image_ids_test: np.ndarray | None = None
+    lesion_ids_train: np.ndarray | None = None
+    lesion_ids_val: np.ndarray | None = None
+    lesion_ids_test: np.ndarray | None = None
+    malignant: tuple[str, ...] = ()
+    default_objectives: tuple[str, ...] = ("val_accuracy",)
+    class_weighted: bool = False
 
     def __post_init__(self) -> None:
         self.class_names = tuple(str(c) for c in self.class_names)
         self.spec = dict(self.spec or {"kind": self.name})
+        self.malignant = tuple(self.malignant)
+        self.default_objectives = tuple(self.default_objectives)
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -75,6 +113,28 @@ class Dataset:
         # A class absent from the training split carries no sample, so its weight is never used: 1.0 keeps the dict
         # complete (Keras wants every class) without pretending to know anything.
         return {c: float(n / (k * counts[c])) if counts[c] else 1.0 for c in range(k)}
+
+    def write_splits(self, path: str | os.PathLike) -> Path | None:
+        """Write which image went to which split as CSV (image_id, lesion_id, dx, split), so that anyone can audit
+        the split and :func:`ham10000` can reuse it (``splits_file=``). Generated data has no image ids: nothing is
+        written and None is returned."""
+        if self.image_ids_train is None:
+            return None
+        from .runfolder import write_atomic
+
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(["image_id", "lesion_id", "dx", "split"])
+        for split in _SPLITS:
+            seen: set[str] = set()  # an oversampled training split repeats images; list each once
+            for image, lesion, label in zip(getattr(self, f"image_ids_{split}"), getattr(self, f"lesion_ids_{split}"),
+                                            getattr(self, f"y_{split}")):
+                if image not in seen:
+                    seen.add(image)
+                    writer.writerow([image, lesion, self.class_names[label], split])
+        path = Path(path)
+        write_atomic(path, buffer.getvalue())
+        return path
 
     def summary(self) -> str:
         """One line: name, split sizes, input shape and classes."""
@@ -133,18 +193,33 @@ def _split_indices(y: np.ndarray, class_names: Sequence[str], seed: int, val_fra
     return tuple(rng.permutation(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
 
 
+def _oversample(index: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
+    """``index`` plus random repeats (seeded, with replacement) of each class's members up to the largest class."""
+    rng = np.random.default_rng([seed, 3])
+    counts = np.bincount(y[index])
+    extra = [rng.choice(index[y[index] == c], counts.max() - counts[c]) for c in np.flatnonzero(counts)]
+    return rng.permutation(np.concatenate([index, *extra]))
+
+
 def _make(name: str, class_names: Sequence[str], x: np.ndarray, y: np.ndarray, masks: np.ndarray | None, spec: dict,
-          seed: int, val_fraction: float, test_fraction: float) -> Dataset:
+          seed: int, val_fraction: float, test_fraction: float, *, splits: Sequence[np.ndarray] | None = None,
+          image_ids: np.ndarray | None = None, lesion_ids: np.ndarray | None = None, oversample: bool = False,
+          **attributes: Any) -> Dataset:
     if len(set(y.tolist())) < 2:
         raise DataError(f"all {len(y)} samples are of one class ({class_names[int(y[0])]!r}); a classifier needs at "
                         f"least 2 classes")
-    splits = _split_indices(y, class_names, seed, val_fraction, test_fraction)
+    if splits is None:
+        splits = _split_indices(y, class_names, seed, val_fraction, test_fraction)
+    if oversample:
+        splits = (_oversample(splits[0], y, seed), *splits[1:])
     fields: dict[str, Any] = {}
     for split, index in zip(_SPLITS, splits):
         fields[f"x_{split}"] = x[index]
         fields[f"y_{split}"] = y[index]
         fields[f"masks_{split}"] = None if masks is None else masks[index]
-    return Dataset(name=name, class_names=tuple(class_names), spec=spec, **fields)
+        fields[f"image_ids_{split}"] = None if image_ids is None else image_ids[index]
+        fields[f"lesion_ids_{split}"] = None if lesion_ids is None else lesion_ids[index]
+    return Dataset(name=name, class_names=tuple(class_names), spec=spec, **fields, **attributes)
 
 
 # -- synthetic lesions -------------------------------------------------------------------------------------------------
@@ -389,7 +464,7 @@ def synthetic_lesions(n: int = 600, image_size: int = 32, seed: int = 0, *, val_
     spec = {"kind": "synthetic_lesions", "n": n, "image_size": image_size, "seed": seed,
             "val_fraction": float(val_fraction), "test_fraction": float(test_fraction)}
     return _make("synthetic_lesions", LESION_CLASSES, x, labels.astype(np.int64), masks, spec, seed, val_fraction,
-                 test_fraction)
+                 test_fraction, malignant=MALIGNANT)
 
 
 # -- digits ------------------------------------------------------------------------------------------------------------
@@ -520,8 +595,297 @@ def arrays(x: Any, y: Any, *, class_names: Sequence[str] | None = None, seed: in
     return _make(name, names, images, labels, None, spec, int(seed), val_fraction, test_fraction)
 
 
+# -- images on disk ----------------------------------------------------------------------------------------------------
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+_HAM_METADATA = "HAM10000_metadata.csv"
+_HAM_COLUMNS = ("lesion_id", "image_id", "dx")
+_LISTED = 8  # file names quoted in one message; the rest are counted
+
+
+def _names(items: Sequence[str]) -> str:
+    shown = ", ".join(str(item) for item in items[:_LISTED])
+    return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
+
+
+def _check_image_size(image_size: Any) -> int:
+    if isinstance(image_size, bool) or not isinstance(image_size, (int, np.integer)) or image_size < 8:
+        raise ConfigError(f"image_size must be an integer >= 8 (pixels per side), got {image_size!r}")
+    return int(image_size)
+
+
+def _folder(path: str | os.PathLike, what: str) -> Path:
+    folder = Path(path).expanduser()
+    if not folder.is_dir():
+        raise DataError(f"{folder}: no such folder; pass the folder that holds the {what}")
+    return folder.resolve()
+
+
+def _read_one(path: Path, size: int) -> tuple[np.ndarray | None, str | None, str | None]:
+    """(image, problem, original colour mode when not RGB) of one file, never raising for a bad file."""
+    from PIL import Image
+
+    from .images import read_image
+
+    try:
+        image = read_image(path, size)
+    except DataError as error:
+        return None, str(error), None
+    with Image.open(path) as header:  # reads the header only; the file already decoded above
+        mode = header.mode
+    return image, None, None if mode == "RGB" else mode
+
+
+def _read_images(paths: Sequence[Path], size: int, workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``paths`` with :func:`nas.images.read_image` in a thread pool (Pillow releases the GIL while decoding).
+
+    Unreadable files are skipped with one warning that counts and names them; images in another colour mode are
+    converted to RGB by ``read_image`` and named in one warning. Returns the images and the positions (in ``paths``)
+    of the readable files; raises :class:`DataError` when none is readable.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    x = np.empty((len(paths), size, size, 3), np.float32)
+    ok = np.zeros(len(paths), bool)
+    problems: list[str] = []
+    converted: list[str] = []
+    with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
+        for i, (image, problem, mode) in enumerate(pool.map(lambda p: _read_one(p, size), paths, chunksize=64)):
+            if image is None:
+                problems.append(problem or str(paths[i]))
+                continue
+            x[i], ok[i] = image, True
+            if mode is not None:
+                converted.append(f"{paths[i].name} ({mode})")
+    if problems:
+        warnings.warn(f"skipped {len(problems)} of {len(paths)} images that cannot be read: {_names(problems)}; "
+                      f"replace or delete those files", stacklevel=3)
+    if converted:
+        warnings.warn(f"{len(converted)} of {len(paths)} images are not RGB and were converted to RGB (transparency "
+                      f"composited on white): {_names(converted)}", stacklevel=3)
+    if not ok.any():
+        raise DataError(f"none of the {len(paths)} images can be read ({problems[0] if problems else 'no files'}); "
+                        f"check the folder")
+    kept = np.flatnonzero(ok)
+    return x[kept] if len(kept) < len(paths) else x, kept
+
+
+def _read_metadata(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        raise DataError(f"{path} not found: a HAM10000 folder holds {_HAM_METADATA} and the images, in "
+                        f"HAM10000_images_part_1/ and HAM10000_images_part_2/ or in one folder")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    missing = [c for c in _HAM_COLUMNS if c not in columns]
+    if missing:
+        raise DataError(f"{path}: missing column{'s' * (len(missing) > 1)} {', '.join(missing)} (found "
+                        f"{', '.join(columns) or 'none'}); the file needs lesion_id, image_id and dx")
+    if not rows:
+        raise DataError(f"{path}: no rows; the metadata lists no images")
+    for column in _HAM_COLUMNS:
+        empty = [str(number) for number, row in enumerate(rows, start=2) if not row[column]]
+        if empty:
+            raise DataError(f"{path}: empty {column} on line{'s' * (len(empty) > 1)} {_names(empty)}; fill or "
+                            f"delete those rows")
+    unknown = sorted({row["dx"] for row in rows} - set(LESION_CLASSES))
+    if unknown:
+        lines = [str(number) for number, row in enumerate(rows, start=2) if row["dx"] in unknown]
+        raise DataError(f"{path}: unknown dx label{'s' * (len(unknown) > 1)} {_names(unknown)} (line"
+                        f"{'s' * (len(lines) > 1)} {_names(lines)}); HAM10000 labels are {', '.join(LESION_CLASSES)}")
+    repeated = sorted(image for image, count in Counter(row["image_id"] for row in rows).items() if count > 1)
+    if repeated:
+        raise DataError(f"{path}: image_id listed more than once: {_names(repeated)}; keep one row per image")
+    labels: dict[str, set[str]] = {}
+    for row in rows:
+        labels.setdefault(row["lesion_id"], set()).add(row["dx"])
+    mixed = sorted(lesion for lesion, dx in labels.items() if len(dx) > 1)
+    if mixed:
+        raise DataError(f"{path}: lesion{'s' * (len(mixed) > 1)} {_names(mixed)} carry more than one dx label; one "
+                        f"lesion has one diagnosis, fix those rows")
+    return rows
+
+
+def _image_files(root: Path) -> dict[str, Path]:
+    """Image files in ``root`` and its direct sub-folders, by name without suffix (HAM10000's image_id)."""
+    files: dict[str, Path] = {}
+    for folder in [root, *sorted(p for p in root.iterdir() if p.is_dir())]:
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in IMAGE_SUFFIXES and path.stem not in files:
+                files[path.stem] = path
+    return files
+
+
+def _sample_lesions(lesions: np.ndarray, lesion_y: np.ndarray, images_per_lesion: np.ndarray, max_images: int,
+                    seed: int) -> np.ndarray:
+    """Positions of a seeded sample of whole lesions holding about ``max_images`` images, each class shrunk in
+    proportion but keeping at least 3 lesions (one per split)."""
+    rng = np.random.default_rng([seed, 2])
+    share = max_images / images_per_lesion.sum()
+    picked = []
+    for c in np.unique(lesion_y):
+        members = rng.permutation(np.flatnonzero(lesion_y == c))
+        enough = np.searchsorted(np.cumsum(images_per_lesion[members]), share * images_per_lesion[members].sum())
+        picked.append(members[:max(3, enough + 1)])
+    return np.sort(np.concatenate(picked))
+
+
+def _read_splits_file(path: str | os.PathLike, rows: Sequence[dict[str, str]]) -> dict[str, str]:
+    """image_id -> split of a ``splits.csv`` written by :meth:`Dataset.write_splits`, checked against the metadata."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise DataError(f"{path}: splits file not found; pass a splits.csv written by a run, or leave splits_file out")
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        missing = [c for c in ("image_id", "split") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataError(f"{path}: missing column{'s' * (len(missing) > 1)} {', '.join(missing)}; a splits file "
+                            f"has image_id, lesion_id, dx, split")
+        assignment = {row["image_id"]: row["split"] for row in reader}
+    bad = sorted({split for split in assignment.values() if split not in _SPLITS})
+    if bad:
+        raise DataError(f"{path}: unknown split name{'s' * (len(bad) > 1)} {_names(bad)}; use train, val or test")
+    lesions = {row["image_id"]: row["lesion_id"] for row in rows}
+    unknown = sorted(set(assignment) - set(lesions))
+    if unknown:
+        raise DataError(f"{path}: {len(unknown)} image_id{'s' * (len(unknown) > 1)} not in the metadata: "
+                        f"{_names(unknown)}; was the file written for another copy of the data?")
+    splits_of: dict[str, set[str]] = {}
+    for image, split in assignment.items():
+        splits_of.setdefault(lesions[image], set()).add(split)
+    leaking = sorted(lesion for lesion, splits in splits_of.items() if len(splits) > 1)
+    if leaking:
+        raise DataError(f"{path}: lesion{'s' * (len(leaking) > 1)} {_names(leaking)} appear in more than one split, "
+                        f"which leaks test images into training; put all images of a lesion in one split")
+    return assignment
+
+
+def ham10000(root: str | os.PathLike, image_size: int = 64, seed: int = 0, *, val_fraction: float = 0.15,
+             test_fraction: float = 0.15, max_images: int | None = None, splits_file: str | os.PathLike | None = None,
+             oversample: bool = False, workers: int | None = None) -> Dataset:
+    """HAM10000 dermoscopy images in 7 classes, split by lesion: no lesion has images in two splits.
+
+    Many HAM10000 lesions were photographed several times; splitting by image puts near-copies of test images into
+    training and inflates every score. Here whole lesions are assigned to train, validation or test, stratified by
+    class and seeded. The dataset's ``default_objectives`` is validation balanced accuracy and ``class_weighted`` is
+    on, since 67% of the images are nevi (nv).
+
+    Args:
+        root: folder with ``HAM10000_metadata.csv`` (columns lesion_id, image_id, dx) and the images, in
+            ``HAM10000_images_part_1/`` and ``HAM10000_images_part_2/`` or any one folder (or in ``root`` itself).
+        image_size: images are resized to ``image_size`` x ``image_size`` pixels.
+        seed: seeds the split (and the sample and the oversampling).
+        val_fraction, test_fraction: share of each class's lesions held out for validation and for testing.
+        max_images: use a seeded sample of whole lesions holding about this many images (every class kept with at
+            least 3 lesions), for quick experiments; None for all.
+        splits_file: reuse the split of a ``splits.csv`` (image_id, lesion_id, dx, split) written by an earlier run;
+            exactly the images it lists are used, and ``seed``, the fractions and ``max_images`` do not apply.
+        oversample: repeat training images of the smaller classes (seeded) until every class has as many as the
+            largest; validation and test are untouched.
+        workers: threads that decode images (default: the number of cores, at most 8).
+
+    Unreadable images (corrupt, truncated) are skipped with one warning naming them; a missing metadata file or
+    column, an unknown dx label or a listed image that is not on disk raise :class:`DataError`.
+
+    Example:
+        >>> data = nas.data.ham10000("../shared/data/ham10000", image_size=64)           # doctest: +SKIP
+        >>> data.write_splits("splits.csv")                                                # doctest: +SKIP
+    """
+    folder = _folder(root, f"{_HAM_METADATA} and the HAM10000 images")
+    image_size, seed = _check_image_size(image_size), _check_seed(seed)
+    _check_fractions(val_fraction, test_fraction)
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, (int, np.integer))
+                                   or max_images < 21):
+        raise ConfigError(f"max_images must be an integer >= 21 (3 per class) or None, got {max_images!r}")
+    rows = _read_metadata(folder / _HAM_METADATA)
+    assignment = None if splits_file is None else _read_splits_file(splits_file, rows)
+    if assignment is not None:
+        rows = [row for row in rows if row["image_id"] in assignment]
+    lesion_names, lesion_of_image = np.unique([row["lesion_id"] for row in rows], return_inverse=True)
+    lesion_y = np.empty(len(lesion_names), np.int64)
+    lesion_y[lesion_of_image] = [LESION_CLASSES.index(row["dx"]) for row in rows]
+    if max_images is not None and assignment is None and max_images < len(rows):
+        keep = np.isin(lesion_of_image, _sample_lesions(lesion_names, lesion_y, np.bincount(lesion_of_image),
+                                                        int(max_images), seed))
+        rows = [row for row, kept in zip(rows, keep) if kept]
+    files = _image_files(folder)
+    absent = [f"{row['image_id']}.jpg" for row in rows if row["image_id"] not in files]
+    if absent:
+        raise DataError(f"{len(absent)} image{'s are' if len(absent) > 1 else ' is'} listed in {_HAM_METADATA} but "
+                        f"not found in {folder} or its sub-folders: {_names(absent)}; restore the files or delete "
+                        f"their rows from the metadata")
+    x, kept = _read_images([files[row["image_id"]] for row in rows], image_size, workers)
+    rows = [rows[i] for i in kept]
+    image_ids = np.array([row["image_id"] for row in rows])
+    lesion_ids = np.array([row["lesion_id"] for row in rows])
+    y = np.array([LESION_CLASSES.index(row["dx"]) for row in rows], np.int64)
+    if assignment is not None:
+        split_of = np.array([_SPLITS.index(assignment[image]) for image in image_ids])
+        splits = [np.flatnonzero(split_of == s) for s in range(3)]
+        empty = [name for name, index in zip(_SPLITS, splits) if not len(index)]
+        if empty:
+            raise DataError(f"{splits_file}: no usable image in the {', '.join(empty)} split; use a complete file")
+    else:
+        # Split the lesions, then give every image its lesion's split.
+        lesion_names, lesion_of_image = np.unique(lesion_ids, return_inverse=True)
+        lesion_y = np.empty(len(lesion_names), np.int64)
+        lesion_y[lesion_of_image] = y
+        by_lesion = _split_indices(lesion_y, LESION_CLASSES, seed, val_fraction, test_fraction)
+        order = np.argsort(lesion_of_image, kind="stable")
+        starts = np.searchsorted(lesion_of_image[order], np.arange(len(lesion_names) + 1))
+        splits = [np.concatenate([order[starts[i]:starts[i + 1]] for i in lesions]) for lesions in by_lesion]
+    spec = {"kind": "ham10000", "root": str(folder), "image_size": image_size, "seed": seed,
+            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction),
+            "max_images": None if max_images is None else int(max_images),
+            "splits_file": None if splits_file is None else str(Path(splits_file).expanduser().resolve()),
+            "oversample": bool(oversample)}
+    return _make("ham10000", LESION_CLASSES, x, y, None, spec, seed, val_fraction, test_fraction, splits=splits,
+                 image_ids=image_ids, lesion_ids=lesion_ids, oversample=oversample, malignant=MALIGNANT,
+                 default_objectives=("val_balanced_accuracy",), class_weighted=True)
+
+
+def image_folder(path: str | os.PathLike, image_size: int = 64, seed: int = 0, *, val_fraction: float = 0.15,
+                 test_fraction: float = 0.15, oversample: bool = False, workers: int | None = None) -> Dataset:
+    """Images in one sub-folder per class (``path/<class>/<image>``), split by image, stratified and seeded.
+
+    Args:
+        path: the folder holding one sub-folder per class; the sub-folder names, sorted, are the class names.
+        image_size: images are resized to ``image_size`` x ``image_size`` pixels.
+        seed: seeds the split.
+        val_fraction, test_fraction: share of each class held out for validation and for testing.
+        oversample: repeat training images of the smaller classes until every class has as many as the largest.
+        workers: threads that decode images (default: the number of cores, at most 8).
+
+    Unreadable images are skipped with one warning naming them.
+    """
+    folder = _folder(path, "one sub-folder of images per class")
+    image_size, seed = _check_image_size(image_size), _check_seed(seed)
+    _check_fractions(val_fraction, test_fraction)
+    files, labels, class_names = [], [], []
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        images = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        if images:
+            files += images
+            labels += [len(class_names)] * len(images)
+            class_names.append(sub.name)
+    if not files:
+        raise DataError(f"{folder}: no images in sub-folders; put each class's images ({', '.join(IMAGE_SUFFIXES)}) "
+                        f"in a sub-folder named after the class")
+    x, kept = _read_images(files, image_size, workers)
+    ids = np.array([files[i].relative_to(folder).as_posix() for i in kept])
+    spec = {"kind": "image_folder", "path": str(folder), "image_size": image_size, "seed": seed,
+            "val_fraction": float(val_fraction), "test_fraction": float(test_fraction), "oversample": bool(oversample)}
+    # Each image is its own group: a folder says nothing about which images show the same object.
+    return _make("image_folder", class_names, x, np.array(labels, np.int64)[kept], None, spec, seed, val_fraction,
+                 test_fraction, image_ids=ids, lesion_ids=ids, oversample=oversample)
+
+
 # -- specs and CLI strings ---------------------------------------------------------------------------------------------
-_BUILDERS = {"synthetic_lesions": synthetic_lesions, "digits": digits}
+_BUILDERS = {"synthetic_lesions": synthetic_lesions, "digits": digits, "ham10000": ham10000,
+             "image_folder": image_folder}
 
 
 def from_spec(spec: Mapping) -> Dataset:
@@ -562,11 +926,9 @@ _FORMS = "'synthetic', 'synthetic:N', 'digits', 'ham10000:PATH', 'folder:PATH'"
 
 
 def parse(text: str, image_size: int | None = None, seed: int = 0) -> Dataset:
-    """The dataset named by the CLI's ``--data`` argument: ``synthetic`` (600 images), ``synthetic:N`` (N images)
-    or ``digits``.
-
-    ``ham10000:PATH`` and ``folder:PATH`` are reserved for image folders on disk and not available yet.
-    """
+    """The dataset named by the CLI's ``--data`` argument: ``synthetic`` (600 images), ``synthetic:N`` (N images),
+    ``digits``, ``ham10000:PATH`` (the HAM10000 folder, 64 px unless ``image_size``) or ``folder:PATH`` (one
+    sub-folder per class, 64 px unless ``image_size``)."""
     form = str(text).strip()
     kind, _, path = form.partition(":")
     kind = kind.lower()
@@ -577,6 +939,8 @@ def parse(text: str, image_size: int | None = None, seed: int = 0) -> Dataset:
     if kind == "digits" and not path:
         return digits(image_size=image_size, seed=seed)
     if kind in ("ham10000", "folder"):
-        raise ConfigError(f"--data {form}: reading {kind} images from disk is not available yet; use 'synthetic' or "
-                          f"'digits' for now, or pass arrays from Python with data=(x, y)")
+        if not path.strip():
+            raise ConfigError(f"--data {form}: give the folder after the colon, e.g. {kind}:../shared/data/ham10000")
+        loader = ham10000 if kind == "ham10000" else image_folder
+        return loader(path.strip(), image_size=image_size or 64, seed=seed)
     raise ConfigError(f"unknown --data {form!r}; accepted forms: {_FORMS}")
