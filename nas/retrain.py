@@ -1,0 +1,414 @@
+"""Retraining: the search's best genome (or its top K), and the paper's baselines, trained to convergence.
+
+A search scores each genome after a short budget; ``nas retrain`` trains the winner on the whole training split with
+augmentation, class weights and early stopping on the validation loss (the best epoch's weights are kept), then judges
+it once on the test split. Baselines (``nas.baselines``: the paper's Table-1 CNN, VGG16, ResNet50) go through the very
+same :func:`fit`, split and epoch budget, so the comparison is fair. Everything lands in ``<run>/final/``.
+
+Example:
+    >>> summary = nas.retrain.retrain("runs/demo", epochs=30, baselines=("table1",))          # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .augment import Augmentation, pipeline
+from .errors import ConfigError
+from .runfolder import RunFolder, default_run_dir
+
+__all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline", "add_parser"]
+
+FINAL = "final"
+BASELINES = ("table1", "vgg16", "resnet50")
+BASELINE_BATCH_SIZE = 32  # the paper's Table-1 setting, used for every baseline
+
+
+class _EpochPrinter:
+    """A Keras callback that prints one line per epoch (Keras' own bar is unreadable in logs)."""
+
+    def __new__(cls, label: str, epochs: int):
+        import keras
+
+        class Printer(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                logs = logs or {}
+                values = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in (
+                    "loss", "accuracy", "val_loss", "val_accuracy"))
+                print(f"{label}: epoch {epoch + 1}/{epochs}  {values}  ({time.perf_counter() - self.started:.1f} s)",
+                      flush=True)
+
+        return Printer()
+
+
+def fit(model, data, *, epochs: int, batch_size: int, seed: int, augmentation: Augmentation | None = None,
+        class_weighted: bool = True, patience: int = 5, label: str = "model", verbose: bool = True) -> dict:
+    """Train a compiled ``model`` on ``data``'s training split until the validation loss stops improving.
+
+    Early stopping waits ``patience`` epochs without a better validation loss and then restores the best epoch's
+    weights. Returns the per-epoch history and ``best_epoch`` (1-based), ``epochs_run``, ``seconds``.
+    """
+    import keras
+
+    for name, value in (("epochs", epochs), ("patience", patience), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    keras.utils.set_random_seed(seed)
+    train = pipeline(data.x_train, data.y_train, batch_size=batch_size, training=True, augmentation=augmentation,
+                     seed=seed)
+    val = pipeline(data.x_val, data.y_val, batch_size=batch_size, training=False)
+    callbacks = [keras.callbacks.TerminateOnNaN(),
+                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    if verbose:
+        callbacks.append(_EpochPrinter(label, epochs))
+    clock = time.perf_counter()
+    history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
+                        class_weight=data.class_weights() if class_weighted else None)  # the pipeline shuffles
+    curves = {k: [float(v) for v in values] for k, values in history.history.items()}
+    val_loss = curves.get("val_loss") or [float("nan")]
+    if not np.all(np.isfinite(val_loss)):
+        raise ConfigError(f"{label}: training diverged (NaN loss); lower the learning rate")
+    return {"history": curves, "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss),
+            "seconds": round(time.perf_counter() - clock, 2)}
+
+
+def _validation(model, data) -> dict:
+    from .training import Budget, score
+
+    return score(model, data, Budget(), seed=0)
+
+
+def _test_report(model, data) -> dict:
+    from .report import evaluate_model
+
+    return evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
+
+
+def _save_model(model, folder: RunFolder, relative: str) -> Path:
+    # Keras writes .keras archives only to a path; the run folder writes them atomically from bytes.
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "model.keras"
+        model.save(path)
+        return folder.write_bytes(relative, path.read_bytes())
+
+
+def _plot_curves(trained: dict[str, dict], folder: RunFolder, relative: str) -> Path:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for (label, result), colour in zip(trained.items(), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4):
+        curves = result["history"]
+        epochs = np.arange(1, len(curves["loss"]) + 1)
+        for axis, metric in zip(axes, ("loss", "accuracy")):
+            if metric in curves:
+                axis.plot(epochs, curves[metric], "--", color=colour, alpha=0.6, label=f"{label} train")
+            if f"val_{metric}" in curves:
+                axis.plot(epochs, curves[f"val_{metric}"], "-", color=colour, label=f"{label} validation")
+            axis.axvline(result["best_epoch"], color=colour, linestyle=":", alpha=0.5)
+    for axis, metric in zip(axes, ("loss", "accuracy")):
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+    axes[0].set_title("loss (dotted line: restored epoch)")
+    axes[1].set_title("accuracy")
+    axes[1].legend(fontsize=7, loc="lower right")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return folder.write_bytes(relative, buffer.getvalue())
+
+
+def _baseline_names(baselines: str | Sequence[str]) -> list[str]:
+    names = [n.strip().lower() for n in (baselines.split(",") if isinstance(baselines, str) else baselines)]
+    names = [n for n in names if n]
+    unknown = sorted(set(names) - set(BASELINES))
+    if unknown:
+        raise ConfigError(f"unknown baseline {', '.join(unknown)}; choose among {', '.join(BASELINES)}")
+    return list(dict.fromkeys(names))
+
+
+def train_baseline(name: str, data, *, epochs: int, patience: int, seed: int, augmentation: Augmentation | None,
+                   class_weighted: bool, weights: str | None = None, verbose: bool = True):
+    """Build one of the paper's baselines with ``nas.baselines`` and train it with :func:`fit`.
+
+    Returns ``(model, result)``; ``result`` holds the fit history, ``params`` and ``validation`` metrics.
+    """
+    import keras
+
+    from . import baselines as baselines_module
+
+    keras.utils.set_random_seed(seed)
+    model = baselines_module.build(name, data.input_shape, data.num_classes, weights=weights)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=baselines_module.learning_rate(name)),
+                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    result = fit(model, data, epochs=epochs, batch_size=BASELINE_BATCH_SIZE, seed=seed, augmentation=augmentation,
+                 class_weighted=class_weighted, patience=patience, label=name, verbose=verbose)
+    result.update(params=int(model.count_params()), batch_size=BASELINE_BATCH_SIZE,
+                  validation=_validation(model, data))
+    return model, result
+
+
+def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, patience: int, seed: int,
+                   augmentation: Augmentation | None, class_weighted: bool, weights: str | None, verbose: bool,
+                   save_models: bool) -> dict[str, dict]:
+    import keras
+
+    results: dict[str, dict] = {}
+    for name in names:
+        model, result = train_baseline(name, data, epochs=epochs, patience=patience, seed=seed,
+                                       augmentation=augmentation, class_weighted=class_weighted, weights=weights,
+                                       verbose=verbose)
+        result["report"] = _test_report(model, data)
+        if save_models:
+            _save_model(model, folder, f"{name}/model.keras")
+        results[name] = result
+        del model
+        keras.backend.clear_session()
+    return results
+
+
+def _top(run, k: int) -> list:
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ConfigError(f"top_k must be a positive integer, got {k!r}")
+    scored = run._scored()  # one record per genome, signed fitness: larger is better
+    if not scored:
+        raise ConfigError(f"{run.path} has no successful evaluation yet, so there is nothing to retrain")
+    scored.sort(key=lambda item: (item[0][:1], -item[1]["index"]), reverse=True)
+    return [run._individual(record) for _, record in scored[:k]]
+
+
+def _selection_key(objective: str, validation: dict) -> float:
+    """Larger is better: the run's first objective measured on the validation split, else minus the loss."""
+    name = objective.lstrip("-")
+    if name in validation:
+        return -validation[name] if objective.startswith("-") else validation[name]
+    return -validation["val_loss"]
+
+
+def _settings(epochs: int, patience: int, augmentation: Augmentation | None, class_weighted: bool, data) -> dict:
+    return {"epochs": epochs, "patience": patience, "class_weighted": class_weighted,
+            "augmentation": (augmentation or Augmentation.none()).to_dict(), "data": data.spec,
+            "split_sizes": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}}
+
+
+def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str | Sequence[str] = (),
+            weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
+            class_weighted: bool = True, verbose: bool = True) -> dict:
+    """Retrain a run's best genome (or each of its ``top_k``), report on the test split, write ``final/``.
+
+    Args:
+        run: a run folder path or a :class:`nas.run.Run`.
+        epochs: at most this many epochs per model (early stopping usually ends sooner).
+        top_k: retrain the K best genomes of the search; the one best on the validation split (on the run's first
+            objective) becomes ``final/model.keras``. The test split is looked at only after that choice.
+        data: the dataset (default: the run's, rebuilt from its spec, so the split is the search's).
+        baselines: any of "table1", "vgg16", "resnet50", trained with the same pipeline, split, epochs and
+            patience; their test reports go to ``final/baselines.json`` and the table of ``final/report.md``.
+        weights: weights file for the VGG16/ResNet50 baselines (None: random initialisation).
+        patience: epochs without a better validation loss before stopping.
+        augmentation: what to change in training images (None: nothing).
+        class_weighted: weight the loss by inverse class frequency.
+        verbose: print one line per epoch.
+
+    Returns a summary: ``model`` (path), ``genome_hash``, ``validation``, ``test`` (the report), ``candidates`` and
+    ``baselines`` (test reports by name), ``files`` written.
+    """
+    names = _baseline_names(baselines)
+    import keras
+
+    from . import data as data_module
+    from .report import write_report
+    from .run import Run
+    from .training import training_seed
+
+    run = run if isinstance(run, Run) else Run(run)
+    config = run.config
+    dataset = data_module.coerce(data) if data is not None else data_module.from_spec(config["data"])
+    if list(dataset.class_names) != list(config["class_names"]):
+        raise ConfigError(f"the data's classes {list(dataset.class_names)} differ from the run's "
+                          f"{config['class_names']}; retrain on the data the run searched")
+    candidates = _top(run, top_k)
+    folder = RunFolder(run.path)
+    space = run.space
+    trained: dict[str, dict] = {}
+    chosen: tuple[float, Any, Any] | None = None
+    for rank, individual in enumerate(candidates, start=1):
+        seed = training_seed(config["seed"], individual.genome_hash)
+        keras.utils.set_random_seed(seed)
+        genome = space.repair(individual.genome, dataset.input_shape)
+        model = space.build(genome, dataset.input_shape, dataset.num_classes)
+        space.compile(model, genome)
+        label = f"top{rank} {individual.genome_hash}"
+        if verbose:
+            print(f"retraining {label} ({model.count_params():,} parameters, search "
+                  f"{run.objectives[0]}={individual.fitness[0]})", flush=True)
+        result = fit(model, dataset, epochs=epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
+                     augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=label,
+                     verbose=verbose)
+        result.update(rank=rank, genome_hash=individual.genome_hash, genome=genome,
+                      params=int(model.count_params()), search_fitness=list(individual.fitness),
+                      validation=_validation(model, dataset))
+        trained[label] = result
+        key = _selection_key(run.objectives[0], result["validation"])
+        if chosen is None or key > chosen[0]:
+            chosen = (key, result, model)
+        else:
+            del model
+    _, best, model = chosen
+    best["report"] = report = _test_report(model, dataset)
+    settings = _settings(epochs, patience, augmentation, class_weighted, dataset)
+    files = [_save_model(model, folder, f"{FINAL}/model.keras")]
+    del model
+    keras.backend.clear_session()
+    baseline_results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience,
+                                      seed=config["seed"], augmentation=augmentation, class_weighted=class_weighted,
+                                      weights=weights, verbose=verbose, save_models=False)
+    history = {"genome_hash": best["genome_hash"], "genome": best["genome"], "settings": settings,
+               "candidates": [{k: v for k, v in r.items() if k != "report"} for r in trained.values()],
+               "baselines": {name: {k: v for k, v in r.items() if k != "report"}
+                             for name, r in baseline_results.items()}}
+    files.append(folder.write_json(f"{FINAL}/history.json", history))
+    files.append(_plot_curves(trained | baseline_results, folder, f"{FINAL}/training_curves.png"))
+    files += write_report(report, folder.path / FINAL,
+                          baselines={name: r["report"] for name, r in baseline_results.items()} or None,
+                          title=f"{Path(run.path).name}: retrained {best['genome_hash']} on {dataset.name}")
+    return {"model": str(files[0]), "genome_hash": best["genome_hash"], "validation": best["validation"],
+            "test": report, "candidates": {label: r["validation"] for label, r in trained.items()},
+            "baselines": {name: r["report"] for name, r in baseline_results.items()},
+            "files": [str(f) for f in files]}
+
+
+def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | None = None, epochs: int = 30,
+             patience: int = 5, seed: int = 0, weights: str | None = None,
+             augmentation: Augmentation | None = Augmentation(), class_weighted: bool = True,
+             verbose: bool = True) -> dict:
+    """Train baselines alone (no search) and write ``<run_dir>/baselines.json``, ``splits.csv`` and per model
+    ``<name>/model.keras``, ``report.json``, ``report.md`` and ``confusion_matrix.png``.
+
+    ``run_dir`` may be a search's run folder: ``data`` then defaults to the run's data, so the split is the same.
+    """
+    from . import data as data_module
+    from .report import write_report
+    from .runfolder import read_config
+
+    names = _baseline_names(models)
+    if not names:
+        raise ConfigError("name at least one baseline: table1, vgg16 or resnet50")
+    path = Path(run_dir) if run_dir is not None else default_run_dir().with_name(f"baseline-{default_run_dir().name}")
+    if data is None:
+        if run_dir is None or not (path / "config.json").is_file():
+            raise ConfigError("give the data (e.g. --data ham10000:PATH), or --run-dir of a search run to use its data")
+        data = read_config(path)["data"]
+    dataset = data_module.coerce(data)
+    folder = RunFolder(path)
+    results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience, seed=seed,
+                             augmentation=augmentation, class_weighted=class_weighted, weights=weights,
+                             verbose=verbose, save_models=True)
+    files = [folder.write_json("baselines.json", {"settings": _settings(epochs, patience, augmentation,
+                                                                         class_weighted, dataset),
+                                                  "models": results})]
+    written = dataset.write_splits(path / "splits.csv")
+    files += [written] if written else []
+    for name, result in results.items():
+        files += write_report(result["report"], path / name, title=f"baseline {name} on {dataset.name}")
+    files.append(_plot_curves(results, folder, "training_curves.png"))
+    return {"run_dir": str(path), "baselines": {n: r["report"] for n, r in results.items()},
+            "files": [str(f) for f in files]}
+
+
+# -- command line ------------------------------------------------------------------------------------------------------
+def _positive(text: str) -> int:
+    from .cli import _positive_int
+
+    return _positive_int(text)
+
+
+def _add_training_options(parser) -> None:
+    parser.add_argument("--epochs", type=_positive, default=30, help="at most this many epochs (default 30)")
+    parser.add_argument("--patience", type=_positive, default=5,
+                        help="stop after this many epochs without a better validation loss (default 5)")
+    parser.add_argument("--weights", default=None, help="weights file for the vgg16/resnet50 baselines")
+    parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
+    parser.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
+    parser.add_argument("--image-size", type=_positive, default=None, help="input size in pixels with --data")
+    parser.add_argument("--quiet", action="store_true", help="print only the summary")
+
+
+def add_parser(commands) -> None:
+    """Add ``nas retrain`` and ``nas baseline``."""
+    parser = commands.add_parser("retrain", help="retrain a run's best genome and report on the test split",
+                                 description="Train the search's best genome (or its top K) on the training split "
+                                 "with augmentation, class weights and early stopping; write RUN/final/.")
+    parser.add_argument("run_dir")
+    parser.add_argument("--top-k", type=_positive, default=1, help="retrain the K best genomes (default 1)")
+    parser.add_argument("--data", default=None, help="data to retrain on (default: the run's)")
+    parser.add_argument("--baselines", default="", help="also train these: table1,vgg16,resnet50")
+    _add_training_options(parser)
+    parser.set_defaults(handler=_retrain_command)
+
+    parser = commands.add_parser("baseline", help="train the paper's baselines with the retrain pipeline",
+                                 description="Train table1, vgg16 or resnet50 with the same pipeline, split and "
+                                 "budget as nas retrain; write RUN_DIR/baselines.json and a report per model.")
+    parser.add_argument("--model", required=True, help="table1, vgg16 or resnet50 (comma-separated for several)")
+    parser.add_argument("--data", default=None, help="synthetic | digits | ham10000:PATH | folder:PATH")
+    parser.add_argument("--run-dir", default=None, help="output folder (default runs/baseline-<timestamp>); a "
+                        "search's run folder lends its data and split")
+    parser.add_argument("--seed", type=int, default=0)
+    _add_training_options(parser)
+    parser.set_defaults(handler=_baseline_command)
+
+
+def _augmentation(args) -> Augmentation | None:
+    return None if args.no_augment else Augmentation()
+
+
+def _print_report(label: str, report: dict) -> None:
+    print(f"{label:<28} accuracy {report['accuracy']:.4f}  balanced accuracy {report['balanced_accuracy']:.4f}  "
+          f"macro F1 {report['macro']['f1']:.4f}")
+
+
+def _retrain_command(args) -> int:
+    from . import data as data_module
+    from .runfolder import read_config
+
+    data = None
+    if args.data is not None:
+        config = read_config(args.run_dir)
+        data = data_module.parse(args.data, image_size=args.image_size or config["input_shape"][0],
+                                 seed=config["data"].get("seed", config["seed"]))
+    summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
+                      weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
+                      class_weighted=not args.no_class_weights, verbose=not args.quiet)
+    print(f"\ntest split ({summary['test']['n_samples']} images):")
+    _print_report(f"retrained {summary['genome_hash']}", summary["test"])
+    for name, report in summary["baselines"].items():
+        _print_report(name, report)
+    print(f"written: {', '.join(summary['files'])}")
+    return 0
+
+
+def _baseline_command(args) -> int:
+    from . import data as data_module
+
+    data = None if args.data is None else data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
+    summary = baseline(args.model, data, run_dir=args.run_dir, epochs=args.epochs, patience=args.patience,
+                       seed=args.seed, weights=args.weights, augmentation=_augmentation(args),
+                       class_weighted=not args.no_class_weights, verbose=not args.quiet)
+    print("\ntest split:")
+    for name, report in summary["baselines"].items():
+        _print_report(name, report)
+    print(f"written to {summary['run_dir']}")
+    return 0
+
