@@ -26,8 +26,7 @@ from .runfolder import RunFolder, default_run_dir
 __all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline", "add_parser"]
 
 FINAL = "final"
-BASELINES = ("table1", "vgg16", "resnet50")
-BASELINE_BATCH_SIZE = 32  # the paper's Table-1 setting, used for every baseline
+BASELINES = ("table1", "vgg16", "resnet50")  # the names nas.baselines builds, kept here so the CLI loads no TensorFlow
 
 
 class _EpochPrinter:
@@ -151,12 +150,12 @@ def train_baseline(name: str, data, *, epochs: int, patience: int, seed: int, au
 
     keras.utils.set_random_seed(seed)
     model = baselines_module.build(name, data.input_shape, data.num_classes, weights=weights)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=baselines_module.learning_rate(name)),
-                  loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    result = fit(model, data, epochs=epochs, batch_size=BASELINE_BATCH_SIZE, seed=seed, augmentation=augmentation,
-                 class_weighted=class_weighted, patience=patience, label=name, verbose=verbose)
-    result.update(params=int(model.count_params()), batch_size=BASELINE_BATCH_SIZE,
-                  validation=_validation(model, data))
+    baselines_module.compile(model, name, weights)
+    settings = baselines_module.settings(name, weights)
+    result = fit(model, data, epochs=epochs, batch_size=int(settings["batch_size"]), seed=seed,
+                 augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=name,
+                 verbose=verbose)
+    result.update(params=int(model.count_params()), settings=settings, validation=_validation(model, data))
     return model, result
 
 

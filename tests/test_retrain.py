@@ -1,0 +1,126 @@
+"""Tests of nas.retrain: retraining a run's best genomes, the baselines beside them, and the two commands."""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nas
+from nas import cli
+from nas import data as D
+from nas.augment import Augmentation
+from nas.errors import ConfigError
+from nas.retrain import baseline, fit, retrain
+
+HAM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ham10000"
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return nas.evolve("cnn", D.synthetic_lesions(n=140, image_size=16, seed=0), population=2, generations=1,
+                      executor="inline", run_dir=tmp_path_factory.mktemp("runs") / "run", seed=0, verbose=False)
+
+
+@pytest.fixture
+def run_copy(tiny_run, tmp_path):
+    return Path(shutil.copytree(tiny_run.path, tmp_path / "run"))
+
+
+def test_retrain_top_k_writes_the_final_folder(run_copy):
+    summary = retrain(run_copy, epochs=2, top_k=2, patience=1, verbose=False)
+    final = run_copy / "final"
+    for name in ("model.keras", "history.json", "training_curves.png", "report.json", "report.md",
+                 "confusion_matrix.png"):
+        assert (final / name).is_file() and (final / name).stat().st_size > 0, name
+    history = json.loads((final / "history.json").read_text())
+    candidates = history["candidates"]
+    assert [c["rank"] for c in candidates] == [1, 2] and len({c["genome_hash"] for c in candidates}) == 2
+    # the model kept is the candidate best on the validation split (the run's objective), never chosen on test
+    best = max(candidates, key=lambda c: (c["validation"]["val_accuracy"], -c["rank"]))
+    assert summary["genome_hash"] == history["genome_hash"] == best["genome_hash"]
+    for candidate in candidates:
+        assert 1 <= candidate["best_epoch"] <= candidate["epochs_run"] <= 2
+        assert len(candidate["history"]["val_loss"]) == candidate["epochs_run"]
+    assert history["settings"]["augmentation"] == Augmentation().to_dict() and history["settings"]["class_weighted"]
+    # the saved model is the one reported on: its test accuracy is the report's
+    run = nas.load_run(run_copy)
+    assert run.model_path() == final / "model.keras"
+    data = D.from_spec(run.config["data"])
+    predicted = nas.training.predict(run.model(), data.x_test).argmax(axis=1)
+    report = json.loads((final / "report.json").read_text())
+    assert report["accuracy"] == pytest.approx(np.mean(predicted == data.y_test))
+    assert report["n_samples"] == len(data.y_test) and "Melanoma (mel)" in (final / "report.md").read_text()
+
+
+def test_early_stopping_keeps_the_best_epoch():
+    import keras
+    from search_spaces import cnn
+
+    data = D.synthetic_lesions(n=140, image_size=16, seed=1)
+    genome = cnn.SPACE.repair({**cnn.TABLE1, "filters_1": 8, "filters_2": 8, "dense_units": 32,
+                               "learning_rate": 0.01}, data.input_shape)
+    model = cnn.SPACE.build(genome, data.input_shape, data.num_classes)
+    cnn.SPACE.compile(model, genome)
+    result = fit(model, data, epochs=6, batch_size=16, seed=0, patience=2, verbose=False)
+    val_loss = result["history"]["val_loss"]
+    assert result["best_epoch"] == int(np.argmin(val_loss)) + 1 and result["epochs_run"] == len(val_loss) <= 6
+    assert result["epochs_run"] == 6 or result["epochs_run"] == result["best_epoch"] + 2
+    # the weights kept are those of the best epoch, not of the last one
+    assert nas.training.score(model, data, nas.Budget(), 0)["val_loss"] == pytest.approx(min(val_loss), rel=1e-3)
+    keras.backend.clear_session()
+    with pytest.raises(ConfigError, match="patience"):
+        fit(model, data, epochs=1, batch_size=16, seed=0, patience=0)
+
+
+def test_retrain_and_table1_baseline_on_real_data(tmp_path):
+    data = D.ham10000(HAM, image_size=32, max_images=300, seed=0)
+    run = nas.evolve("cnn", data, population=2, generations=1, executor="inline", run_dir=tmp_path / "ham", seed=0,
+                     budget=nas.Budget(epochs=1, max_params=200_000), verbose=False)
+    with open(run.path / "splits.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == sum(len(y) for y in (data.y_train, data.y_val, data.y_test))
+    splits_of: dict[str, set] = {}
+    for row in rows:
+        splits_of.setdefault(row["lesion_id"], set()).add(row["split"])
+    assert all(len(s) == 1 for s in splits_of.values())
+    summary = retrain(run, epochs=1, baselines="table1", verbose=False)  # data rebuilt from the run's spec
+    final = run.path / "final"
+    baselines = json.loads((final / "baselines.json").read_text())
+    assert set(baselines) == {"table1"} and baselines["table1"]["n_samples"] == len(data.y_test)
+    assert summary["test"]["n_samples"] == len(data.y_test)
+    assert summary["test"]["benign_vs_malignant"]["malignant_classes"] == ["akiec", "bcc", "mel"]
+    markdown = (final / "report.md").read_text()
+    assert "Traditional CNN (Table 1)" in markdown and "Searched CNN" in markdown
+    history = json.loads((final / "history.json").read_text())
+    assert history["baselines"]["table1"]["settings"]["learning_rate"] == 1e-3
+
+
+def test_retrain_command_and_its_errors(run_copy, capsys):
+    assert cli.main(["retrain", str(run_copy), "--epochs", "1", "--no-augment", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "accuracy" in out and "balanced accuracy" in out and "final/model.keras" in out
+    history = json.loads((run_copy / "final" / "history.json").read_text())
+    assert history["settings"]["augmentation"] == Augmentation.none().to_dict()
+    assert cli.main(["retrain", str(run_copy), "--baselines", "vgg19"]) == 2
+    assert "unknown baseline vgg19" in capsys.readouterr().err
+    assert cli.main(["retrain", str(run_copy.parent / "absent")]) == 2
+    assert "not a run folder" in capsys.readouterr().err
+
+
+def test_baseline_command(tmp_path, capsys):
+    out_dir = tmp_path / "baselines"
+    assert cli.main(["baseline", "--model", "table1", "--data", "synthetic:140", "--image-size", "16", "--epochs", "1",
+                     "--run-dir", str(out_dir), "--quiet"]) == 0
+    assert "table1" in capsys.readouterr().out
+    results = json.loads((out_dir / "baselines.json").read_text())
+    assert results["models"]["table1"]["report"]["n_samples"] == 28
+    for name in ("model.keras", "report.json", "report.md", "confusion_matrix.png"):
+        assert (out_dir / "table1" / name).is_file(), name
+    assert not (out_dir / "splits.csv").exists()  # generated images have no ids to audit
+    with pytest.raises(ConfigError, match="give the data"):
+        baseline("table1", None, run_dir=tmp_path / "empty")
+    assert cli.main(["baseline", "--model", "alexnet", "--data", "synthetic"]) == 2
