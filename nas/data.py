@@ -719,8 +719,7 @@ def _image_files(root: Path) -> dict[str, Path]:
     return files
 
 
-def _sample_lesions(lesions: np.ndarray, lesion_y: np.ndarray, images_per_lesion: np.ndarray, max_images: int,
-                    seed: int) -> np.ndarray:
+def _sample_lesions(lesion_y: np.ndarray, images_per_lesion: np.ndarray, max_images: int, seed: int) -> np.ndarray:
     """Positions of a seeded sample of whole lesions holding about ``max_images`` images, each class shrunk in
     proportion but keeping at least 3 lesions (one per split)."""
     rng = np.random.default_rng([seed, 2])
@@ -808,8 +807,7 @@ def ham10000(root: str | os.PathLike, image_size: int = 64, seed: int = 0, *, va
     lesion_y = np.empty(len(lesion_names), np.int64)
     lesion_y[lesion_of_image] = [LESION_CLASSES.index(row["dx"]) for row in rows]
     if max_images is not None and assignment is None and max_images < len(rows):
-        keep = np.isin(lesion_of_image, _sample_lesions(lesion_names, lesion_y, np.bincount(lesion_of_image),
-                                                        int(max_images), seed))
+        keep = np.isin(lesion_of_image, _sample_lesions(lesion_y, np.bincount(lesion_of_image), int(max_images), seed))
         rows = [row for row, kept in zip(rows, keep) if kept]
     files = _image_files(folder)
     absent = [f"{row['image_id']}.jpg" for row in rows if row["image_id"] not in files]
