@@ -305,7 +305,7 @@ def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | 
     names = _baseline_names(models)
     if not names:
         raise ConfigError("name at least one baseline: table1, vgg16 or resnet50")
-    path = Path(run_dir) if run_dir is not None else default_run_dir().with_name(f"baseline-{default_run_dir().name}")
+    path = Path(run_dir) if run_dir is not None else default_run_dir("runs/baselines")
     if data is None:
         if run_dir is None or not (path / "config.json").is_file():
             raise ConfigError("give the data (e.g. --data ham10000:PATH), or --run-dir of a search run to use its data")
@@ -362,7 +362,7 @@ def add_parser(commands) -> None:
                                  "budget as nas retrain; write RUN_DIR/baselines.json and a report per model.")
     parser.add_argument("--model", required=True, help="table1, vgg16 or resnet50 (comma-separated for several)")
     parser.add_argument("--data", default=None, help="synthetic | digits | ham10000:PATH | folder:PATH")
-    parser.add_argument("--run-dir", default=None, help="output folder (default runs/baseline-<timestamp>); a "
+    parser.add_argument("--run-dir", default=None, help="output folder (default runs/baselines/<timestamp>); a "
                         "search's run folder lends its data and split")
     parser.add_argument("--seed", type=int, default=0)
     _add_training_options(parser)
