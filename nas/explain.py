@@ -41,7 +41,8 @@ METHODS = ("gradcam", "gradcam++")
 BASELINES = ("blur", "mean")
 _BLUR_FRACTION = 1 / 8
 _BATCH = 32  # images per gradient pass: bounds memory for ResNet-50 at 224 px on a CPU
-_PERTURBED_BATCH = 256  # perturbed images per forward pass of the faithfulness curves
+_PERTURBED_BATCH = 256  # perturbed images assembled at a time for the faithfulness curves
+_FORWARD_BATCH = 64  # images per forward pass: bounds activation memory of ResNet-50 at 224 px
 
 # Gradient functions per model, keyed weakly so that a model can be freed: building one rewires the graph and traces
 # a tf.function (seconds for ResNet-50), which a web page explaining image after image must not pay every time.
@@ -227,6 +228,21 @@ def _gradient_function(model, layer, method: str):
     return explain, target
 
 
+def _probabilities(model, x: np.ndarray) -> np.ndarray:
+    """Class probabilities by a traced forward pass, cached with the model: the faithfulness curves run dozens of
+    passes per image, and eager calls are several times slower for a deep network (ResNet-50: ~8x on a CPU)."""
+    import tensorflow as tf
+
+    cached = _CACHE.setdefault(model, {})
+    if "forward" not in cached:
+        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
+        reference = weakref.ref(model)  # the cache must not keep its own key alive
+        cached["forward"] = tf.function(lambda images: reference()(images, training=False), input_signature=[spec])
+    forward = cached["forward"]
+    return np.concatenate([np.asarray(forward(tf.constant(x[i:i + _FORWARD_BATCH])), dtype=np.float64)
+                           for i in range(0, len(x), _FORWARD_BATCH)])
+
+
 # -- Grad-CAM ----------------------------------------------------------------------------------------------------------
 def _check_images(model, images) -> np.ndarray:
     x = np.asarray(images)
@@ -243,6 +259,9 @@ def _check_images(model, images) -> np.ndarray:
         return (x / np.float32(255)).astype(np.float32)
     if x.dtype.kind not in "fiu" or not np.all(np.isfinite(x)):
         raise DataError(f"images must hold finite numbers in [0, 1] (or uint8), got dtype {x.dtype}")
+    if x.min() < 0 or x.max() > 1:
+        raise DataError(f"pixel values must lie in [0, 1] as the model was trained on, got min {x.min():g} and max "
+                        f"{x.max():g}; divide 0-255 values by 255")
     return x.astype(np.float32)
 
 
@@ -428,8 +447,6 @@ def _baseline_images(x: np.ndarray, baseline: str) -> np.ndarray:
 def _curves(model, images, heatmaps, class_index, *, insert: bool, steps: int, baseline: str,
             seed: int) -> np.ndarray:
     """Probability of the class (N, steps + 1) as pixels are removed (or revealed) in the heatmap's order."""
-    from .training import predict
-
     x = _check_images(model, images)
     heatmaps = _check_maps(x, heatmaps)
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
@@ -437,7 +454,7 @@ def _curves(model, images, heatmaps, class_index, *, insert: bool, steps: int, b
     base = _baseline_images(x, baseline)
     n, height, width = heatmaps.shape
     num_classes = int(model.outputs[0].shape[-1])
-    wanted = (predict(model, x).argmax(axis=1) if class_index is None
+    wanted = (_probabilities(model, x).argmax(axis=1) if class_index is None
               else _class_indices(class_index, n, num_classes))
     pixels = height * width
     counts = np.round(np.linspace(0, pixels, steps + 1)).astype(np.int64)
@@ -455,7 +472,7 @@ def _curves(model, images, heatmaps, class_index, *, insert: bool, steps: int, b
             changed = (rank[None, :] < counts[:, None]).reshape(steps + 1, height, width, 1)
             source, replacement = (base[i], x[i]) if insert else (x[i], base[i])
             batch.append(np.where(changed, replacement, source))
-        probabilities = predict(model, np.concatenate(batch), batch_size=_PERTURBED_BATCH)
+        probabilities = _probabilities(model, np.concatenate(batch))
         probabilities = probabilities.reshape(stop - start, steps + 1, -1)
         curves[start:stop] = probabilities[np.arange(stop - start), :, wanted[start:stop]]
     return curves
@@ -612,33 +629,38 @@ def _explain_files(run, args, class_names: list[str], wanted: int | None) -> boo
     from .images import read_image
 
     out = Path(args.out) if args.out else run.path / "explain"
-    pictures, names, failed = [], [], 0
+    model = None
+    inputs, displays, names, failed = [], [], [], 0
     for name in args.images:
         try:
-            pictures.append(read_image(name))
-            names.append(name)
+            picture = read_image(name)
         except DataError as error:
             print(f"nas explain: skipped {error}", file=sys.stderr)
             failed += 1
-    if pictures:
-        model = run.model()
-        height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
-        x = np.stack([read_image(picture, size=(height, width)) for picture in pictures])
-        if channels == 1:
-            x = x @ np.float32([0.299, 0.587, 0.114])[:, None]  # ITU-R 601 luma, as PIL's "L" conversion
-        heatmaps, probabilities, explained = _explain(model, x, wanted, method=args.method)
-        used: set[str] = set()
-        for name, picture, heatmap, p, index in zip(names, pictures, heatmaps, probabilities, explained):
-            stem = Path(name).stem
-            target, suffix = f"{stem}.png", 1
-            while target in used:  # two inputs with one name (a/mole.jpg, b/mole.jpg) must not overwrite each other
-                suffix += 1
-                target = f"{stem}-{suffix}.png"
-            used.add(target)
-            display = _display_size(picture)
-            path = save_panel(out / target, read_image(picture, size=display), heatmap,
-                              caption(class_names, p, int(index)))
-            print(f"{name}: {caption(class_names, p, int(index))} -> {path}")
+            continue
+        if model is None:
+            model = run.model()
+            height, width, channels = (int(d) for d in model.inputs[0].shape[1:])
+        # Only the model-sized and the panel-sized copies are kept: a folder of 40-megapixel photos must fit in memory.
+        inputs.append(read_image(picture, size=(height, width)))
+        displays.append(read_image(picture, size=_display_size(picture)))
+        names.append(name)
+    if model is None:
+        return False
+    x = np.stack(inputs)
+    if channels == 1:
+        x = x @ np.float32([0.299, 0.587, 0.114])[:, None]  # ITU-R 601 luma, as PIL's "L" conversion
+    heatmaps, probabilities, explained = _explain(model, x, wanted, method=args.method)
+    used: set[str] = set()
+    for name, display, heatmap, p, index in zip(names, displays, heatmaps, probabilities, explained):
+        stem = Path(name).stem
+        target, suffix = f"{stem}.png", 1
+        while target in used:  # two inputs with one name (a/mole.jpg, b/mole.jpg) must not overwrite each other
+            suffix += 1
+            target = f"{stem}-{suffix}.png"
+        used.add(target)
+        title = caption(class_names, p, int(index))
+        print(f"{name}: {title} -> {save_panel(out / target, display, heatmap, title)}")
     return failed == 0
 
 

@@ -128,6 +128,8 @@ def test_a_model_without_convolution_is_refused_clearly():
         explain.gradcam(conv, np.zeros((1, 16, 16, 3), np.float32), layer="dense")
     with pytest.raises(DataError, match=r"read_image\(path, size=\(height, width\)\)"):
         explain.gradcam(conv, np.zeros((1, 20, 20, 3), np.float32))
+    with pytest.raises(DataError, match="divide 0-255 values by 255"):
+        explain.gradcam(conv, np.full((1, 16, 16, 3), 200.0, np.float32))
     with pytest.raises(ConfigError, match="class_index"):
         explain.gradcam(conv, np.zeros((2, 16, 16, 3), np.float32), class_index=7)
 
