@@ -160,7 +160,8 @@ def check_agreement(agreement: float, count: int, quantize: str | None, path: Pa
     if quantize is None and agreement < MIN_FLOAT_AGREEMENT:
         raise ExportError(f"the export agrees with the Keras model on only {agreement:.1%} of {count} test images "
                           f"(an unquantised export must agree on at least {MIN_FLOAT_AGREEMENT:.0%}), so {path} was "
-                          f"not written; report this with the model file")
+                          f"not written: the conversion changed the model's predictions (try --format keras, or another TensorFlow "
+                          f"version)")
 
 
 def _without_optimizer(model):
