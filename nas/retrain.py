@@ -29,24 +29,20 @@ FINAL = "final"
 BASELINES = ("table1", "vgg16", "resnet50")  # the names nas.baselines builds, kept here so the CLI loads no TensorFlow
 
 
-class _EpochPrinter:
-    """A Keras callback that prints one line per epoch (Keras' own bar is unreadable in logs)."""
+def _epoch_printer(label: str, epochs: int):
+    """A Keras callback that prints one line per epoch (Keras' own progress bar is unreadable in logs)."""
+    import keras
 
-    def __new__(cls, label: str, epochs: int):
-        import keras
+    started: list[float] = []
 
-        class Printer(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                self.started = time.perf_counter()
+    def end(epoch: int, logs: dict | None) -> None:
+        values = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()
+                           if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+        print(f"{label}: epoch {epoch + 1}/{epochs}  {values}  ({time.perf_counter() - started[-1]:.1f} s)",
+              flush=True)
 
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs or {}
-                values = "  ".join(f"{k} {v:.4f}" for k, v in logs.items() if k in (
-                    "loss", "accuracy", "val_loss", "val_accuracy"))
-                print(f"{label}: epoch {epoch + 1}/{epochs}  {values}  ({time.perf_counter() - self.started:.1f} s)",
-                      flush=True)
-
-        return Printer()
+    return keras.callbacks.LambdaCallback(on_epoch_begin=lambda epoch, logs: started.append(time.perf_counter()),
+                                          on_epoch_end=end)
 
 
 def fit(model, data, *, epochs: int, batch_size: int, seed: int, augmentation: Augmentation | None = None,
@@ -68,7 +64,7 @@ def fit(model, data, *, epochs: int, batch_size: int, seed: int, augmentation: A
     callbacks = [keras.callbacks.TerminateOnNaN(),
                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     if verbose:
-        callbacks.append(_EpochPrinter(label, epochs))
+        callbacks.append(_epoch_printer(label, epochs))
     clock = time.perf_counter()
     history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
                         class_weight=data.class_weights() if class_weighted else None)  # the pipeline shuffles

@@ -56,7 +56,7 @@ def test_retrain_top_k_writes_the_final_folder(run_copy):
     assert report["n_samples"] == len(data.y_test) and "Melanoma (mel)" in (final / "report.md").read_text()
 
 
-def test_early_stopping_keeps_the_best_epoch():
+def test_early_stopping_keeps_the_best_epoch(capsys):
     import keras
     from search_spaces import cnn
 
@@ -65,8 +65,10 @@ def test_early_stopping_keeps_the_best_epoch():
                                "learning_rate": 0.01}, data.input_shape)
     model = cnn.SPACE.build(genome, data.input_shape, data.num_classes)
     cnn.SPACE.compile(model, genome)
-    result = fit(model, data, epochs=6, batch_size=16, seed=0, patience=2, verbose=False)
+    result = fit(model, data, epochs=6, batch_size=16, seed=0, patience=2, label="small")
     val_loss = result["history"]["val_loss"]
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == result["epochs_run"] and lines[0].startswith("small: epoch 1/6  ") and "val_loss" in lines[0]
     assert result["best_epoch"] == int(np.argmin(val_loss)) + 1 and result["epochs_run"] == len(val_loss) <= 6
     assert result["epochs_run"] == 6 or result["epochs_run"] == result["best_epoch"] + 2
     # the weights kept are those of the best epoch, not of the last one
