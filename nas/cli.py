@@ -19,7 +19,7 @@ EXIT_TERMINATED = 143  # 128 + SIGTERM
 # Modules that add their own sub-command: each has ``add_parser(commands)``, which adds a parser to the ``commands``
 # sub-parsers and sets its ``handler`` default to a function ``handler(args) -> exit status``. Keep their imports of
 # TensorFlow inside the handlers so that ``nas --help`` stays fast.
-EXTENSIONS: list[str] = [".retrain", ".export", ".explain"]
+EXTENSIONS: list[str] = [".retrain", ".export", ".serve", ".explain"]
 
 
 def _positive_int(text: str) -> int:

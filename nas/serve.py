@@ -1,0 +1,402 @@
+"""The clinician's web page (``nas serve RUN``): upload a lesion photo, get the class, benign or malignant, the
+confidence, a Grad-CAM heatmap and a next step; a second tab shows the model card.
+
+:class:`Predictor` is the whole prediction behind the page and needs no browser or Gradio::
+
+    >>> predictor = Predictor.from_run("runs/demo")                            # doctest: +SKIP
+    >>> result = predictor.predict("photo.jpg")
+    >>> result["top"][0], result["malignant_probability"], result["level"], result["suggestion"]
+
+:func:`build_app` wraps it in a Gradio page (``pip install "nas[ui]"``) and :func:`serve` launches that page on
+127.0.0.1. Bad uploads (not an image, empty, a decompression bomb, too large) come back as one clear line on the
+page, never as a stack trace, and the server goes on answering.
+"""
+from __future__ import annotations
+
+import html
+import json
+import os
+import sys
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
+from .errors import ConfigError, DataError, NasError
+from .images import MAX_BYTES, Source, read_image
+from .run import FINAL_MODEL
+
+DISCLAIMER = ("This is a research tool, not a diagnosis. It was trained on a limited data set and can be wrong; only a "
+              "doctor who examines the skin can diagnose a lesion. If a spot worries you, changes, bleeds or itches, "
+              "see a doctor whatever this page says.")
+#: P(malignant) at or above which the page says a malignant lesion is likely.
+MALIGNANT_LIKELY = 0.5
+#: Below this top-class probability the model counts as unsure.
+CONFIDENT = 0.6
+#: From this P(malignant) up to MALIGNANT_LIKELY the page asks for a doctor's look instead of reassuring.
+MALIGNANT_POSSIBLE = 0.2
+SUGGESTIONS = {
+    "malignant": "A malignant lesion is likely. See a dermatologist promptly (within two weeks) and show them this "
+                 "spot; do not wait for it to change.",
+    "unsure": "The model is unsure about this image. Have a doctor or dermatologist look at the spot; a sharper, "
+              "well-lit close-up (or a dermatoscope image) may also give a clearer answer.",
+    "benign": "The lesion looks benign to the model. Keep an eye on it: see a doctor if it changes in size, shape or "
+              "colour, bleeds, itches, or looks different from your other moles.",
+    "confident": "The model is confident about this class.",
+}
+TOP_CLASSES = 3
+DISPLAY_SIDE = 448  # longest side of the photo and heatmap shown on the page
+HOSTS_LOCAL = ("127.0.0.1", "localhost", "::1")
+
+
+def display_name(class_name: str) -> str:
+    """The readable name of a class, e.g. ``"Melanoma (mel)"``; unknown classes keep their own name."""
+    return CLASS_FULL_NAMES.get(class_name, class_name)
+
+
+def malignant_probability(probabilities: np.ndarray, class_names: Sequence[str]) -> float | None:
+    """The benign/malignant roll-up: the summed probability of the malignant classes (mel, bcc, akiec), or None when
+    the classes are not HAM10000's (the rule of the test report, :func:`nas.report.classification_report`)."""
+    names = list(class_names)
+    malignant = [i for i, name in enumerate(names) if name in MALIGNANT]
+    if not set(names) <= set(LESION_CLASSES) or not 0 < len(malignant) < len(names):
+        return None
+    return float(np.sum(np.asarray(probabilities)[malignant]))
+
+
+def advise(top_probability: float, malignant: float | None) -> str:
+    """What the page suggests: ``"malignant"`` (likely malignant), ``"unsure"`` (low confidence, or a malignant class
+    not unlikely), ``"benign"`` (benign and confident), or ``"confident"`` for non-lesion classes. The text is in
+    :data:`SUGGESTIONS`."""
+    if malignant is not None and malignant >= MALIGNANT_LIKELY:
+        return "malignant"
+    if top_probability < CONFIDENT or (malignant is not None and malignant >= MALIGNANT_POSSIBLE):
+        return "unsure"
+    return "confident" if malignant is None else "benign"
+
+
+def _fit(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` scaled so that its longest side is ``side`` pixels (up or down), aspect kept."""
+    height, width = image.shape[:2]
+    scale = side / max(height, width)
+    return read_image(image, size=(max(1, round(height * scale)), max(1, round(width * scale))))
+
+
+class Predictor:
+    """The prediction behind the page: one model, loaded once, applied to one image at a time.
+
+    Args:
+        model: a Keras classifier taking images in [0, 1] and returning class probabilities.
+        class_names: one name per output, as the run records them (e.g. ``"mel"``).
+        run: the run the model comes from, for the model card (None for a bare model).
+        gradcam_layer: the layer Grad-CAM looks at; None lets :func:`nas.explain.gradcam` pick the last conv layer.
+    """
+
+    def __init__(self, model, class_names: Sequence[str], run=None, gradcam_layer: str | None = None):
+        self.model = model
+        self.class_names = tuple(class_names)
+        self.run = run
+        self.gradcam_layer = gradcam_layer
+        shape = tuple(model.input_shape[1:])
+        self.input_size = (int(shape[0]), int(shape[1]))
+        self.channels = int(shape[2])
+        outputs = int(model.output_shape[-1])
+        if outputs != len(self.class_names):
+            raise ConfigError(f"the model has {outputs} outputs but {len(self.class_names)} class names were given")
+
+    @classmethod
+    def from_run(cls, run) -> "Predictor":
+        """The model of a run folder (or :class:`nas.Run`): the retrained ``final/model.keras`` in Keras safe mode,
+        else the search's best genome, trained once and cached (see :meth:`nas.Run.model`)."""
+        from .run import Run
+
+        run = run if isinstance(run, Run) else Run(run)
+        return cls(run.model(), run.config["class_names"], run=run)
+
+    def predict(self, source: Source) -> dict[str, Any]:
+        """Classify one image and explain it.
+
+        Args:
+            source: a path, the file's bytes, a file object or an image array (anything :func:`nas.read_image`
+                reads: JPEG, PNG, any size and colour mode, EXIF-rotated phone photos).
+
+        Returns:
+            A dict: ``probabilities`` (one per class, summing to 1), ``top`` (the :data:`TOP_CLASSES` most likely
+            classes as (display name, probability), best first), ``class_name`` and ``probability`` of the best class,
+            ``malignant_probability`` (None for non-lesion classes), ``verdict`` ("benign"/"malignant"/None),
+            ``level`` and ``suggestion`` (see :func:`advise`), ``disclaimer``, ``image`` (the photo, uint8, longest
+            side :data:`DISPLAY_SIDE`), ``heatmap`` (float in [0, 1] at the model's input size) and ``overlay`` (the
+            heatmap over ``image``, uint8, the same size).
+
+        Raises:
+            DataError: the source is not a readable image (one line naming the problem).
+        """
+        from .explain import gradcam, overlay
+
+        photo = read_image(source)
+        x = read_image(photo, size=self.input_size)
+        if self.channels == 1:
+            x = x.mean(axis=-1, keepdims=True)
+        batch = x[None]
+        probabilities = np.asarray(self.model(batch, training=False), dtype=np.float64)[0]
+        probabilities = probabilities / probabilities.sum()  # float32 softmax sums to 1 only within ~1e-6
+        order = np.argsort(-probabilities)
+        best = int(order[0])
+        heatmap = gradcam(self.model, batch, class_index=best, layer=self.gradcam_layer)[0]
+        shown = _fit(photo, DISPLAY_SIDE)
+        malignant = malignant_probability(probabilities, self.class_names)
+        level = advise(float(probabilities[best]), malignant)
+        return {
+            "probabilities": probabilities,
+            "top": [(display_name(self.class_names[i]), float(probabilities[i])) for i in order[:TOP_CLASSES]],
+            "class_name": display_name(self.class_names[best]),
+            "probability": float(probabilities[best]),
+            "malignant_probability": malignant,
+            "verdict": None if malignant is None else ("malignant" if malignant >= MALIGNANT_LIKELY else "benign"),
+            "level": level,
+            "suggestion": SUGGESTIONS[level],
+            "disclaimer": DISCLAIMER,
+            "image": np.round(shown * 255).astype(np.uint8),
+            "heatmap": heatmap,
+            "overlay": overlay(shown, heatmap),
+        }
+
+    def warm_up(self) -> None:
+        """Run one prediction so that the first visitor does not wait for TensorFlow to trace the model."""
+        self.predict(np.full(self.input_size + (3,), 0.5, np.float32))
+
+    # -- the model card ------------------------------------------------------------------------------------------
+    def model_card(self) -> str:
+        """Markdown: which run and genome, the retrained model's metrics on the test split (or, before ``nas
+        retrain``, the search's validation metrics), and the data it was trained on."""
+        if self.run is None:
+            return "A model given directly, not from a run folder: there is no record of how it was trained."
+        run, config = self.run, self.run.config
+        final = run.path / "final"
+        history = _read_json(final / "history.json") if run.model_path() == run.path / FINAL_MODEL else None
+        report = _read_json(final / "report.json") if history is not None else None
+        best = run.best
+        genome_hash, genome = (history["genome_hash"], history["genome"]) if history else (
+            (best.genome_hash, best.genome) if best else (None, None))
+        lines = [f"### Run `{run.path}`",
+                 f"- search space **{config['space']['name']}**, population {config['population']} x "
+                 f"{config['generations']} generations, seed {config['seed']}, objectives {', '.join(run.objectives)}",
+                 f"- model `{run.model_path()}`: " + (
+                     f"genome `{genome_hash}`, retrained (up to {history['settings']['epochs']} epochs, early "
+                     f"stopping on the validation loss)" if history else
+                     f"genome `{genome_hash}`, the search's best, trained with the search's short budget "
+                     f"(**not retrained yet**: run `nas retrain {run.path}`)"),
+                 f"- input {'x'.join(map(str, config['input_shape']))}, {len(self.class_names)} classes: "
+                 + ", ".join(display_name(c) for c in self.class_names)]
+        data = config["data"]
+        lines += ["", "### Data it was trained on",
+                  f"`{data.get('kind')}`: " + ", ".join(f"{k}={v}" for k, v in data.items() if k != "kind")]
+        if history:
+            sizes = history["settings"]["split_sizes"]
+            grouped = " (split by lesion: no lesion is in two splits)" if data.get("kind") == "ham10000" else ""
+            lines.append(f"- {sizes['train']} training, {sizes['val']} validation and {sizes['test']} test "
+                         f"images{grouped}")
+        if report:
+            lines += ["", f"### Metrics on the test split ({report['n_samples']} images)"] + _report_lines(report)
+        else:
+            lines += ["", "### Metrics", "No test-split report yet (`nas retrain` writes `final/report.json`). The "
+                      "search's validation metrics of this genome:"]
+            if best is not None:
+                lines += [f"- {k}: {_number(v)}" for k, v in best.metrics.items()]
+        if genome is not None:
+            lines += ["", f"### Genome `{genome_hash}`", "| gene | value |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in run.space.expressed(genome).items()]
+        return "\n".join(lines)
+
+    def confusion_matrix_path(self) -> Path | None:
+        """The retrained model's confusion matrix image, if ``nas retrain`` wrote one."""
+        if self.run is None or self.run.model_path() != self.run.path / FINAL_MODEL:
+            return None
+        path = self.run.path / "final" / "confusion_matrix.png"
+        return path if path.is_file() else None
+
+    def example_images(self, folder: str | os.PathLike, count: int = 7) -> list[Path]:
+        """Write up to ``count`` example photos (PNG at the data's own size, one per class, from the run's test split;
+        generated lesions when the run's data cannot be rebuilt or is not RGB) into ``folder``; return their paths."""
+        from PIL import Image
+
+        from . import data as data_module
+
+        try:
+            dataset = data_module.from_spec(self.run.config["data"]) if self.run is not None else None
+        except NasError:
+            dataset = None
+        if dataset is None or dataset.input_shape[-1] != 3:
+            dataset = data_module.synthetic_lesions(n=70, image_size=max(self.input_size), seed=1)
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for label in range(dataset.num_classes):
+            found = np.flatnonzero(dataset.y_test == label)
+            if len(found) == 0:
+                continue
+            path = folder / f"example_{dataset.class_names[label]}.png"
+            Image.fromarray(np.round(dataset.x_test[found[0]] * 255).astype(np.uint8)).save(path)
+            paths.append(path)
+            if len(paths) == count:
+                break
+        return paths
+
+
+def _number(value) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def _report_lines(report: dict) -> list[str]:
+    """Markdown lines for ``final/report.json`` (keys: see :mod:`nas.report`)."""
+    lines = [f"- balanced accuracy **{_number(report['balanced_accuracy'])}**, accuracy "
+             f"{_number(report['accuracy'])}, macro ROC AUC {_number(report.get('roc_auc_macro'))}"]
+    binary = report.get("benign_vs_malignant")
+    if binary:
+        lines.append(f"- malignant vs benign: sensitivity {_number(binary['sensitivity'])}, specificity "
+                     f"{_number(binary['specificity'])}, ROC AUC {_number(binary['roc_auc'])}")
+    if report.get("melanoma_sensitivity") is not None:
+        lines.append(f"- melanoma sensitivity {_number(report['melanoma_sensitivity'])}")
+    lines += ["", "| class | recall | precision | test images |", "|---|---|---|---|"]
+    lines += [f"| {display_name(name)} | {_number(row['recall'])} | {_number(row['precision'])} | {row['support']} |"
+              for name, row in report["per_class"].items()]
+    return lines
+
+
+# -- the Gradio page ---------------------------------------------------------------------------------------------------
+def _import_gradio():
+    # Gradio reads this when imported: no usage statistics and no version check go out from the server.
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    try:
+        import gradio
+    except ImportError:
+        raise ConfigError('the web page needs Gradio, an optional dependency: pip install "nas[ui]"') from None
+    return gradio
+
+
+def result_markdown(result: dict[str, Any]) -> str:
+    """The verdict block of the page for one :meth:`Predictor.predict` result."""
+    lines = [f"## {html.escape(result['class_name'])}: {result['probability']:.0%}"]
+    if result["malignant_probability"] is not None:
+        malignant = result["malignant_probability"]
+        verdict = "Malignant" if result["verdict"] == "malignant" else "Benign"
+        shown = malignant if result["verdict"] == "malignant" else 1 - malignant
+        lines.append(f"**{verdict}** with probability {shown:.0%} (malignant: "
+                     f"{', '.join(display_name(c) for c in MALIGNANT)})")
+    lines += ["", f"**Next step:** {result['suggestion']}", "", f"*{result['disclaimer']}*"]
+    return "\n".join(lines)
+
+
+def build_app(predictor: Predictor, examples: Sequence[str | os.PathLike] = ()):
+    """The Gradio page for ``predictor``: a "Check a lesion" tab and a "Model card" tab."""
+    gr = _import_gradio()
+
+    def analyse(path):
+        if path is None:
+            return "", None, None, None
+        try:
+            result = predictor.predict(path)
+        except DataError as error:
+            # Gradio's temporary path means nothing to the visitor; the file name they chose does.
+            message = str(error).replace(str(path), Path(path).name)
+            return f"### Cannot use this file\n{message}", None, None, None
+        except Exception as error:  # noqa: BLE001 - the visitor gets one line, the server log the traceback
+            traceback.print_exc()
+            return (f"### Something went wrong\nThe image could not be analysed ({type(error).__name__}). Try "
+                    f"another photo; the details are in the server's log."), None, None, None
+        return (result_markdown(result), dict(result["top"]), result["image"], result["overlay"])
+
+    # Uploads and result images land in Gradio's cache folder: delete_cache removes those older than an hour, every
+    # hour, so patients' photos do not pile up on the server.
+    with gr.Blocks(title="nas: skin lesion classifier", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+        gr.Markdown("# Skin lesion check\n*A research tool, not a diagnosis.*")
+        with gr.Tab("Check a lesion"):
+            with gr.Row():
+                with gr.Column():
+                    upload = gr.File(label="Photo of the lesion (JPEG or PNG)", type="filepath", elem_id="upload")
+                    if examples:
+                        gr.Examples([[str(p)] for p in examples], inputs=[upload], label="Or try an example")
+                with gr.Column():
+                    verdict = gr.Markdown(elem_id="verdict")
+                    classes = gr.Label(num_top_classes=TOP_CLASSES, label="Most likely classes", show_heading=False,
+                                       elem_id="classes")
+            with gr.Row():
+                photo = gr.Image(label="Photo", type="numpy", interactive=False, buttons=["fullscreen"],
+                                 elem_id="photo")
+                heatmap = gr.Image(label="Grad-CAM: where the model looked", type="numpy", interactive=False,
+                                   buttons=["download", "fullscreen"], elem_id="heatmap")
+            upload.change(analyse, inputs=[upload], outputs=[verdict, classes, photo, heatmap], api_name="analyse")
+        with gr.Tab("Model card"):
+            gr.Markdown(predictor.model_card(), elem_id="model-card")
+            matrix = predictor.confusion_matrix_path()
+            if matrix is not None:
+                gr.Image(str(matrix), label="Confusion matrix on the test split", interactive=False)
+    return app
+
+
+def serve(run, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True):
+    """Load the run's model and serve the page at ``http://host:port``.
+
+    Args:
+        run: a run folder or :class:`nas.Run`.
+        host: the address to listen on; anything but 127.0.0.1/localhost exposes the page (no login) to the network,
+            and a warning is printed.
+        port: the TCP port.
+        block: wait until interrupted (Ctrl-C); False returns the running app (tests, notebooks).
+
+    Returns:
+        The Gradio app (call ``.close()`` to stop it) when ``block`` is False.
+    """
+    gr = _import_gradio()
+    if host not in HOSTS_LOCAL:
+        print(f"nas: warning: serving on {host}: anyone who can reach this machine on port {port} can use the page "
+              f"(there is no login); use --host 127.0.0.1 to keep it local", file=sys.stderr)
+    predictor = Predictor.from_run(run)
+    predictor.warm_up()
+    examples = predictor.example_images(tempfile.mkdtemp(prefix="nas-serve-"))
+    app = build_app(predictor, examples)
+    try:
+        app.queue().launch(server_name=host, server_port=port, share=False, max_file_size=MAX_BYTES,
+                           show_error=False, prevent_thread_lock=True, quiet=True, ssr_mode=False,
+                           allowed_paths=[str(p.parent) for p in examples[:1]])
+    except OSError as error:
+        raise ConfigError(f"cannot listen on {host}:{port} ({error}); choose another --port or --host") from None
+    print(f"nas serve: {predictor.run.path if predictor.run else 'model'} at http://{host}:{port}  (Ctrl-C stops)",
+          flush=True)
+    if not block:
+        return app
+    try:
+        app.block_thread()
+    finally:
+        app.close()
+    return app
+
+
+def add_parser(commands) -> None:
+    """``nas serve RUN [--host 127.0.0.1] [--port 7860]``."""
+    parser = commands.add_parser("serve", help="the web page: upload a lesion photo, get class and heatmap",
+                                 description="Serve the run's model as a web page (needs pip install \"nas[ui]\").")
+    parser.add_argument("run_dir")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
+                                                            "only)")
+    parser.add_argument("--port", type=int, default=7860)
+    parser.set_defaults(handler=_serve)
+
+
+def _serve(args) -> int:
+    serve(args.run_dir, args.host, args.port)
+    return 0
