@@ -40,6 +40,8 @@ METHODS = ("gradcam", "gradcam++")
 #: 1/8 of its larger side ("blur", as Petsiuk et al. used for insertion), or the image's mean colour ("mean").
 BASELINES = ("blur", "mean")
 _BLUR_FRACTION = 1 / 8
+_FIGURES = {"deletion_auc": "deletion AUC (lower is better)", "insertion_auc": "insertion AUC (higher is better)",
+            "energy_in_mask": "energy in mask (higher is better)", "pointing_game": "pointing game (higher is better)"}
 _BATCH = 32  # images per gradient pass: bounds memory for ResNet-50 at 224 px on a CPU
 _PERTURBED_BATCH = 256  # perturbed images assembled at a time for the faithfulness curves
 _FORWARD_BATCH = 64  # images per forward pass: bounds activation memory of ResNet-50 at 224 px
@@ -551,9 +553,12 @@ def evaluate_faithfulness(model, images, masks=None, *, class_index=None, method
     Returns:
         A JSON-able dict: ``images``, ``method``, ``layer``, ``baseline``, ``steps``, ``seconds``, and for
         ``deletion_auc`` (lower is better), ``insertion_auc`` (higher is better) and, with masks, ``energy_in_mask``
-        and ``pointing_game`` (higher is better), a dict of the mean over images for ``"heatmap"`` and ``"random"``.
-        With masks also ``mask_fraction``, the mean share of the image inside the mask (what random maps score on
-        average), and ``empty_heatmaps``, the number of all-zero heatmaps (left out of ``energy_in_mask``).
+        and ``pointing_game`` (higher is better), a dict of the mean over images for ``"heatmap"`` and ``"random"``
+        and the ``"standard_error"`` of their paired per-image difference. ``better_than_random`` lists the figures
+        on which the heatmaps beat the random ones by more than two standard errors. With masks also
+        ``mask_fraction``, the mean share of the image inside the mask (what random maps score on average), and
+        ``empty_heatmaps``, the number of all-zero heatmaps (left out of ``energy_in_mask``). ``mean_probability``
+        is the mean probability of the explained class.
     """
     clock = time.perf_counter()
     x = _check_images(model, images)
@@ -563,17 +568,25 @@ def evaluate_faithfulness(model, images, masks=None, *, class_index=None, method
     result: dict[str, Any] = {"images": len(x), "method": method, "layer": feature_layer(model, layer).name,
                               "class": "predicted" if class_index is None else "given", "baseline": baseline,
                               "steps": steps}
-    for name, measure in (("deletion_auc", deletion_auc), ("insertion_auc", insertion_auc)):
-        result[name] = {label: float(np.mean(measure(model, x, maps, explained, **options)))
-                        for label, maps in (("heatmap", heatmaps), ("random", random))}
+    per_image = {"deletion_auc": [deletion_auc(model, x, maps, explained, **options) for maps in (heatmaps, random)],
+                 "insertion_auc": [insertion_auc(model, x, maps, explained, **options) for maps in (heatmaps, random)]}
     if masks is not None:
         _, masks = _check_masks(heatmaps, masks)
-        result["energy_in_mask"] = {"heatmap": float(np.nanmean(energy_in_mask(heatmaps, masks))),
-                                    "random": float(np.mean(energy_in_mask(random, masks)))}
-        result["pointing_game"] = {"heatmap": float(np.mean(pointing_game(heatmaps, masks))),
-                                   "random": float(np.mean(pointing_game(random, masks)))}
+        per_image["energy_in_mask"] = [energy_in_mask(maps, masks) for maps in (heatmaps, random)]
+        per_image["pointing_game"] = [pointing_game(maps, masks).astype(np.float64) for maps in (heatmaps, random)]
         result["mask_fraction"] = float(masks.mean())
         result["empty_heatmaps"] = int((heatmaps.max(axis=(1, 2)) == 0).sum())
+    result["better_than_random"] = []
+    for key, (ours, chance) in per_image.items():
+        # Paired per image; an all-zero heatmap has no energy share and drops out of that figure.
+        kept = ~np.isnan(ours)
+        difference = ours[kept] - chance[kept]
+        error = float(difference.std(ddof=1) / np.sqrt(len(difference))) if len(difference) > 1 else float("nan")
+        result[key] = {"heatmap": float(ours[kept].mean()) if kept.any() else float("nan"),
+                       "random": float(chance.mean()), "standard_error": error}
+        gain = -difference.mean() if key == "deletion_auc" else difference.mean()
+        if len(difference) > 1 and gain > 2 * error:
+            result["better_than_random"].append(key)
     result["mean_probability"] = float(probabilities[np.arange(len(x)), explained].mean())
     result["seconds"] = round(time.perf_counter() - clock, 3)
     return result
@@ -684,14 +697,16 @@ def _evaluate(run, args, wanted: int | None) -> int:
     path = RunFolder(run.path).write_json("explain/faithfulness.json", result)
     print(f"faithfulness of {args.method} on {result['images']} test images (layer {result['layer']}, class "
           f"{args.class_name or 'predicted'}, {result['baseline']} baseline, {result['steps']} steps)")
-    print(f"{'':34}{args.method:>10}{'random':>10}")
-    rows = [("deletion AUC (lower is better)", "deletion_auc"), ("insertion AUC (higher is better)", "insertion_auc"),
-            ("energy in mask (higher is better)", "energy_in_mask"), ("pointing game (higher is better)",
-                                                                      "pointing_game")]
-    for label, key in rows:
+    print(f"{'':34}{args.method:>10}{'random':>10}{'s.e.':>8}")
+    for key, label in _FIGURES.items():
         if key in result:
-            print(f"{label:34}{result[key]['heatmap']:>10.3f}{result[key]['random']:>10.3f}")
+            figure = result[key]
+            print(f"{label:34}{figure['heatmap']:>10.3f}{figure['random']:>10.3f}{figure['standard_error']:>8.3f}")
     if masks is None:
         print("(no lesion masks in this dataset: energy in mask and pointing game not measured)")
+    measured = [key for key in _FIGURES if key in result]
+    print(f"{args.method} beats random heatmaps by over 2 s.e. on {len(result['better_than_random'])} of "
+          f"{len(measured)} figures" + ("" if len(result["better_than_random"]) == len(measured) else
+                                        ": do not rely on its heatmaps for this model"))
     print(f"wrote {path}")
     return 0

@@ -162,7 +162,9 @@ def test_faithfulness_report_and_its_building_blocks(trained, lesions):
     report = explain.evaluate_faithfulness(trained, x, masks, method="gradcam++", steps=8, baseline="mean")
     assert report["images"] == 20 and report["method"] == "gradcam++" and report["layer"] == "block2_conv2"
     for key in ("deletion_auc", "insertion_auc", "energy_in_mask", "pointing_game"):
-        assert set(report[key]) == {"heatmap", "random"} and all(0 <= v <= 1 for v in report[key].values())
+        assert set(report[key]) == {"heatmap", "random", "standard_error"}
+        assert all(0 <= v <= 1 for v in report[key].values())
+    assert "energy_in_mask" in report["better_than_random"]  # twice the random share, see the test above
     assert report["mask_fraction"] == pytest.approx(masks.mean())
     json.dumps(report)
     # Deleting everything leaves the baseline image; revealing everything gives back the original prediction.
@@ -250,4 +252,4 @@ def test_cli_evaluate_writes_faithfulness_json(tiny_run, capsys):
     assert "deletion AUC" in out and "energy in mask" in out and "pointing game" in out
     report = json.loads((tiny_run.path / "explain" / "faithfulness.json").read_text())
     assert report["images"] == 10 and report["split"] == "test"
-    assert set(report["deletion_auc"]) == {"heatmap", "random"}
+    assert set(report["deletion_auc"]) == {"heatmap", "random", "standard_error"}
