@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
 import time
 import weakref
 from pathlib import Path
@@ -49,6 +50,7 @@ _FORWARD_BATCH = 64  # images per forward pass: bounds activation memory of ResN
 # Gradient functions per model, keyed weakly so that a model can be freed: building one rewires the graph and traces
 # a tf.function (seconds for ResNet-50), which a web page explaining image after image must not pay every time.
 _CACHE: "weakref.WeakKeyDictionary[Any, dict]" = weakref.WeakKeyDictionary()
+_CACHE_LOCK = threading.Lock()  # a web server's threads must not rewire one model twice at once
 
 
 # -- finding the feature map -------------------------------------------------------------------------------------------
@@ -177,18 +179,24 @@ def _ends(model, target, path: tuple) -> tuple[list, list, Any]:
 
 
 def _gradient_function(model, layer, method: str):
-    """A traced function (images, wanted class or -1) -> (heatmaps at the feature map's size, probabilities, class)."""
-    import keras
-    import tensorflow as tf
-
+    """The model's cached :func:`_traced_gradcam` for ``layer`` and ``method``, and the layer it weights."""
     if len(model.outputs) != 1:
         raise ConfigError(f"model {model.name!r} has {len(model.outputs)} outputs; Grad-CAM explains a classifier "
                           f"with one output of class probabilities")
     target, path = _find(model, layer)
     key = (id(target), method)
-    cached = _CACHE.setdefault(model, {})
-    if key in cached:
-        return cached[key], target
+    with _CACHE_LOCK:
+        cached = _CACHE.setdefault(model, {})
+        if key not in cached:
+            cached[key] = _traced_gradcam(model, target, path, method)
+    return cached[key], target
+
+
+def _traced_gradcam(model, target, path: tuple, method: str):
+    """A traced function (images, wanted class or -1) -> (heatmaps at the feature map's size, probabilities, class)."""
+    import keras
+    import tensorflow as tf
+
     inputs, ends, head = _ends(model, target, path)
     rewired = keras.Model(inputs, ends)
 
@@ -226,8 +234,7 @@ def _gradient_function(model, layer, method: str):
         heatmaps = tf.nn.relu(tf.einsum("nhwc,nc->nhw", feature, weights))
         return heatmaps, probabilities, index
 
-    cached[key] = explain
-    return explain, target
+    return explain
 
 
 def _probabilities(model, x: np.ndarray) -> np.ndarray:
@@ -235,12 +242,14 @@ def _probabilities(model, x: np.ndarray) -> np.ndarray:
     passes per image, and eager calls are several times slower for a deep network (ResNet-50: ~8x on a CPU)."""
     import tensorflow as tf
 
-    cached = _CACHE.setdefault(model, {})
-    if "forward" not in cached:
-        spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
-        reference = weakref.ref(model)  # the cache must not keep its own key alive
-        cached["forward"] = tf.function(lambda images: reference()(images, training=False), input_signature=[spec])
-    forward = cached["forward"]
+    with _CACHE_LOCK:
+        cached = _CACHE.setdefault(model, {})
+        if "forward" not in cached:
+            spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), model.inputs[0].dtype)
+            reference = weakref.ref(model)  # the cache must not keep its own key alive
+            cached["forward"] = tf.function(lambda images: reference()(images, training=False),
+                                            input_signature=[spec])
+        forward = cached["forward"]
     return np.concatenate([np.asarray(forward(tf.constant(x[i:i + _FORWARD_BATCH])), dtype=np.float64)
                            for i in range(0, len(x), _FORWARD_BATCH)])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import weakref
 
 import numpy as np
 import pytest
@@ -112,6 +113,25 @@ def test_every_sampled_cnn_genome_is_explained():
         assert ("_bn" in layer.name) == genome["batch_norm"]
         heatmaps = explain.gradcam(model, x, method="gradcam++")
         assert heatmaps.shape == (2, 16, 16) and np.all((heatmaps >= 0) & (heatmaps <= 1))
+
+
+def test_threads_share_one_gradient_function_which_does_not_keep_the_model_alive():
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    model = cnn.build(dict(cnn.TABLE1, filters_1=8, filters_2=8, dense_units=32), (16, 16, 3), 7)
+    x = np.random.default_rng(4).random((3, 16, 16, 3), dtype=np.float32)
+    with ThreadPoolExecutor(4) as pool:  # as a web server's request threads would, on a model not explained yet
+        results = list(pool.map(lambda _: explain.gradcam(model, x), range(4)))
+    for heatmaps in results[1:]:
+        np.testing.assert_allclose(heatmaps, results[0], atol=1e-6)
+    assert len(explain._CACHE[model]) == 1
+    explain.deletion_auc(model, x, results[0], steps=2)
+    assert set(explain._CACHE[model]) == {(id(explain.feature_layer(model)), "gradcam"), "forward"}
+    alive = weakref.ref(model)
+    del model
+    gc.collect()
+    assert alive() is None
 
 
 def test_a_model_without_convolution_is_refused_clearly():
