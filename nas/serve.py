@@ -279,8 +279,10 @@ def _report_lines(report: dict) -> list[str]:
 
 # -- the Gradio page ---------------------------------------------------------------------------------------------------
 def _import_gradio():
-    # Gradio reads this when imported: no usage statistics and no version check go out from the server.
+    # No usage statistics and no version check go out from the server; and no run history, which would keep the
+    # photos and results of earlier visitors in the browser and offer to copy them to a Hugging Face bucket.
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    os.environ["GRADIO_RUN_HISTORY"] = "False"
     try:
         import gradio
     except ImportError:

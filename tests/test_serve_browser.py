@@ -17,6 +17,7 @@ import pytest
 from PIL import Image
 
 import nas
+from nas.images import MAX_BYTES
 from nas.serve import Predictor
 
 CHROMIUM = "/usr/bin/chromium"
@@ -80,17 +81,21 @@ def browser_page(server):
 HEATMAP_SHOWN = "() => [...document.querySelectorAll('#heatmap img')].some(img => img.complete && img.naturalWidth > 0)"
 
 
+def choose_file(page, path: Path) -> None:
+    field = page.locator("#upload input[type=file]")
+    if not field.count():  # a file is shown: the file input comes back once it is cleared
+        page.locator("#upload button[aria-label='Clear']").click()
+    field.set_input_files(str(path))
+
+
 def upload(page, path: Path, expected: str) -> str:
-    clear = page.locator("#upload button[aria-label='Clear']")
-    if clear.count():  # a file is shown: the file input comes back once it is cleared
-        clear.click()
-    page.set_input_files("#upload input[type=file]", str(path))
+    choose_file(page, path)
     page.wait_for_function("text => document.querySelector('#verdict').innerText.includes(text)", arg=expected,
                            timeout=30_000)
     return page.inner_text("#verdict")
 
 
-def test_upload_shows_class_probability_heatmap_then_a_clear_error_for_a_non_image(server, browser_page):
+def test_upload_shows_class_probability_and_heatmap_and_bad_files_get_a_clear_message(server, browser_page):
     page, outside = browser_page
     x_test = nas.data.from_spec(server["run"].config["data"]).x_test
     photo = server["folder"] / "lesion.png"
@@ -117,6 +122,12 @@ def test_upload_shows_class_probability_heatmap_then_a_clear_error_for_a_non_ima
     assert "Traceback" not in page.inner_text("body")
     assert not page.evaluate(HEATMAP_SHOWN)
 
+    oversized = server["folder"] / "huge.jpg"
+    with open(oversized, "wb") as handle:
+        handle.truncate(MAX_BYTES + 1)
+    choose_file(page, oversized)
+    page.get_by_text("exceed the maximum allowed size").wait_for(timeout=30_000)
+
     assert expected["class_name"] in upload(page, photo, expected["class_name"])  # the server still answers
     page.wait_for_function(HEATMAP_SHOWN, timeout=30_000)
 
@@ -125,3 +136,4 @@ def test_upload_shows_class_probability_heatmap_then_a_clear_error_for_a_non_ima
     card.wait_for(state="visible")
     assert "not retrained yet" in card.inner_text() and server["run"].best.genome_hash in card.inner_text()
     assert outside == []  # nothing loaded from (or sent to) the internet
+    assert page.get_by_text("Runs", exact=True).count() == 0  # no run history keeps earlier patients' photos
