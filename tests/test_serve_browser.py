@@ -101,7 +101,8 @@ def test_upload_shows_class_probability_and_heatmap_and_bad_files_get_a_clear_me
     photo = server["folder"] / "lesion.png"
     Image.fromarray(np.round(x_test[3] * 255).astype(np.uint8)).resize((240, 240)).save(photo)
     # The server has saved the model it serves (best/model.keras); the same model here says what the page must show.
-    expected = Predictor.from_run(server["run"].path).predict(photo)
+    predictor = Predictor.from_run(server["run"].path)
+    expected = predictor.predict(photo)
 
     verdict = upload(page, photo, expected["class_name"])
     assert f"{expected['class_name']}: {expected['probability']:.0%}" in verdict
@@ -130,6 +131,15 @@ def test_upload_shows_class_probability_and_heatmap_and_bad_files_get_a_clear_me
 
     assert expected["class_name"] in upload(page, photo, expected["class_name"])  # the server still answers
     page.wait_for_function(HEATMAP_SHOWN, timeout=30_000)
+
+    # An example the page shows, picked so that its verdict differs from the one on the page now.
+    headline = f"{expected['class_name']}: {expected['probability']:.0%}"
+    examples = {path.name: predictor.predict(path) for path in predictor.example_images(server["folder"] / "ex")}
+    name, shown = next((name, r) for name, r in examples.items()
+                       if f"{r['class_name']}: {r['probability']:.0%}" != headline)
+    page.get_by_text(name, exact=True).click()
+    page.wait_for_function("text => document.querySelector('#verdict').innerText.includes(text)",
+                           arg=f"{shown['class_name']}: {shown['probability']:.0%}", timeout=30_000)
 
     page.get_by_role("tab", name="Model card").click()
     card = page.locator("#model-card")
