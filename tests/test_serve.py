@@ -170,3 +170,21 @@ def test_cli_warns_when_not_local_and_reports_a_bad_run_in_one_line(tmp_path, ca
     err = capsys.readouterr().err
     assert "warning: serving on 0.0.0.0" in err
     assert err.strip().splitlines()[-1].startswith("nas: error: ") and "Traceback" not in err
+
+
+def test_a_greyscale_model_of_other_classes_gets_no_benign_malignant_roll_up():
+    import keras
+
+    digits = nas.data.digits()
+    inputs = keras.Input(shape=digits.input_shape)
+    features = keras.layers.Conv2D(4, 3, activation="relu")(inputs)
+    outputs = keras.layers.Dense(10, activation="softmax")(keras.layers.GlobalAveragePooling2D()(features))
+    predictor = serve.Predictor(keras.Model(inputs, outputs), digits.class_names)
+    result = predictor.predict(png(np.repeat(digits.x_test[0], 3, axis=-1)))
+    assert predictor.channels == 1 and result["heatmap"].shape == (8, 8)
+    assert result["probabilities"].sum() == pytest.approx(1.0, abs=1e-9)
+    assert result["malignant_probability"] is None and result["verdict"] is None
+    assert result["level"] in ("confident", "unsure") and result["class_name"] in digits.class_names
+    text = serve.result_markdown(result)
+    assert "Benign" not in text and "Malignant" not in text and "not a diagnosis" in text
+    assert "no record of how it was trained" in predictor.model_card()
