@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shutil
 import sys
 import tempfile
 import traceback
@@ -358,33 +359,35 @@ def serve(run, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True)
         host: the address to listen on; anything but 127.0.0.1/localhost exposes the page (no login) to the network,
             and a warning is printed.
         port: the TCP port.
-        block: wait until interrupted (Ctrl-C); False returns the running app (tests, notebooks).
+        block: wait until interrupted (Ctrl-C), then stop; False returns the running app at once (notebooks).
 
     Returns:
-        The Gradio app (call ``.close()`` to stop it) when ``block`` is False.
+        The Gradio app (call ``.close()`` to stop it).
     """
-    gr = _import_gradio()
+    _import_gradio()  # fail before the slow model load when Gradio is missing
     if host not in HOSTS_LOCAL:
         print(f"nas: warning: serving on {host}: anyone who can reach this machine on port {port} can use the page "
               f"(there is no login); use --host 127.0.0.1 to keep it local", file=sys.stderr)
     predictor = Predictor.from_run(run)
     predictor.warm_up()
-    examples = predictor.example_images(tempfile.mkdtemp(prefix="nas-serve-"))
+    folder = tempfile.mkdtemp(prefix="nas-serve-")
+    examples = predictor.example_images(folder)
     app = build_app(predictor, examples)
     try:
         app.queue().launch(server_name=host, server_port=port, share=False, max_file_size=MAX_BYTES,
                            show_error=False, prevent_thread_lock=True, quiet=True, ssr_mode=False,
-                           allowed_paths=[str(p.parent) for p in examples[:1]])
+                           allowed_paths=[folder])
     except OSError as error:
+        shutil.rmtree(folder, ignore_errors=True)
         raise ConfigError(f"cannot listen on {host}:{port} ({error}); choose another --port or --host") from None
-    print(f"nas serve: {predictor.run.path if predictor.run else 'model'} at http://{host}:{port}  (Ctrl-C stops)",
-          flush=True)
+    print(f"nas serve: {predictor.run.path} at http://{host}:{port}  (Ctrl-C stops)", flush=True)
     if not block:
         return app
     try:
         app.block_thread()
     finally:
         app.close()
+        shutil.rmtree(folder, ignore_errors=True)
     return app
 
 

@@ -188,3 +188,17 @@ def test_a_greyscale_model_of_other_classes_gets_no_benign_malignant_roll_up():
     text = serve.result_markdown(result)
     assert "Benign" not in text and "Malignant" not in text and "not a diagnosis" in text
     assert "no record of how it was trained" in predictor.model_card()
+
+
+def test_a_busy_port_is_one_clear_line(run, capsys):
+    import socket
+
+    from nas import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert cli.main(["serve", str(run.path), "--port", str(port)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"nas: error: cannot listen on 127.0.0.1:{port}") and "--port" in err[-1]
