@@ -16,12 +16,13 @@ from . import data
 from .errors import ConfigError, DataError, InvalidGenomeError, NasError
 from .evolution import evolve, resume
 from .executors import Executor, InlineExecutor, LocalExecutor
+from .ray_executor import RayExecutor  # imports Ray only when a RayExecutor starts
 from .run import Individual, Run, load_run
 from .space import Bool, Choice, Float, Gene, Int, LogFloat, SearchSpace, genome_hash
 from .training import Budget
 
 __all__ = [
     "evolve", "resume", "load_run", "Run", "Individual", "Budget", "SearchSpace", "Gene", "Int", "Float", "LogFloat", "Choice",
-    "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "InlineExecutor", "ConfigError", "DataError", "InvalidGenomeError",
+    "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "InlineExecutor", "RayExecutor", "ConfigError", "DataError", "InvalidGenomeError",
     "NasError",
 ]

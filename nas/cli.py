@@ -32,6 +32,56 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _add_executor_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=("local", "inline", "ray"), default="local",
+                        help="local (default: one worker process), inline (this process) or ray (parallel, on this "
+                             "machine or a cluster)")
+    ray = parser.add_argument_group("Ray (with --executor ray)")
+    ray.add_argument("--ray-address", default=None, metavar="ADDRESS",
+                     help="auto (the cluster this machine joined with `ray start`), HOST:PORT or ray://HOST:10001; "
+                          "default: start a local Ray instance")
+    ray.add_argument("--cpus-per-trial", type=_positive_float, default=None, help="CPUs per trial (default 1)")
+    ray.add_argument("--gpus-per-trial", type=float, default=None,
+                     help="GPUs per trial; fractions such as 0.5 pack several trainings on one GPU (default 0)")
+    ray.add_argument("--max-concurrent", type=_positive_int, default=None,
+                     help="trials at once (default: as many as the cluster's resources allow)")
+    ray.add_argument("--trial-timeout", type=_positive_float, default=None, metavar="SECONDS",
+                     help="cancel a trial running longer than this and record it failed")
+    ray.add_argument("--reuse-workers", action="store_true",
+                     help="keep Ray workers between trials (default: a fresh process per trial)")
+
+
+RAY_OPTIONS = ("ray_address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "trial_timeout")
+
+
+def _executor(args, evaluate=None):
+    """The executor the command line asks for; ``evaluate`` replaces the fitness (simulated or recorded runs)."""
+    from .errors import ConfigError
+    from .executors import resolve
+
+    if args.executor != "ray":
+        given = [f"--{name.replace('_', '-')}" for name in RAY_OPTIONS if getattr(args, name) is not None]
+        if args.reuse_workers:
+            given.append("--reuse-workers")
+        if given:
+            raise ConfigError(f"{', '.join(given)} only apply with --executor ray")
+        return resolve(args.executor, evaluate)
+    from .ray_executor import RayExecutor
+
+    options = {name: getattr(args, name) for name in RAY_OPTIONS[1:] if getattr(args, name) is not None}
+    return RayExecutor(address=args.ray_address, reuse_workers=args.reuse_workers, evaluate=evaluate, **options)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nas", description="Genetic-algorithm neural architecture search.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -52,8 +102,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params)")
     search.add_argument("--run-dir", default=None, help="run folder (default runs/<timestamp>)")
     search.add_argument("--seed", type=int, default=0)
-    search.add_argument("--executor", default="local",
-                        help="local (default: a worker process) or inline (this process)")
+    _add_executor_options(search)
+    search.add_argument("--algorithm", choices=("generational", "aging"), default="generational",
+                        help="generational (default) or aging: asynchronous regularized evolution that keeps every "
+                             "Ray worker busy")
     search.add_argument("--simulate", type=float, default=None, metavar="SECONDS",
                         help="score genomes with a deterministic stand-in that sleeps SECONDS instead of training "
                              "(to try the search machinery in seconds)")
@@ -63,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir")
     resume.add_argument("--generations", type=_positive_int, default=None,
                         help="change the number of generations the run goes to (e.g. to extend a finished run)")
-    resume.add_argument("--executor", default="local")
+    _add_executor_options(resume)
     resume.add_argument("--quiet", action="store_true")
 
     runs = commands.add_parser("runs", help="list run folders or show one")
@@ -93,17 +145,16 @@ def _search(args) -> int:
         import search_spaces
 
         space = search_spaces.get(args.space, weights=args.weights)
-    executor = args.executor
+    evaluate = None
     if args.simulate is not None:
         import functools
 
-        from .executors import resolve
         from .training import simulate
 
-        executor = resolve(executor, functools.partial(simulate, seconds=args.simulate))
+        evaluate = functools.partial(simulate, seconds=args.simulate)
     run = evolve(space, dataset, population=args.population, generations=args.generations,
-                 objectives=args.objectives, budget=budget, executor=executor, run_dir=args.run_dir,
-                 seed=args.seed, verbose=not args.quiet)
+                 objectives=args.objectives, budget=budget, executor=_executor(args, evaluate),
+                 run_dir=args.run_dir, seed=args.seed, algorithm=args.algorithm, verbose=not args.quiet)
     _print_outcome(run)
     return 0
 
@@ -118,8 +169,11 @@ def _print_outcome(run) -> None:
 
 def _resume(args) -> int:
     from .evolution import resume
+    from .executors import recorded_evaluate
+    from .runfolder import read_config
 
-    _print_outcome(resume(args.run_dir, executor=args.executor, generations=args.generations,
+    evaluate = recorded_evaluate(read_config(args.run_dir)["executor"])  # e.g. a simulated run stays simulated
+    _print_outcome(resume(args.run_dir, executor=_executor(args, evaluate), generations=args.generations,
                           verbose=not args.quiet))
     return 0
 

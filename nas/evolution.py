@@ -1,5 +1,6 @@
-"""The evolution loop: a generational genetic algorithm on DEAP, one objective (tournament + elitism) or several
-(NSGA-II), with every evaluation and generation logged to the run folder and the log doubling as a cache.
+"""The evolution loop, on DEAP: a generational genetic algorithm, one objective (tournament + elitism) or several
+(NSGA-II), or asynchronous aging evolution (regularized evolution, Real et al. 2019) that keeps every worker busy.
+Every evaluation and generation is logged to the run folder, and the log doubles as a cache.
 
 DEAP's globals are avoided on purpose: no ``creator.create`` (its classes break pickling across processes) and no
 operator that draws from the global ``random``; one ``random.Random(seed)`` drives every choice and is checkpointed.
@@ -18,6 +19,7 @@ import sys
 import threading
 import time
 import warnings
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -40,6 +42,7 @@ WORST = 1e30
 CHECKPOINT_FORMAT = 1
 #: Config fields that may differ on resume: they do not change which genomes are evaluated or how they score.
 RESUMABLE_DIFFERENCES = ("versions", "created", "executor", "nas_version")
+ALGORITHMS = ("generational", "aging")
 
 
 class Terminated(KeyboardInterrupt):
@@ -135,8 +138,8 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
            objectives: str | Sequence[str] = ("val_accuracy",), budget: Budget | None = None,
            executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
            resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
-           crossover_prob: float = 0.5, mutation_prob: float = 0.5, tournament_size: int = 3, elitism: int = 1,
-           verbose: bool = True) -> Run:
+           algorithm: str = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
+           tournament_size: int = 3, elitism: int = 1, verbose: bool = True) -> Run:
     """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
 
     Args:
@@ -155,7 +158,15 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         resume: continue the run in ``run_dir`` from its last checkpoint (its config must match).
         callbacks: functions called with each generation record after it is logged.
         initial: genomes to put in the first generation (for example ``search_spaces.cnn.TABLE1``).
-        crossover_prob, mutation_prob, tournament_size, elitism: genetic-operator settings.
+        algorithm: "generational" (default: evaluate a whole generation, then breed the next) or "aging"
+            (asynchronous regularized evolution: whenever an evaluation returns, the winner of a
+            ``tournament_size`` sample of the population is mutated (and crossed with a second winner with
+            ``crossover_prob``) into a new child and the oldest member retires; the executor is never idle). Aging
+            runs ``population * generations`` evaluations and logs a generation record every ``population``
+            of them. With one evaluation in flight (executors "local" and "inline") it is deterministic; on Ray
+            the order of completions, and so the search, depends on timing.
+        crossover_prob, mutation_prob, tournament_size, elitism: genetic-operator settings (elitism is
+            generational only).
         verbose: print progress per evaluation and a summary per generation.
 
     Example:
@@ -175,6 +186,8 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
     budget = budget or Budget()
     if not isinstance(budget, Budget):
         raise ConfigError(f"budget must be a nas.Budget, got {type(budget).__name__}")
+    if algorithm not in ALGORITHMS:
+        raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism)
     settings.check(population)
     parsed = parse_objectives(objectives)
@@ -186,7 +199,7 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         "class_names": list(dataset.class_names),
         "objectives": [("-" if sign < 0 else "") + name for name, sign in parsed],
         "budget": budget.to_dict(), "population": population, "generations": generations, "seed": seed,
-        "algorithm": "generational", "operators": settings.__dict__.copy(), "initial": initial,
+        "algorithm": algorithm, "operators": settings.__dict__.copy(), "initial": initial,
         "executor": runner.describe(),
     }
     if resume:
@@ -202,7 +215,7 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         if hasattr(dataset, "write_splits"):  # datasets read from files record which image went to which split
             dataset.write_splits(folder.path / "splits.csv")
     search = _Search(space, dataset, parsed, budget, settings, runner, folder, seed, population, generations,
-                     list(callbacks), Reporter(verbose))
+                     list(callbacks), Reporter(verbose), algorithm)
     search.run(initial, resume=resume)
     run = Run(folder.path, space=space)
     try:
@@ -242,7 +255,8 @@ def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data=None,
     return evolve(space, data, population=config["population"], generations=config["generations"],
                   objectives=config["objectives"], budget=Budget.from_dict(config["budget"]), executor=executor,
                   run_dir=run_dir, seed=config["seed"], resume=True, callbacks=callbacks,
-                  initial=config.get("initial", ()), verbose=verbose, **operators)
+                  initial=config.get("initial", ()), algorithm=config.get("algorithm", "generational"),
+                  verbose=verbose, **operators)
 
 
 def _nas_version() -> str:
@@ -253,8 +267,9 @@ def _nas_version() -> str:
 
 class _Search:
     def __init__(self, space, dataset, objectives, budget, settings, executor, folder, seed, population, generations,
-                 callbacks, reporter):
+                 callbacks, reporter, algorithm="generational"):
         self.space, self.data, self.objectives, self.budget = space, dataset, objectives, budget
+        self.algorithm = algorithm
         self.settings, self.executor, self.folder, self.seed = settings, executor, folder, seed
         self.size, self.generations, self.callbacks, self.reporter = population, generations, callbacks, reporter
         self.weights = tuple(float(sign) for _, sign in objectives)
@@ -280,7 +295,10 @@ class _Search:
         self.executor.start(executors_module.Job(self.space, self.data, self.budget, self.seed))
         try:
             with _sigterm_as_interrupt():
-                self._run(initial, resume)
+                if self.algorithm == "aging":
+                    self._run_aging(initial, resume)
+                else:
+                    self._run(initial, resume)
         except KeyboardInterrupt as interrupt:
             what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
             print(f"nas: {what}; every finished evaluation is in {self.folder.path / 'evaluations.jsonl'}; continue "
@@ -326,6 +344,111 @@ class _Search:
             population = elites + offspring
         self._finish_generation(generation, population, counts)
         return population
+
+    # -- aging (asynchronous) evolution ------------------------------------------------------------------------
+    def _run_aging(self, initial: list[dict], resume: bool) -> None:
+        """Regularized evolution. Completions are handled in the order they are logged, so a resumed run replays
+        the log (no training) through the same decisions and goes on exactly where the interrupted one stopped."""
+        replay: deque[dict] = deque(self._restore_log() if resume else ())
+        self.logged = {r["index"]: r for r in replay}
+        total = self.size * self.generations
+        self.reporter.start(self.folder.path, self.space, self.data, self.objectives, self.size,
+                            self.generations, len(replay) // self.size)
+        seeds = [m.genome for m in self._initial_population(initial)]
+        population: deque[_Member] = deque()
+        in_flight: dict[int, tuple[_Member, int]] = {}   # index -> (member, generation)
+        waiters: dict[str, list[tuple[int, _Member, int]]] = {}  # same genome as one in flight
+        ready: deque[tuple[int, dict]] = deque()        # completions known without the executor (cache)
+        counts = {"evaluated": 0, "cached": 0, "failed": 0, "resumed": 0}
+        submitted = done = 0
+
+        def submit() -> None:
+            nonlocal submitted
+            genome = seeds[submitted] if submitted < len(seeds) else self._aging_child(population)
+            member, generation = self._member(genome), done // self.size
+            index, self.next_index = self.next_index, self.next_index + 1
+            submitted += 1
+            self.seen.add(member.hash)
+            in_flight[index] = (member, generation)
+            if index in self.logged:
+                return  # finished before the interruption; its completion comes from the replayed log
+            if member.hash in self.cache:
+                record = self._record(member, index, generation, self._cached_outcome(self.cache[member.hash]))
+                self._log(member, record)
+                ready.append((index, record))
+            elif any(m.hash == member.hash for m, _ in in_flight.values() if m is not member):
+                waiters.setdefault(member.hash, []).append((index, member, generation))
+            else:
+                self.executor.submit(index, member.genome, member.hash)
+
+        def next_completion() -> tuple[int, dict]:
+            if replay:
+                record = replay.popleft()
+                counts["resumed"] += 1
+                return record["index"], record
+            if ready:
+                return ready.popleft()
+            index, outcome = self.executor.next_result()
+            member, generation = in_flight[index]
+            record = self._record(member, index, generation, outcome)
+            self._log(member, record)
+            counts["evaluated"] += 1
+            self.reporter.evaluation(record, self.objectives)
+            return index, record
+
+        while submitted < min(total, self.executor.capacity):
+            submit()
+        self.reporter.batch(0, self.generations, min(total, self.size))
+        while done < total:
+            index, record = next_completion()
+            member, _ = in_flight.pop(index)
+            if index in self.logged:
+                self._apply(member, record)
+                if record["status"] != "cached":
+                    self.cache.setdefault(member.hash, record)
+            live = index not in self.logged
+            counts["cached"] += live and record["status"] == "cached"
+            counts["failed"] += live and record["status"] == "failed"
+            for waiter, twin, twin_generation in waiters.pop(member.hash, []):  # served by this evaluation
+                twin_record = self._record(twin, waiter, twin_generation, self._cached_outcome(record))
+                self._log(twin, twin_record)
+                ready.append((waiter, twin_record))
+            population.append(member)
+            if len(population) > self.size:
+                population.popleft()  # the oldest retires, however good it was
+            self.hall.update([member])
+            done += 1
+            if submitted < total:
+                submit()
+            if done % self.size == 0:
+                self._finish_generation(done // self.size - 1, list(population), counts)
+                counts = dict.fromkeys(counts, 0)
+                if done < total:
+                    self.reporter.batch(done // self.size, self.generations, self.size)
+        self.reporter.finish(self._best_record())
+
+    def _aging_child(self, population: deque[_Member]) -> dict:
+        parent = self._sample_winner(population)
+        genome = parent.genome
+        if self.rng.random() < self.settings.crossover_prob:
+            genome, _ = self.space.crossover(genome, self._sample_winner(population).genome, self.rng)
+        genome = self.space.mutate(genome, self.rng)  # regularized evolution always mutates
+        return self._admit(genome, set(self.seen), lambda g: self.space.mutate(g, self.rng), "child")
+
+    def _sample_winner(self, population: deque[_Member]) -> _Member:
+        sample = [self.rng.choice(population) for _ in range(self.settings.tournament_size)]
+        if not self.multi:
+            return max(sample, key=lambda m: m.fitness.wvalues)
+        # several objectives: the first of the sample that no other sample member dominates
+        return next(m for m in sample if not any(o.fitness.dominates(m.fitness) for o in sample))
+
+    def _restore_log(self) -> list[dict]:
+        """The logged evaluations in the order they finished, for an aging run's replay."""
+        generations = self.folder.read_generations()
+        self.logged_generations = {g["generation"] for g in generations}
+        if generations:
+            self.started -= generations[-1].get("elapsed_seconds") or 0.0
+        return [r for r in self.folder.read_evaluations() if "index" in r]
 
     # -- genomes -------------------------------------------------------------------------------------------------
     def _member(self, genome: dict) -> _Member:
@@ -441,7 +564,7 @@ class _Search:
                   "error": outcome.get("error"), "node": outcome.get("node"), "worker": outcome.get("worker"),
                   "started": outcome.get("started"), "finished": outcome.get("finished"),
                   "seconds": outcome.get("seconds"), "training_seed": training_seed(self.seed, member.hash)}
-        for key in ("traceback", "cached_from", "worker_rss_mb"):
+        for key in ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "gpu"):
             if key in outcome:
                 record[key] = outcome[key]
         values = self._fitness_values(record)

@@ -68,6 +68,11 @@ class Executor(abc.ABC):
     def cancel(self) -> list[int]:
         """Drop every pending evaluation; return their task ids."""
 
+    @property
+    def capacity(self) -> int:
+        """How many evaluations run at once (the asynchronous algorithm keeps this many in flight)."""
+        return 1
+
     def close(self) -> None:
         """Release resources (workers, connections)."""
 
@@ -229,8 +234,8 @@ def recorded_evaluate(described: dict) -> Callable | None:
 
 
 def resolve(executor: str | Executor, evaluate: Callable | None = None) -> Executor:
-    """An :class:`Executor` from a name ("local", "inline") or an executor object; ``evaluate`` replaces the
-    fitness of a named executor."""
+    """An :class:`Executor` from a name ("local", "inline", "ray": a :class:`~nas.RayExecutor` with its defaults) or
+    an executor object; ``evaluate`` replaces the fitness of a named executor."""
     if isinstance(executor, Executor):
         return executor
     if executor == "local":
@@ -238,5 +243,7 @@ def resolve(executor: str | Executor, evaluate: Callable | None = None) -> Execu
     if executor == "inline":
         return InlineExecutor(evaluate=evaluate)
     if executor == "ray":
-        raise ConfigError("executor 'ray' is not available in this version yet; use executor='local'")
-    raise ConfigError(f"unknown executor {executor!r}; use 'local', 'inline' or an Executor object")
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(evaluate=evaluate)
+    raise ConfigError(f"unknown executor {executor!r}; use 'local', 'inline', 'ray' or an Executor object")
