@@ -27,6 +27,8 @@ def _build_dense(genome, input_shape, num_classes):
         os.kill(os.getpid(), signal.SIGKILL)
     if genome.get("mode") == "raise":
         raise RuntimeError("this genome is built to fail")
+    if genome.get("mode") == "oom":  # what TensorFlow raises when a tensor does not fit is caught the same way
+        raise MemoryError("this genome does not fit in memory")
     if genome.get("mode") == "nan":
         x = keras.layers.Lambda(lambda t: t * float("nan"))(x)
     outputs = keras.layers.Dense(num_classes, activation="softmax")(x)
@@ -41,3 +43,29 @@ def dense_space(modes=("ok",), units=(4, 8, 16, 32, 64)):
         nas.LogFloat("learning_rate", 1e-3, 3e-2),
         nas.Choice("mode", list(modes)),
     ], build=_build_dense)
+
+
+def scripted_fitness(genome, *, space, data, budget, seed, genome_hash=None, marker_dir=None, sleep=0.0):
+    """A fitness for executor tests, chosen by the genome's ``mode``: ``ok`` scores like :func:`nas.training.simulate`
+    after sleeping ``sleep`` seconds; ``raise`` raises; ``hang`` sleeps for a minute; ``die`` SIGKILLs its process;
+    ``die_once`` SIGKILLs its process the first time a genome is tried (a marker file in ``marker_dir`` remembers)."""
+    import time
+
+    from nas.training import simulate
+
+    mode = genome.get("mode", "ok")
+    if mode == "raise":
+        raise RuntimeError("this fitness is scripted to fail")
+    if mode == "hang":
+        time.sleep(60)
+    if mode == "die" or mode == "die_once" and not _first_try_done(marker_dir, genome_hash):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return simulate(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, seconds=sleep)
+
+
+def _first_try_done(marker_dir, genome_hash) -> bool:
+    marker = os.path.join(marker_dir, genome_hash)
+    if os.path.exists(marker):
+        return True
+    open(marker, "w").close()
+    return False

@@ -9,6 +9,8 @@ import nas
 from conftest import dense_space
 from nas.errors import ConfigError
 from nas.evolution import parse_objectives
+from nas.executors import InlineExecutor
+from nas.training import simulate
 
 
 def _lines(path):
@@ -185,6 +187,7 @@ def test_max_params_rejects_large_models_before_training(tiny_data, tmp_path):
     (dict(elitism=4), "elitism must be in 0..population-1"),
     (dict(mutation_prob=1.5), "mutation_prob must be in"),
     (dict(data=None), "data is required"),
+    (dict(algorithm="annealing"), "algorithm must be one of generational, aging"),
 ])
 def test_user_mistakes_are_clear_errors(tiny_data, tmp_path, kwargs, message):
     arguments = dict(space=dense_space(), data=tiny_data, population=4, generations=1, run_dir=tmp_path / "r",
@@ -193,6 +196,26 @@ def test_user_mistakes_are_clear_errors(tiny_data, tmp_path, kwargs, message):
     with pytest.raises(ConfigError, match=message):
         nas.evolve(**arguments)
     assert not (tmp_path / "r" / "evaluations.jsonl").exists()
+
+
+@pytest.mark.parametrize("objectives", [("val_accuracy",), ("val_accuracy", "-params")])
+def test_aging_evolution_retires_the_oldest_and_logs_a_generation_every_population(tiny_data, tmp_path, objectives):
+    def search(name):
+        return nas.evolve(dense_space(), tiny_data, population=4, generations=4, algorithm="aging", seed=2,
+                          objectives=objectives, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / name,
+                          verbose=False)
+
+    run = search("a")
+    assert [r["index"] for r in run.evaluations] == list(range(16))
+    assert [g["generation"] for g in run.generations] == [0, 1, 2, 3]
+    hashes = [r["genome_hash"] for r in run.evaluations]
+    for g in run.generations:  # the population is always the 4 youngest: each child retired the oldest member
+        assert g["population"] == hashes[4 * g["generation"]:4 * g["generation"] + 4]
+        assert g["evaluations"] + g["cached"] == 4
+    assert run.genome_sequence() == search("b").genome_sequence()
+    best = max(r["metrics"]["val_accuracy"] for r in run.evaluations if r["status"] == "ok")
+    assert run.best.metrics["val_accuracy"] == best  # kept even after it retired from the population
+    assert run.config["algorithm"] == "aging" and len(run.pareto_front) >= 1
 
 
 def test_objective_parsing():

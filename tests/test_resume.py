@@ -17,6 +17,8 @@ import nas
 from nas.executors import InlineExecutor
 from nas.training import simulate
 
+# (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too
+KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1)]
 SEARCH = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "6", "--generations", "6"]
 
 
@@ -43,22 +45,23 @@ def trained_twice(path: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
-    """Uninterrupted runs, one per seed."""
+    """Uninterrupted runs, one per (algorithm, seed)."""
     root = tmp_path_factory.mktemp("reference")
     prints = {}
-    for seed in (0, 1, 2):
+    for algorithm, seed in KILLED:
+        run_dir = root / f"{algorithm}-{seed}"
         subprocess.run(cli("search", *SEARCH, "--simulate", "0", "--executor", "inline", "--seed", seed,
-                           "--run-dir", root / str(seed), "--quiet"), check=True, capture_output=True)
-        prints[seed] = fingerprint(root / str(seed))
+                           "--algorithm", algorithm, "--run-dir", run_dir, "--quiet"), check=True, capture_output=True)
+        prints[algorithm, seed] = fingerprint(run_dir)
     return prints
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(reference, tmp_path, seed):
+@pytest.mark.parametrize("algorithm, seed", KILLED)
+def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(reference, tmp_path, algorithm, seed):
     rng = random.Random(100 + seed)
     run_dir = tmp_path / "run"
-    command = cli("search", *SEARCH, "--simulate", "0.01", "--executor", "inline", "--seed", seed, "--run-dir",
-                  run_dir, "--quiet")
+    command = cli("search", *SEARCH, "--simulate", "0.01", "--executor", "inline", "--seed", seed, "--algorithm",
+                  algorithm, "--run-dir", run_dir, "--quiet")
     kills = 0
     log = run_dir / "evaluations.jsonl"
     for attempt in range(12):
@@ -81,18 +84,20 @@ def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(re
     else:
         pytest.fail("the search never finished")
     assert kills >= 1, "the test must have killed the search at least once"
-    assert fingerprint(run_dir) == reference[seed]
+    assert fingerprint(run_dir) == reference[algorithm, seed]
     assert trained_twice(run_dir) == []
 
 
-@pytest.mark.parametrize("signum, status", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-@pytest.mark.parametrize("executor", ["inline", "local"])
-def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path, signum, status, executor):
+@pytest.mark.parametrize("signum, status, executor, algorithm", [
+    (signal.SIGINT, 130, "inline", "generational"), (signal.SIGINT, 130, "local", "generational"),
+    (signal.SIGTERM, 143, "inline", "generational"), (signal.SIGTERM, 143, "local", "generational"),
+    (signal.SIGTERM, 143, "local", "aging")])
+def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path, signum, status, executor, algorithm):
     run_dir = tmp_path / "run"
     # As in a terminal: a shell that runs jobs in the background (CI's does) makes them ignore SIGINT, and Python
     # respects that; the search should see Ctrl-C as a user at a terminal would send it.
     process = subprocess.Popen(cli("search", *SEARCH, "--simulate", "0.05", "--executor", executor, "--seed", 1,
-                                   "--run-dir", run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   "--algorithm", algorithm, "--run-dir", run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = run_dir / "evaluations.jsonl"
     deadline = time.monotonic() + 60
@@ -108,7 +113,7 @@ def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path,
     resumed = subprocess.run(cli("resume", run_dir, "--quiet", "--executor", executor), capture_output=True,
                              text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
-    assert fingerprint(run_dir) == reference[1]
+    assert fingerprint(run_dir) == reference[algorithm, 1]
 
 
 def _interrupted_run(tmp_path, after_generation: int, tiny_data, seed: int = 3):
@@ -202,4 +207,4 @@ def test_cli_resume_of_a_simulated_run_keeps_its_fitness(reference, tmp_path):
     result = subprocess.run(cli("resume", run_dir, "--generations", "6", "--executor", "inline", "--quiet"),
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    assert fingerprint(run_dir)["sequence"] == reference[0]["sequence"]
+    assert fingerprint(run_dir)["sequence"] == reference["generational", 0]["sequence"]

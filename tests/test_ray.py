@@ -1,0 +1,127 @@
+"""The Ray executor on a real two-node local cluster (ray.cluster_utils.Cluster): failures inside trials, killed
+workers, timeouts, where each trial ran, and asynchronous (aging) evolution keeping the workers busy."""
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import time
+from datetime import datetime
+
+import pytest
+
+import nas
+from conftest import dense_space, scripted_fitness
+from nas.executors import Job
+
+ray = pytest.importorskip("ray")  # a core dependency: this only names the import, it never skips in CI
+SPACE = dense_space(modes=("ok", "raise", "nan", "oom", "die", "die_once", "hang"))
+
+
+def genome(units: int, mode: str = "ok") -> dict:
+    return {"units": units, "activation": "relu", "learning_rate": 0.01, "mode": mode}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """Two nodes of one CPU each; the workers find this test's modules through PYTHONPATH, as they would find a
+    user's code through a cluster's shared environment."""
+    from ray.cluster_utils import Cluster
+
+    nodes = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    nodes.add_node(num_cpus=1)
+    ray.init(address=nodes.address, log_to_driver=False,
+             runtime_env={"env_vars": {"PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}})
+    yield nodes
+    ray.shutdown()
+    nodes.shutdown()
+
+
+def run_tasks(executor, genomes, data):
+    executor.start(Job(SPACE, data, nas.Budget(), seed=0))
+    for task_id, g in enumerate(genomes):
+        executor.submit(task_id, g, SPACE.hash(g))
+    results = dict(executor.next_result() for _ in genomes)
+    executor.close()
+    return [results[i] for i in range(len(genomes))]
+
+
+def test_exceptions_nan_and_out_of_memory_in_real_training_are_failed_records(cluster, tiny_data, tmp_path):
+    modes = ["ok", "raise", "nan", "oom"]
+    run = nas.evolve(SPACE, tiny_data, population=4, generations=1, initial=[genome(8, m) for m in modes],
+                     executor=nas.RayExecutor(), run_dir=tmp_path / "run", seed=0, verbose=False)
+    records = {r["genome"]["mode"]: r for r in run.evaluations}
+    assert sorted(records) == sorted(modes)
+    assert records["ok"]["status"] == "ok" and records["ok"]["metrics"]["val_accuracy"] >= 0
+    assert "RuntimeError: this genome is built to fail" in records["raise"]["error"]
+    assert "NaN" in records["nan"]["error"]
+    assert "MemoryError: this genome does not fit in memory" in records["oom"]["error"]
+    assert all(records[m]["status"] == "failed" for m in ("raise", "nan", "oom"))
+    node_ids = {node["NodeID"][:8] for node in ray.nodes()}
+    for record in run.evaluations:  # where and when each trial ran
+        host, node_id = record["node"].rsplit(":", 1)
+        assert node_id in node_ids and record["worker"].startswith("pid-")
+        assert record["queued_seconds"] >= 0 and record["seconds"] > 0
+    assert run.config["executor"]["name"] == "ray" and len(run.generations) == 1
+
+
+def test_a_killed_worker_is_retried_and_fails_only_when_retries_run_out(cluster, tiny_data, tmp_path):
+    fitness = functools.partial(scripted_fitness, marker_dir=str(tmp_path))
+    outcomes = run_tasks(nas.RayExecutor(evaluate=fitness, max_retries=1), [
+        genome(4, "die_once"), genome(8, "die"), genome(16, "raise"), genome(32)], tiny_data)
+    assert outcomes[0]["status"] == "ok"  # SIGKILLed once, then rerun by Ray
+    assert len(os.listdir(tmp_path)) == 1  # the marker of the first attempt: it really died once
+    assert outcomes[1]["status"] == "failed"
+    assert "worker process running the trial died" in outcomes[1]["error"] and "2 attempt" in outcomes[1]["error"]
+    assert outcomes[2]["status"] == "failed" and outcomes[2]["error"] == (
+        "RuntimeError: this fitness is scripted to fail")  # an exception is the genome's result: not retried
+    assert outcomes[3]["status"] == "ok"
+
+
+def test_without_retries_a_killed_worker_is_a_failed_record(cluster, tiny_data, tmp_path):
+    fitness = functools.partial(scripted_fitness, marker_dir=str(tmp_path))
+    outcomes = run_tasks(nas.RayExecutor(evaluate=fitness, max_retries=0), [genome(4, "die_once")], tiny_data)
+    assert outcomes[0]["status"] == "failed" and "1 attempt" in outcomes[0]["error"]
+
+
+def test_a_trial_over_the_timeout_is_cancelled_and_the_others_go_on(cluster, tiny_data):
+    executor = nas.RayExecutor(evaluate=scripted_fitness, trial_timeout=3)
+    outcomes = run_tasks(executor, [genome(4, "hang"), genome(8), genome(16)], tiny_data)
+    assert outcomes[0]["status"] == "failed"
+    assert outcomes[0]["error"] == "exceeded the trial timeout of 3 s and was cancelled"
+    assert 3 <= outcomes[0]["seconds"] < 30
+    assert [o["status"] for o in outcomes[1:]] == ["ok", "ok"]
+    deadline = time.monotonic() + 20  # the cancelled trial's worker is killed and its CPU given back
+    while ray.available_resources().get("CPU") != 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert ray.available_resources().get("CPU") == 2
+
+
+def _interval(record):
+    return datetime.fromisoformat(record["started"]), datetime.fromisoformat(record["finished"])
+
+
+def test_aging_evolution_keeps_every_worker_busy(cluster, tiny_data, tmp_path):
+    run = nas.evolve(dense_space(), tiny_data, population=4, generations=3, algorithm="aging", seed=0,
+                     executor=nas.RayExecutor(evaluate=functools.partial(scripted_fitness, sleep=1.0)),
+                     run_dir=tmp_path / "run", verbose=False)
+    trained = [r for r in run.evaluations if r["status"] == "ok"]
+    assert len(run.evaluations) == 12 and len(run.generations) == 3
+    assert [g["generation"] for g in run.generations] == [0, 1, 2]
+    assert run.config["algorithm"] == "aging" and all(len(g["population"]) == 4 for g in run.generations)
+    # two nodes of one CPU: while one trial ran, another was running too (the search never waited for a batch)
+    overlapping = sum(1 for a, b in zip(trained, trained[1:])
+                      if _interval(b)[0] < _interval(a)[1] and _interval(a)[0] < _interval(b)[1])
+    assert overlapping >= len(trained) // 2
+    assert len({r["node"] for r in trained}) == 2
+
+
+def test_cli_unreachable_address_is_one_line_and_exit_2(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "nas", "search", "--data", "synthetic:70", "--image-size", "16",
+                             "--executor", "ray", "--ray-address", "127.0.0.1:9", "--run-dir", tmp_path / "run"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nas: error: Ray is not reachable at 127.0.0.1:9"), result.stderr
+    assert not (tmp_path / "run" / "evaluations.jsonl").exists()
