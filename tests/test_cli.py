@@ -68,6 +68,7 @@ def test_python_dash_m_works():
     (["search", "--data", "imagenet"], "imagenet"),
     (["runs", "show", "/nonexistent/run"], "not a run folder"),
     (["resume", "/nonexistent/run"], "not a run folder"),
+    (["search", "--gpus-per-trial", "0.5"], "--gpus-per-trial only apply with --executor ray"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(args, message, tmp_path):
     result = nas_cli(*args, "--run-dir", tmp_path / "r") if args[0] == "search" else nas_cli(*args)
