@@ -564,7 +564,8 @@ class _Search:
                   "error": outcome.get("error"), "node": outcome.get("node"), "worker": outcome.get("worker"),
                   "started": outcome.get("started"), "finished": outcome.get("finished"),
                   "seconds": outcome.get("seconds"), "training_seed": training_seed(self.seed, member.hash)}
-        for key in ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "gpu"):
+        for key in ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "overhead_seconds",
+                    "gpu"):
             if key in outcome:
                 record[key] = outcome[key]
         values = self._fitness_values(record)

@@ -19,6 +19,7 @@ from typing import Callable
 from urllib.parse import urlparse
 
 from . import executors
+from ._worker import _rss_mb
 from .errors import ConfigError
 from .runfolder import now
 
@@ -43,8 +44,15 @@ def _check_reachable(address: str, timeout: float = 5.0) -> None:
 
 def configure_gpus(gpu_fraction: float) -> str:
     """Keep TensorFlow in a trial from taking the whole card: a per-trial memory limit derived from the GPU fraction
-    when it is below 1 and the card's memory is known, memory growth otherwise. Returns what was done. Must run
-    before TensorFlow first touches the GPU (so, at the start of a fresh worker process); harmless without a GPU."""
+    when it is below 1 and the card's memory is known, memory growth otherwise (with Keras on JAX, the share of
+    memory XLA may take). Returns what was done. Must run before the framework first touches the GPU (so, at the
+    start of a fresh worker process); harmless without a GPU."""
+    if os.environ.get("KERAS_BACKEND") == "jax":  # XLA reads its share of the card when JAX starts
+        if 0 < gpu_fraction < 1:
+            os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = f"{gpu_fraction * 0.95:.3f}"
+            return f"JAX: {gpu_fraction * 0.95:.0%} of each GPU's memory"
+        os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] = "false"
+        return "JAX: memory allocated as needed"
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -99,6 +107,7 @@ def _trial(job: executors.Job, genome: dict, genome_hash: str, gpu_fraction: flo
         outcome["gpu"] = gpus
     if reuse and "keras" in sys.modules:  # a long-lived worker: drop this trial's graph before the next one
         sys.modules["keras"].backend.clear_session()
+    outcome["worker_rss_mb"] = _rss_mb()
     return outcome
 
 
@@ -272,6 +281,8 @@ class RayExecutor(executors.Executor):
             return self._failed(f"{type(error).__name__}: {str(error).strip().splitlines()[0][:400]}",
                                 started, queued, launched)
         outcome["queued_seconds"] = queued
+        # what Ray added to the fitness's own time: scheduling, a worker process start, shipping the outcome back
+        outcome["overhead_seconds"] = round(max(0.0, time.monotonic() - launched - (outcome.get("seconds") or 0)), 3)
         return outcome
 
     @staticmethod
