@@ -42,10 +42,11 @@ def _positive_float(text: str) -> float:
     return value
 
 
-def _add_executor_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--executor", choices=("local", "inline", "ray"), default="local",
-                        help="local (default: one worker process), inline (this process) or ray (parallel, on this "
-                             "machine or a cluster)")
+def _add_executor_options(parser: argparse.ArgumentParser, default: str | None = "local") -> None:
+    default_help = "default: one worker process" if default else "default: the executor the run was started with"
+    parser.add_argument("--executor", choices=("local", "inline", "ray"), default=default,
+                        help=f"local (one worker process), inline (this process) or ray (parallel, on this machine "
+                             f"or a cluster); {default_help}")
     ray = parser.add_argument_group("Ray (with --executor ray)")
     ray.add_argument("--ray-address", default=None, metavar="ADDRESS",
                      help="auto (the cluster this machine joined with `ray start`), HOST:PORT or ray://HOST:10001; "
@@ -91,15 +92,20 @@ def _parser() -> argparse.ArgumentParser:
     search.add_argument("--space", default="cnn", help="search space: cnn or resnet50 (default cnn)")
     search.add_argument("--weights", default=None,
                         help="resnet50 backbone weights: a local .h5 file, or 'imagenet' if Keras has them cached")
-    search.add_argument("--data", default="synthetic", help="synthetic | digits (default synthetic)")
+    search.add_argument("--data", default="synthetic",
+                        help="synthetic[:N] | digits | ham10000:PATH (HAM10000's official layout) | folder:PATH (one "
+                             "folder per class) (default synthetic)")
     search.add_argument("--image-size", type=_positive_int, default=None, help="input size in pixels (synthetic: 32)")
     search.add_argument("--population", type=_positive_int, default=12)
     search.add_argument("--generations", type=_positive_int, default=6, help="generations, the first included")
     search.add_argument("--epochs", type=_positive_int, default=1, help="training epochs per evaluation")
     search.add_argument("--max-train-samples", type=_positive_int, default=None)
     search.add_argument("--max-params", type=_positive_int, default=None, help="reject larger models before training")
-    search.add_argument("--objectives", default="val_accuracy",
-                        help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params)")
+    search.add_argument("--objectives", default=None,
+                        help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params); default: the "
+                             "data's (val_balanced_accuracy for HAM10000, val_accuracy otherwise)")
+    search.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                        help="weight the loss by inverse class frequency (default: on for HAM10000, off otherwise)")
     search.add_argument("--run-dir", default=None, help="run folder (default runs/<timestamp>)")
     search.add_argument("--seed", type=int, default=0)
     _add_executor_options(search)
@@ -115,7 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir")
     resume.add_argument("--generations", type=_positive_int, default=None,
                         help="change the number of generations the run goes to (e.g. to extend a finished run)")
-    _add_executor_options(resume)
+    _add_executor_options(resume, default=None)
     resume.add_argument("--quiet", action="store_true")
 
     runs = commands.add_parser("runs", help="list run folders or show one")
@@ -139,7 +145,9 @@ def _search(args) -> int:
     from .training import Budget
 
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
-    budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params)
+    class_weighted = dataset.class_weighted if args.class_weights is None else args.class_weights
+    budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
+                    class_weighted=class_weighted)
     space = args.space
     if args.weights is not None:
         import search_spaces
@@ -168,13 +176,19 @@ def _print_outcome(run) -> None:
 
 
 def _resume(args) -> int:
+    from .errors import ConfigError
     from .evolution import resume
     from .executors import recorded_evaluate
     from .runfolder import read_config
 
-    evaluate = recorded_evaluate(read_config(args.run_dir)["executor"])  # e.g. a simulated run stays simulated
-    _print_outcome(resume(args.run_dir, executor=_executor(args, evaluate), generations=args.generations,
-                          verbose=not args.quiet))
+    if args.executor is None:  # as recorded, Ray settings included
+        given = [f"--{name.replace('_', '-')}" for name in RAY_OPTIONS if getattr(args, name) is not None]
+        if given or args.reuse_workers:
+            raise ConfigError(f"{', '.join(given) or '--reuse-workers'} need --executor ray when resuming")
+        executor = None
+    else:
+        executor = _executor(args, recorded_evaluate(read_config(args.run_dir)["executor"]))  # simulated stays so
+    _print_outcome(resume(args.run_dir, executor=executor, generations=args.generations, verbose=not args.quiet))
     return 0
 
 

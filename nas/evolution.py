@@ -50,12 +50,15 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt():
+def _sigterm_as_interrupt(received: list[int]):
+    """SIGTERM raises :class:`Terminated` and is noted in ``received`` (for code that turns the exception into a
+    plain KeyboardInterrupt on its way up, as Ray's waits do)."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be set from the main thread
         return
 
     def handler(signum, frame):
+        received.append(signum)
         raise Terminated()
 
     previous = signal.signal(signal.SIGTERM, handler)
@@ -135,7 +138,7 @@ class Settings:
 
 
 def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12, generations: int = 6,
-           objectives: str | Sequence[str] = ("val_accuracy",), budget: Budget | None = None,
+           objectives: str | Sequence[str] | None = None, budget: Budget | None = None,
            executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
            resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
            algorithm: str = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
@@ -150,8 +153,12 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         generations: generations in all, the initial one included (so at most ``population * generations``
             trainings).
         objectives: metric names to maximise; a leading ``-`` minimises. Several give an NSGA-II Pareto search.
-        budget: what one evaluation may spend (:class:`nas.Budget`).
-        executor: "local" (one evaluation at a time in a recycled worker process), "inline" (in this process) or
+            Default: the data's ``default_objectives`` (validation balanced accuracy for HAM10000, validation
+            accuracy otherwise).
+        budget: what one evaluation may spend (:class:`nas.Budget`); default ``Budget()`` with the loss weighted by
+            class when the data asks for it (HAM10000).
+        executor: "local" (one evaluation at a time in a recycled worker process), "inline" (in this process),
+            "ray" (in parallel on a local Ray instance; :class:`nas.RayExecutor` for a cluster and its options) or
             an :class:`~nas.executors.Executor`, e.g. ``nas.InlineExecutor(evaluate=nas.training.simulate)``.
         run_dir: the run folder; default ``runs/<timestamp>``.
         seed: seeds the search and each genome's training; the same seed gives the same search.
@@ -183,7 +190,8 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         raise ConfigError("data is required: e.g. nas.data.synthetic_lesions(), nas.data.digits() or (x, y) arrays")
     space = resolve_space(space)
     dataset = data_module.coerce(data)
-    budget = budget or Budget()
+    objectives = dataset.default_objectives if objectives is None else objectives
+    budget = budget or Budget(class_weighted=dataset.class_weighted)
     if not isinstance(budget, Budget):
         raise ConfigError(f"budget must be a nas.Budget, got {type(budget).__name__}")
     if algorithm not in ALGORITHMS:
@@ -193,6 +201,18 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
     parsed = parse_objectives(objectives)
     runner = executors_module.resolve(executor)
     initial = [dict(g) for g in initial]
+    try:
+        # started before the run folder is written: a cluster that is not there leaves nothing behind
+        runner.start(executors_module.Job(space, dataset, budget, seed))
+        return _evolve(space, dataset, parsed, budget, settings, runner, population, generations, seed, algorithm,
+                       initial, run_dir, resume, callbacks, verbose)
+    finally:
+        runner.cancel()
+        runner.close()
+
+
+def _evolve(space, dataset, parsed, budget, settings, runner, population, generations, seed, algorithm, initial,
+            run_dir, resume, callbacks, verbose) -> Run:
     config = {
         "nas_version": _nas_version(), "created": now(), "versions": _versions(),
         "space": space.to_config(), "data": dataset.spec, "input_shape": list(dataset.input_shape),
@@ -202,11 +222,19 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         "algorithm": algorithm, "operators": settings.__dict__.copy(), "initial": initial,
         "executor": runner.describe(),
     }
+    if algorithm == "aging":  # the evaluations kept in flight decide which parents a child sees: part of the run
+        config["in_flight"] = min(runner.capacity, population * generations)
     if resume:
         if run_dir is None:
             raise ConfigError("resume=True needs the run_dir of the run to continue")
         folder = RunFolder.open(run_dir)
-        differences = config_differences(folder.read_config(), config, ignore=RESUMABLE_DIFFERENCES)
+        recorded = folder.read_config()
+        if algorithm == "aging" and recorded.get("in_flight") not in (None, config["in_flight"]):
+            if verbose:
+                print(f"nas: keeping {recorded['in_flight']} evaluations in flight as this run did (not "
+                      f"{config['in_flight']}), so that it resumes exactly")
+            config["in_flight"] = recorded["in_flight"]
+        differences = config_differences(recorded, config, ignore=RESUMABLE_DIFFERENCES)
         if differences:
             raise ConfigError(f"cannot resume {folder.path}: the given config differs from the recorded one in "
                               + "; ".join(differences))
@@ -215,7 +243,7 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         if hasattr(dataset, "write_splits"):  # datasets read from files record which image went to which split
             dataset.write_splits(folder.path / "splits.csv")
     search = _Search(space, dataset, parsed, budget, settings, runner, folder, seed, population, generations,
-                     list(callbacks), Reporter(verbose), algorithm)
+                     list(callbacks), Reporter(verbose), algorithm, config.get("in_flight", 1))
     search.run(initial, resume=resume)
     run = Run(folder.path, space=space)
     try:
@@ -227,13 +255,15 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
 
 
 def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data=None,
-           executor: str | executors_module.Executor = "local", callbacks: Iterable[Callable[[dict], None]] = (),
+           executor: str | executors_module.Executor | None = None, callbacks: Iterable[Callable[[dict], None]] = (),
            generations: int | None = None, verbose: bool = True) -> Run:
     """Continue the run in ``run_dir`` from its last checkpoint with the settings recorded in its ``config.json``.
 
     ``space`` and ``data`` are needed only for runs whose space or data cannot be rebuilt from the record (a custom
     space, data given as arrays). Evaluations already in the log are not trained again. ``generations`` changes the
     number of generations the run goes to (the only setting that may change; it is rewritten in ``config.json``).
+    ``executor`` defaults to the one the run recorded (a Ray run resumes on Ray with the same settings); another
+    executor gives the same result.
     """
     config = read_config(run_dir)
     if generations is not None and generations != config["generations"]:
@@ -249,7 +279,9 @@ def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data=None,
         space = Run(run_dir).space
     if data is None:
         data = data_module.from_spec(config["data"])
-    if isinstance(executor, str):  # keep the fitness the run was started with (for example a simulated one)
+    if executor is None:  # the executor the run was started with, its settings and fitness included
+        executor = executors_module.recorded(config["executor"])
+    elif isinstance(executor, str):  # keep the fitness the run was started with (for example a simulated one)
         executor = executors_module.resolve(executor, executors_module.recorded_evaluate(config["executor"]))
     operators = config["operators"]
     return evolve(space, data, population=config["population"], generations=config["generations"],
@@ -267,9 +299,9 @@ def _nas_version() -> str:
 
 class _Search:
     def __init__(self, space, dataset, objectives, budget, settings, executor, folder, seed, population, generations,
-                 callbacks, reporter, algorithm="generational"):
+                 callbacks, reporter, algorithm="generational", in_flight=1):
         self.space, self.data, self.objectives, self.budget = space, dataset, objectives, budget
-        self.algorithm = algorithm
+        self.algorithm, self.in_flight = algorithm, in_flight
         self.settings, self.executor, self.folder, self.seed = settings, executor, folder, seed
         self.size, self.generations, self.callbacks, self.reporter = population, generations, callbacks, reporter
         self.weights = tuple(float(sign) for _, sign in objectives)
@@ -292,22 +324,23 @@ class _Search:
 
     # -- main loop -----------------------------------------------------------------------------------------------
     def run(self, initial: list[dict], resume: bool) -> None:
-        self.executor.start(executors_module.Job(self.space, self.data, self.budget, self.seed))
+        """Runs the search with the executor started; the caller closes it."""
+        received: list[int] = []
         try:
-            with _sigterm_as_interrupt():
+            with _sigterm_as_interrupt(received):
                 if self.algorithm == "aging":
                     self._run_aging(initial, resume)
                 else:
                     self._run(initial, resume)
         except KeyboardInterrupt as interrupt:
-            what = "terminated (SIGTERM)" if isinstance(interrupt, Terminated) else "interrupted"
+            terminated = isinstance(interrupt, Terminated) or bool(received)  # Ray re-raises a plain interrupt
+            what = "terminated (SIGTERM)" if terminated else "interrupted"
             print(f"nas: {what}; every finished evaluation is in {self.folder.path / 'evaluations.jsonl'}; continue "
                   f"with `nas resume {self.folder.path}` or nas.resume({str(self.folder.path)!r})", file=sys.stderr,
                   flush=True)
+            if terminated and not isinstance(interrupt, Terminated):
+                raise Terminated() from interrupt
             raise
-        finally:
-            self.executor.cancel()
-            self.executor.close()
 
     def _run(self, initial: list[dict], resume: bool) -> None:
         start, members = self._restore() if resume else (0, None)
@@ -385,6 +418,11 @@ class _Search:
             if replay:
                 record = replay.popleft()
                 counts["resumed"] += 1
+                expected = in_flight.get(record["index"])
+                if expected is None or expected[0].hash != record["genome_hash"]:
+                    raise ConfigError(f"cannot resume {self.folder.path} exactly: evaluation {record['index']} in "
+                                      f"the log is not the genome this run would have chosen (was the log edited, "
+                                      f"or the run's in_flight changed in config.json?)")
                 return record["index"], record
             if ready:
                 return ready.popleft()
@@ -396,8 +434,12 @@ class _Search:
             self.reporter.evaluation(record, self.objectives)
             return index, record
 
-        while submitted < min(total, self.executor.capacity):
-            submit()
+        def fill() -> None:  # children need a population to come from; until then only the seeds go out
+            while (submitted < total and len(in_flight) < self.in_flight
+                   and (submitted < len(seeds) or population)):
+                submit()
+
+        fill()
         self.reporter.batch(0, self.generations, min(total, self.size))
         while done < total:
             index, record = next_completion()
@@ -418,8 +460,7 @@ class _Search:
                 population.popleft()  # the oldest retires, however good it was
             self.hall.update([member])
             done += 1
-            if submitted < total:
-                submit()
+            fill()
             if done % self.size == 0:
                 self._finish_generation(done // self.size - 1, list(population), counts)
                 counts = dict.fromkeys(counts, 0)

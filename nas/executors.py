@@ -233,6 +233,18 @@ def recorded_evaluate(described: dict) -> Callable | None:
     return functools.partial(function, **keywords) if keywords else function
 
 
+def recorded(described: dict) -> Executor:
+    """The executor a run recorded in ``config.json`` (its name, settings and fitness), to resume it as it ran."""
+    evaluate = recorded_evaluate(described)
+    if described.get("name") != "ray":
+        return resolve(described.get("name", "local"), evaluate)
+    from .ray_executor import RayExecutor
+
+    settings = {key: described[key] for key in ("address", "cpus_per_trial", "gpus_per_trial", "max_concurrent",
+                                                 "trial_timeout", "max_retries", "reuse_workers") if key in described}
+    return RayExecutor(evaluate=evaluate, **settings)
+
+
 def resolve(executor: str | Executor, evaluate: Callable | None = None) -> Executor:
     """An :class:`Executor` from a name ("local", "inline", "ray": a :class:`~nas.RayExecutor` with its defaults) or
     an executor object; ``evaluate`` replaces the fitness of a named executor."""

@@ -93,11 +93,17 @@ def _gpu_memory_mb() -> dict[int, int]:
     return dict(enumerate(sizes))
 
 
-def _trial(job: executors.Job, genome: dict, genome_hash: str, gpu_fraction: float, reuse: bool) -> dict:
+def _trial(job: executors.Job, genome: dict, genome_hash: str, cpus: float, gpu_fraction: float,
+           reuse: bool) -> dict:
     """Runs inside a Ray worker."""
+    import math
+
     import ray
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # TensorFlow would use every core of the node; a trial keeps to the CPUs it reserved (read when TF starts)
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, math.ceil(cpus))))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(max(1, math.ceil(cpus))))
     gpus = configure_gpus(gpu_fraction) if gpu_fraction else None
     outcome = job.run(genome, genome_hash)
     context = ray.get_runtime_context()
@@ -195,7 +201,9 @@ class RayExecutor(executors.Executor):
         try:
             ray.init(**options)
         except ConnectionError as error:
-            raise ConfigError(f"cannot connect to Ray at {self.address}: {str(error).splitlines()[0]}") from None
+            hint = ("" if os.environ.get("RAY_AUTH_MODE") else "; if the cluster uses token authentication, "
+                    "set RAY_AUTH_MODE=token here as on its nodes (docs/ray.md)")
+            raise ConfigError(f"cannot connect to Ray at {self.address}: {str(error).splitlines()[0]}{hint}") from None
         self._started_ray = True
 
     def close(self) -> None:
@@ -231,7 +239,8 @@ class RayExecutor(executors.Executor):
         capacity = self.capacity
         while self._waiting and len(self._running) < capacity:
             task_id, genome, genome_hash, submitted = self._waiting.popleft()
-            ref = self._remote.remote(self._job_ref, genome, genome_hash, self.gpus_per_trial, self.reuse_workers)
+            ref = self._remote.remote(self._job_ref, genome, genome_hash, self.cpus_per_trial, self.gpus_per_trial,
+                                      self.reuse_workers)
             launched = time.monotonic()
             self._running[ref] = (task_id, launched, round(launched - submitted, 3), now())
 

@@ -324,8 +324,8 @@ def test_parse():
 
 
 @pytest.mark.parametrize("text, message", [
-    ("ham10000:/data/ham", "not available yet"),
-    ("folder:/data/images", "not available yet"),
+    ("ham10000:/data/ham", "no such folder"),
+    ("folder:/data/images", "no such folder"),
     ("cifar10", "accepted forms: 'synthetic', 'synthetic:N', 'digits'"),
     ("synthetic:many", "give the number of images"),
     ("", "accepted forms"),

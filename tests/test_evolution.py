@@ -218,6 +218,50 @@ def test_aging_evolution_retires_the_oldest_and_logs_a_generation_every_populati
     assert run.config["algorithm"] == "aging" and len(run.pareto_front) >= 1
 
 
+class WideInline(InlineExecutor):
+    """An in-process executor that claims several slots, as a Ray cluster would."""
+
+    def __init__(self, slots):
+        super().__init__(evaluate=simulate)
+        self.slots = slots
+
+    @property
+    def capacity(self):
+        return self.slots
+
+
+def test_aging_with_more_slots_than_the_population_and_exact_resume_on_fewer(tiny_data, tmp_path):
+    kwargs = dict(population=3, generations=4, algorithm="aging", seed=4, verbose=False)
+    reference = nas.evolve(dense_space(), tiny_data, executor=WideInline(8), run_dir=tmp_path / "ref", **kwargs)
+    assert len(reference.evaluations) == 12 and reference.config["in_flight"] == 8
+
+    def stop(record):
+        if record["generation"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nas.evolve(dense_space(), tiny_data, executor=WideInline(8), run_dir=tmp_path / "run", callbacks=[stop],
+                   **kwargs)
+    # resumed with one slot: the run keeps its recorded 8 in flight (queued in the executor) and ends identically
+    resumed = nas.resume(tmp_path / "run", space=dense_space(), data=tiny_data,
+                         executor=InlineExecutor(evaluate=simulate), verbose=False)
+    assert resumed.genome_sequence() == reference.genome_sequence()
+    assert resumed.generations[-1]["population"] == reference.generations[-1]["population"]
+
+
+def test_resume_uses_the_recorded_executor_and_its_settings():
+    from nas.executors import recorded
+
+    executor = recorded({"name": "ray", "address": "auto", "cpus_per_trial": 2.0, "gpus_per_trial": 0.5,
+                         "max_concurrent": 4, "trial_timeout": 60.0, "max_retries": 1, "reuse_workers": True,
+                         "evaluate": "nas.training.simulate", "evaluate_kwargs": {"seconds": 0.1}})
+    assert isinstance(executor, nas.RayExecutor) and executor.address == "auto"
+    assert (executor.cpus_per_trial, executor.gpus_per_trial, executor.max_concurrent) == (2.0, 0.5, 4)
+    assert executor.trial_timeout == 60.0 and executor.max_retries == 1 and executor.reuse_workers
+    assert executor.evaluate.keywords == {"seconds": 0.1}
+    assert type(recorded({"name": "inline", "evaluate": "nas.training.evaluate"})) is InlineExecutor
+
+
 def test_objective_parsing():
     assert parse_objectives("val_accuracy,-params") == [("val_accuracy", 1), ("params", -1)]
     assert parse_objectives(["-val_loss"]) == [("val_loss", -1)]

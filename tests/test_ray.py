@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -124,4 +125,30 @@ def test_cli_unreachable_address_is_one_line_and_exit_2(tmp_path):
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("nas: error: Ray is not reachable at 127.0.0.1:9"), result.stderr
-    assert not (tmp_path / "run" / "evaluations.jsonl").exists()
+    assert not (tmp_path / "run").exists()  # nothing left behind: the same command works once Ray is there
+
+
+def test_sigterm_stops_a_ray_search_that_resumes_on_ray_to_the_inline_result(tmp_path):
+    search = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "4",
+              "--generations", "4", "--seed", "3"]
+    nas_cli = [sys.executable, "-m", "nas"]
+    subprocess.run([*nas_cli, "search", *search, "--simulate", "0", "--executor", "inline", "--quiet",
+                    "--run-dir", tmp_path / "inline"], check=True, capture_output=True, timeout=120)
+    run_dir = tmp_path / "ray"
+    process = subprocess.Popen([*nas_cli, "search", *search, "--simulate", "0.5", "--executor", "ray",
+                                "--run-dir", run_dir], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    log = run_dir / "evaluations.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and (not log.exists() or len(log.read_bytes().splitlines()) < 5):
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, err
+    assert "terminated (SIGTERM)" in err and f"nas resume {run_dir}" in err and "Traceback" not in err
+    assert not nas.load_run(run_dir).finished
+    resumed = subprocess.run([*nas_cli, "resume", run_dir, "--quiet"], capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    run = nas.load_run(run_dir)
+    assert run.config["executor"]["name"] == "ray" and run.finished
+    assert {r["worker"].split("-")[0] for r in run.evaluations if r["status"] == "ok"} == {"pid"}
+    assert run.genome_sequence() == nas.load_run(tmp_path / "inline").genome_sequence()
