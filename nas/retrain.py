@@ -163,7 +163,8 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
     results: dict[str, dict] = {}
     for name in names:
         model, result = train_baseline(name, data, epochs=epochs, patience=patience, seed=seed,
-                                       augmentation=augmentation, class_weighted=class_weighted, weights=weights,
+                                       augmentation=augmentation, class_weighted=class_weighted,
+                                       weights=None if name == "table1" else weights,  # backbone weights
                                        verbose=verbose)
         result["report"] = _test_report(model, data)
         if save_models:

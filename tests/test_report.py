@@ -190,3 +190,13 @@ def test_evaluate_model_predicts_and_reports(tiny_data):
     assert report["accuracy"] == pytest.approx(np.mean(predicted == tiny_data.y_test))
     assert np.trace(np.array(report["confusion_matrix"])) == np.sum(predicted == tiny_data.y_test)
     assert report["benign_vs_malignant"]["malignant_classes"] == ["akiec", "bcc", "mel"]
+
+
+def test_a_subset_of_ham10000_classes_rolls_up_the_malignant_ones_it_has():
+    y = np.array([0, 0, 1, 1, 1])
+    probabilities = np.array([[0.9, 0.1], [0.4, 0.6], [0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    report = classification_report(y, probabilities, ["mel", "nv"])
+    binary = report["benign_vs_malignant"]
+    assert binary["malignant_classes"] == ["mel"]
+    assert binary["sensitivity"] == 0.5 and binary["specificity"] == pytest.approx(2 / 3)
+    assert classification_report(y, probabilities, ["bkl", "nv"])["benign_vs_malignant"] is None
