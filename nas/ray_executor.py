@@ -121,8 +121,8 @@ class RayExecutor(executors.Executor):
     """Evaluates genomes in parallel as Ray tasks, on this machine or a cluster.
 
     Args:
-        address: None starts a local Ray instance when none is running in this process (or reuses the one that
-            is); ``"auto"`` joins the cluster this machine belongs to (``ray start``); ``"HOST:PORT"`` or
+        address: None starts a private local Ray instance unless this process is already connected to one
+            (then it uses that); ``"auto"`` joins the cluster this machine belongs to (``ray start``); ``"HOST:PORT"`` or
             ``"ray://HOST:10001"`` a given one. An address that does not answer is a :class:`ConfigError`.
         cpus_per_trial: CPUs Ray reserves for each trial (fractions allowed).
         gpus_per_trial: GPUs per trial; 0.5 packs two trials on a GPU. TensorFlow in a trial is limited to that
@@ -192,7 +192,8 @@ class RayExecutor(executors.Executor):
         if self.address is None:
             # Workers import the modules the search's space refers to, as in the local executor's worker.
             path = os.pathsep.join(p for p in sys.path if p)
-            options.update(num_cpus=self.num_cpus, num_gpus=self.num_gpus,
+            # "local": a new instance even where RAY_ADDRESS or a `ray start` on this machine names another
+            options.update(address="local", num_cpus=self.num_cpus, num_gpus=self.num_gpus,
                            runtime_env={"env_vars": {"PYTHONPATH": path, "TF_CPP_MIN_LOG_LEVEL": "2"}})
         else:
             if self.address != "auto":
