@@ -5,9 +5,10 @@
 
 For each GPU fraction ``f`` an aging search of the ``cnn`` space on synthetic lesions runs with
 ``nas.RayExecutor(gpus_per_trial=f, cpus_per_trial=1)``, so ``1/f`` trainings share the card, each in a fresh worker
-process (the executor's default). It prints, per fraction: evaluations per hour (trained evaluations / wall time of
-the search), the mean time of one evaluation and of its ``model.fit`` (``train_seconds``; with Keras on JAX this
-includes compiling the genome's train step, since every genome is a new graph in a new process), Ray's overhead per
+process (the executor's default) or, with ``--reuse-workers``, in long-lived workers. It prints, per fraction:
+evaluations per hour (trained evaluations / wall time of the search), the mean time of one evaluation and of its
+``model.fit`` (``train_seconds``; with Keras on JAX this includes compiling the genome's train step, since every
+genome is a new graph), Ray's overhead per
 trial (``overhead_seconds``: scheduling, starting the worker process, shipping the outcome), what the trial did about
 GPU memory (the record's ``gpu``), the workers' RSS, and the card's memory use and utilisation sampled with
 nvidia-smi during the search.
@@ -124,10 +125,11 @@ def start_ray(args) -> float:
 def measure(fraction: float, data, args) -> dict:
     if args.gpus:
         executor = nas.RayExecutor(gpus_per_trial=fraction, cpus_per_trial=args.cpus_per_trial,
-                                   trial_timeout=args.trial_timeout)
+                                   trial_timeout=args.trial_timeout, reuse_workers=args.reuse_workers)
     else:  # CPU check of the script: the same number of trials in flight, no GPU
         executor = nas.RayExecutor(gpus_per_trial=0, cpus_per_trial=args.cpus_per_trial,
-                                   max_concurrent=max(1, round(1 / fraction)), trial_timeout=args.trial_timeout)
+                                   max_concurrent=max(1, round(1 / fraction)), trial_timeout=args.trial_timeout,
+                                   reuse_workers=args.reuse_workers)
     generations = max(1, -(-args.evaluations // args.population))
     budget = nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples,
                         max_val_samples=args.max_val_samples, max_params=args.max_params)
@@ -205,6 +207,8 @@ def main() -> None:
     parser.add_argument("--cpus-per-trial", type=float, default=1.0)
     parser.add_argument("--trial-timeout", type=float, default=300.0)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--reuse-workers", action="store_true",
+                        help="long-lived workers that clear the Keras session (default: a fresh process per trial)")
     parser.add_argument("--verbose", action="store_true", help="the search's progress per evaluation")
     parser.add_argument("--output", default=None, help="results file (default: $OUT/ray_gpu.json or "
                         "benchmarks/results/ray_gpu.json)")
@@ -222,9 +226,12 @@ def main() -> None:
         "benchmark": "ray_gpu", "machine": machine(), "gpu": gpu_name(), "versions": versions(),
         "settings": {k: v for k, v in vars(args).items() if k not in ("output", "verbose")},
         "ray_start_seconds": round(ray_seconds, 1),
-        "note": "evaluations_per_hour = trained evaluations / wall time of the search (Ray's start excluded); each "
-                "evaluation runs in a fresh worker process, so its time includes the process start, the imports "
-                "and (Keras on JAX) compiling the genome's graph; train_seconds is model.fit's time, compile included",
+        "note": "evaluations_per_hour = trained evaluations / wall time of the search (Ray's start excluded); "
+                + ("workers are reused, so only a worker's first evaluation pays for its process start and imports"
+                   if args.reuse_workers else "each evaluation runs in a fresh worker process, so its time includes "
+                   "the process start and the imports")
+                + "; with Keras on JAX every genome compiles its graph; train_seconds is model.fit's time, compile "
+                  "included",
         "results": results,
     }
     if args.output:
