@@ -18,6 +18,7 @@ import os
 from typing import Sequence
 
 from .errors import ConfigError
+from .weights import check_weights
 
 __all__ = ["NAMES", "VGG16_FILE", "build", "settings", "compile", "imagenet_input"]
 
@@ -25,37 +26,6 @@ NAMES = ("table1", "vgg16", "resnet50")
 VGG16_FILE = "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
 HEAD_UNITS = 256
 HEAD_DROPOUT = 0.5
-
-
-def _keras_cache(filename: str) -> str:
-    # Where keras.utils.get_file caches downloads (KERAS_HOME, else ~/.keras, else /tmp/.keras).
-    home = os.environ.get("KERAS_HOME")
-    if not home:
-        base = os.path.expanduser("~")
-        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
-    return os.path.join(home, "models", filename)
-
-
-def _check_vgg16_weights(weights: str | os.PathLike | None) -> str | None:
-    """None, "imagenet" (only when Keras already has the file: nothing is downloaded) or an existing .h5 path."""
-    if weights is None:
-        return None
-    if weights == "imagenet":
-        path = _keras_cache(VGG16_FILE)
-        if not os.path.isfile(path):
-            raise ConfigError(f"weights='imagenet' for vgg16 needs the Keras cache file {path}, which is missing (nas "
-                              f"does not download): copy {VGG16_FILE} there, or pass weights=None or a local .h5 path")
-        return "imagenet"
-    if not isinstance(weights, (str, os.PathLike)):
-        raise ConfigError(f"vgg16 weights must be None, 'imagenet' or a path to a .h5 file, got {weights!r}")
-    path = os.path.abspath(os.fspath(weights))
-    if not path.endswith(".h5"):
-        raise ConfigError(f"vgg16 weights file {path} must be a .h5 or .weights.h5 file")
-    if not os.path.isfile(path):
-        raise ConfigError(f"vgg16 weights file {path} does not exist; pass an existing .h5 file of "
-                          f"VGG16(include_top=False) weights, 'imagenet' (with {VGG16_FILE} in "
-                          f"{os.path.dirname(_keras_cache(VGG16_FILE))}) or None")
-    return path
 
 
 def _check_name(name: str) -> str:
@@ -124,7 +94,7 @@ def _head(inputs, features, num_classes: int, name: str):
 def _vgg16(input_shape: Sequence[int], num_classes: int, weights):
     import keras
 
-    weights = _check_vgg16_weights(weights)
+    weights = check_weights(weights, model="VGG16", cache_file=VGG16_FILE)
     inputs, x, size = imagenet_input(_image_shape("vgg16", input_shape))
     backbone = keras.applications.VGG16(include_top=False, weights=weights, input_shape=(*size, 3))
     return _head(inputs, backbone(x), num_classes, "vgg16")

@@ -22,6 +22,7 @@ import re
 from typing import Mapping, Sequence
 
 from nas.errors import ConfigError
+from nas.weights import check_weights
 from nas.space import Choice, Float, Int, LogFloat, SearchSpace, genome_hash
 
 __all__ = ["BLOCKS", "UNFREEZE_ALL", "GENES", "SPACE", "ResNet50Space", "space", "build", "compile_model",
@@ -43,37 +44,6 @@ GENES = [
     LogFloat("finetune_lr_factor", 0.01, 1.0),
     Choice("batch_size", [16, 32, 64], ordered=True),
 ]
-
-
-def _imagenet_cache_path() -> str:
-    # Where keras.utils.get_file caches it (KERAS_HOME, else ~/.keras, else /tmp/.keras); computed here so that
-    # creating the space does not import TensorFlow.
-    home = os.environ.get("KERAS_HOME")
-    if not home:
-        base = os.path.expanduser("~")
-        home = os.path.join(base if os.access(base, os.W_OK) else "/tmp", ".keras")
-    return os.path.join(home, "models", IMAGENET_FILE)
-
-
-def _check_weights(weights: str | os.PathLike | None) -> str | None:
-    """The weights setting as recorded in the config: None, "imagenet" or an absolute path."""
-    if weights is None:
-        return None
-    if weights == "imagenet":
-        path = _imagenet_cache_path()
-        if not os.path.isfile(path):
-            raise ConfigError(f"weights='imagenet' needs the Keras cache file {path}, which is missing (nas does not "
-                              f"download): copy {IMAGENET_FILE} there, or pass weights=None or a local .h5 path")
-        return "imagenet"
-    if not isinstance(weights, (str, os.PathLike)):
-        raise ConfigError(f"weights must be None, 'imagenet' or a path to a .h5/.weights.h5 file, got {weights!r}")
-    path = os.path.abspath(os.fspath(weights))
-    if not path.endswith(".h5"):
-        raise ConfigError(f"ResNet50 weights file {path} must be a .h5 or .weights.h5 file")
-    if not os.path.isfile(path):
-        raise ConfigError(f"ResNet50 weights file {path} does not exist; pass an existing .h5/.weights.h5 file, "
-                          f"'imagenet' or None")
-    return path
 
 
 def effective_learning_rate(genome: Mapping) -> float:
@@ -154,7 +124,7 @@ class ResNet50Space(SearchSpace):
     """The ResNet50 space for one weights setting, which :meth:`to_config` records."""
 
     def __init__(self, weights: str | os.PathLike | None = None):
-        self.weights = _check_weights(weights)
+        self.weights = check_weights(weights, model="ResNet50", cache_file=IMAGENET_FILE)
         super().__init__("resnet50", GENES, build=functools.partial(build, weights=self.weights),
                          expressed=expressed, compile=compile_model,
                          description="ResNet50 backbone, last `unfreeze` residual blocks trainable, searched head")
