@@ -58,8 +58,9 @@ def _add_executor_options(parser: argparse.ArgumentParser, default: str | None =
                      help="trials at once (default: as many as the cluster's resources allow)")
     ray.add_argument("--trial-timeout", type=_positive_float, default=None, metavar="SECONDS",
                      help="cancel a trial running longer than this and record it failed")
-    ray.add_argument("--reuse-workers", action="store_true",
-                     help="keep Ray workers between trials (default: a fresh process per trial)")
+    ray.add_argument("--reuse-workers", action=argparse.BooleanOptionalAction, default=None,
+                     help="reuse a worker process for up to 10 trials, clearing the Keras session between them "
+                          "(default); --no-reuse-workers starts a fresh process for every trial")
 
 
 RAY_OPTIONS = ("ray_address", "cpus_per_trial", "gpus_per_trial", "max_concurrent", "trial_timeout")
@@ -72,15 +73,16 @@ def _executor(args, evaluate=None):
 
     if args.executor != "ray":
         given = [f"--{name.replace('_', '-')}" for name in RAY_OPTIONS if getattr(args, name) is not None]
-        if args.reuse_workers:
-            given.append("--reuse-workers")
+        if args.reuse_workers is not None:
+            given.append("--[no-]reuse-workers")
         if given:
             raise ConfigError(f"{', '.join(given)} only apply with --executor ray")
         return resolve(args.executor, evaluate)
     from .ray_executor import RayExecutor
 
-    options = {name: getattr(args, name) for name in RAY_OPTIONS[1:] if getattr(args, name) is not None}
-    return RayExecutor(address=args.ray_address, reuse_workers=args.reuse_workers, evaluate=evaluate, **options)
+    options = {name: getattr(args, name) for name in (*RAY_OPTIONS[1:], "reuse_workers")
+               if getattr(args, name) is not None}
+    return RayExecutor(address=args.ray_address, evaluate=evaluate, **options)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -183,8 +185,10 @@ def _resume(args) -> int:
 
     if args.executor is None:  # as recorded, Ray settings included
         given = [f"--{name.replace('_', '-')}" for name in RAY_OPTIONS if getattr(args, name) is not None]
-        if given or args.reuse_workers:
-            raise ConfigError(f"{', '.join(given) or '--reuse-workers'} need --executor ray when resuming")
+        if args.reuse_workers is not None:
+            given.append("--[no-]reuse-workers")
+        if given:
+            raise ConfigError(f"{', '.join(given)} need --executor ray when resuming")
         executor = None
     else:
         executor = _executor(args, recorded_evaluate(read_config(args.run_dir)["executor"]))  # simulated stays so

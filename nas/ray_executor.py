@@ -4,9 +4,12 @@ This is the only module that imports Ray, and ``import nas`` does not import it.
 ``cpus_per_trial`` CPUs and ``gpus_per_trial`` GPUs (fractions pack several small trainings on one GPU). Only the
 genome travels per trial: the job (space, data, budget) is put in Ray's object store once.
 
-A trial runs in a fresh worker process by default (``reuse_workers=False``), so it starts with a clean TensorFlow
-state and gives all its memory back when it ends; ``benchmarks/ray_scaling.py`` measures what that costs against
-long-lived workers that clear their Keras session between trials.
+Workers are reused by default: a worker clears the Keras session after each trial (and each trial sets its own
+seeds, so scores are those of a fresh process) and is replaced by a fresh process after ``TRIALS_PER_WORKER`` trials,
+which gives back what TensorFlow keeps between sessions (about 25 MB per trial, measured). ``reuse_workers=False``
+runs every trial in a fresh process instead: the strictest isolation, at the price of a process start and the
+TensorFlow import per trial (4.8 s a trial on a 2-core machine, 4.6 s on a 16-core GPU node). The figures and the
+choice: ``benchmarks/ray_scaling.py``, ``benchmarks/ray_gpu.py`` and docs/ray.md.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from .errors import ConfigError
 from .runfolder import now
 
 DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client, GCS
+TRIALS_PER_WORKER = 10  # a reused worker process is replaced after this many trials
 
 
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
@@ -132,8 +136,9 @@ class RayExecutor(executors.Executor):
         trial_timeout: seconds after which a running trial is cancelled and recorded failed; None: no limit.
         max_retries: how many times Ray reruns a trial whose worker process or node died (an exception or a NaN
             loss inside the trial is not retried: it is the genome's result).
-        reuse_workers: False (default) runs each trial in a fresh worker process; True keeps workers alive and
-            clears the Keras session between trials (faster start, memory not fully given back).
+        reuse_workers: True (default) keeps a worker for up to ``TRIALS_PER_WORKER`` trials, clearing the Keras
+            session after each; False starts a fresh worker process for every trial (nothing carries over, but
+            every trial pays for a process start and the TensorFlow import).
         num_cpus, num_gpus: resources of a local instance started here (default: all of this machine's).
         evaluate: a replacement fitness function, as for the other executors.
     """
@@ -142,7 +147,7 @@ class RayExecutor(executors.Executor):
 
     def __init__(self, address: str | None = None, *, cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0,
                  max_concurrent: int | None = None, trial_timeout: float | None = None, max_retries: int = 2,
-                 reuse_workers: bool = False, num_cpus: int | None = None, num_gpus: int | None = None,
+                 reuse_workers: bool = True, num_cpus: int | None = None, num_gpus: int | None = None,
                  evaluate: Callable | None = None) -> None:
         if cpus_per_trial <= 0 or gpus_per_trial < 0:
             raise ConfigError(f"cpus_per_trial must be > 0 and gpus_per_trial >= 0, got {cpus_per_trial} and "
@@ -184,7 +189,7 @@ class RayExecutor(executors.Executor):
                               f"{resources.get('CPU', 0):g} CPUs")
         self._remote = ray.remote(num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial,
                                   max_retries=self.max_retries, retry_exceptions=False,
-                                  max_calls=0 if self.reuse_workers else 1)(_trial)
+                                  max_calls=TRIALS_PER_WORKER if self.reuse_workers else 1)(_trial)
         self._job_ref = ray.put(self.job)
 
     def _init_ray(self, ray) -> None:

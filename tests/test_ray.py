@@ -86,6 +86,20 @@ def test_without_retries_a_killed_worker_is_a_failed_record(cluster, tiny_data, 
     assert outcomes[0]["status"] == "failed" and "1 attempt" in outcomes[0]["error"]
 
 
+@pytest.mark.parametrize("reuse", [True, False])
+def test_workers_are_reused_for_a_bounded_number_of_trials_or_fresh_per_trial(cluster, tiny_data, reuse):
+    from nas.ray_executor import TRIALS_PER_WORKER
+
+    genomes = [genome(units, "ok") | {"learning_rate": 0.001 * (1 + i)} for i, units in enumerate([4, 8] * 12)]
+    outcomes = run_tasks(nas.RayExecutor(evaluate=scripted_fitness, reuse_workers=reuse), genomes, tiny_data)
+    assert all(o["status"] == "ok" and o["worker_rss_mb"] > 0 for o in outcomes)
+    trials = [sum(o["worker"] == w for o in outcomes) for w in {o["worker"] for o in outcomes}]
+    if reuse:  # 24 trials on 2 CPUs: workers took several each, none more than the bound
+        assert max(trials) <= TRIALS_PER_WORKER and len(trials) < len(genomes)
+    else:
+        assert trials == [1] * len(genomes)
+
+
 def test_a_trial_over_the_timeout_is_cancelled_and_the_others_go_on(cluster, tiny_data):
     executor = nas.RayExecutor(evaluate=scripted_fitness, trial_timeout=3)
     outcomes = run_tasks(executor, [genome(4, "hang"), genome(8), genome(16)], tiny_data)
