@@ -1,6 +1,6 @@
 """Speed of the web page: the prediction behind it per image, and `nas serve` under load through Gradio's HTTP API.
 
-    python benchmarks/serve.py [--images 20] [--requests 200] [--clients 8] [--run RUN]
+    python benchmarks/serve_load.py [--images 20] [--requests 200] [--clients 8] [--run RUN]
 
 Latency: a 1600x1200 phone-photo JPEG through ``Predictor.predict`` (decode, resize, model, Grad-CAM, overlay), after
 one warm-up prediction, for (1) the search's best genome of RUN at its input size (default: a fresh cnn search at
