@@ -1,7 +1,7 @@
 """Crash and resume: searches killed with SIGKILL at random instants (some twice in a row, the second time while
 resuming), resumed until they finish, and compared with uninterrupted runs of the same seed.
 
-    python benchmarks/crash_resume.py [--runs 20] [--population 8] [--generations 8]
+    python benchmarks/crash_resume.py [--runs 20] [--population 8] [--generations 8] [--algorithm aging]
 
 The fitness is nas.training.simulate (deterministic, 10 ms per evaluation), so what is measured is the search
 machinery: run folder, checkpoints, resume. Prints how many runs ended identical to the uninterrupted one (genome
@@ -53,10 +53,12 @@ def main() -> None:
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill instants")
+    parser.add_argument("--algorithm", choices=("generational", "aging"), default="generational")
     args = parser.parse_args()
 
     search = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", args.population,
-              "--generations", args.generations, "--simulate", "0.01", "--executor", "inline", "--quiet"]
+              "--generations", args.generations, "--simulate", "0.01", "--executor", "inline", "--quiet",
+              "--algorithm", args.algorithm]
     nas_cli = [sys.executable, "-m", "nas"]
     rng = random.Random(args.seed)
     rows, resume_latencies = [], []
@@ -130,7 +132,8 @@ def main() -> None:
                "repeated": sum(r["repeated"] for r in rows), "kills": sum(r["kills"] for r in rows),
                "uninterrupted_run_seconds": duration, "resume_latencies_seconds": resume_latencies, "resume_finished_run_seconds": restore_seconds,
                "resume_finished_run_evaluations": len(resumed.evaluations), "runs_show_seconds": show_seconds}
-    path = save("crash_resume", figures)
+    figures["algorithm"] = args.algorithm
+    path = save("crash_resume" if args.algorithm == "generational" else f"crash_resume_{args.algorithm}", figures)
     print(f"results: {path}")
     print(f"kills: {figures['kills']} in {args.runs} runs ({sum(r['kills'] == 2 for r in rows)} runs killed twice)")
     print(f"resume: from launching `nas resume` to its first evaluation, median "
