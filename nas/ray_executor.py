@@ -126,8 +126,9 @@ class RayExecutor(executors.Executor):
 
     Args:
         address: None starts a private local Ray instance unless this process is already connected to one
-            (then it uses that); ``"auto"`` joins the cluster this machine belongs to (``ray start``); ``"HOST:PORT"`` or
-            ``"ray://HOST:10001"`` a given one. An address that does not answer is a :class:`ConfigError`.
+            (then it uses that); ``"auto"`` joins the cluster this machine belongs to (``ray start``);
+            ``"HOST:PORT"`` or ``"ray://HOST:10001"`` a given one. An address that does not answer is a
+            :class:`ConfigError`.
         cpus_per_trial: CPUs Ray reserves for each trial (fractions allowed).
         gpus_per_trial: GPUs per trial; 0.5 packs two trials on a GPU. TensorFlow in a trial is limited to that
             share of the card's memory (memory growth for whole GPUs).
