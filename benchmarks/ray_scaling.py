@@ -88,8 +88,8 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=16)
     parser.add_argument("--fresh-workers", default="4",
                         help="worker counts at which aging also runs with a fresh process per trial")
-    parser.add_argument("--real-population", type=int, default=6)
-    parser.add_argument("--real-generations", type=int, default=2)
+    parser.add_argument("--real-population", type=int, default=8)
+    parser.add_argument("--real-generations", type=int, default=3)
     parser.add_argument("--no-real", action="store_true", help="skip the real-training comparison")
     args = parser.parse_args()
     import ray
