@@ -166,3 +166,17 @@ def test_sigterm_stops_a_ray_search_that_resumes_on_ray_to_the_inline_result(tmp
     assert run.config["executor"]["name"] == "ray" and run.finished
     assert {r["worker"].split("-")[0] for r in run.evaluations if r["status"] == "ok"} == {"pid"}
     assert run.genome_sequence() == nas.load_run(tmp_path / "inline").genome_sequence()
+
+
+def test_gpu_share_settings_without_a_gpu(monkeypatch):
+    from nas.ray_executor import configure_gpus
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert configure_gpus(0.5) == "no GPU"  # TensorFlow sees no GPU on this machine: nothing to limit
+    monkeypatch.setenv("KERAS_BACKEND", "jax")
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_MEM_FRACTION", raising=False)
+    assert configure_gpus(0.25) == "JAX: 24% of each GPU's memory"
+    assert os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] == "0.237"
+    monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
+    assert configure_gpus(1) == "JAX: memory allocated as needed"
+    assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
