@@ -26,7 +26,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["Dataset", "LESION_CLASSES", "MALIGNANT", "CLASS_FULL_NAMES", "from_spec", "synthetic_lesions", "digits",
            "arrays", "ham10000", "image_folder", "coerce", "parse"]
@@ -120,7 +120,7 @@ class Dataset:
         written and None is returned."""
         if self.image_ids_train is None:
             return None
-        from .runfolder import write_atomic
+        from ..runfolder import write_atomic
 
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -624,7 +624,7 @@ def _read_one(path: Path, size: int) -> tuple[np.ndarray | None, str | None, str
     """(image, problem, original colour mode when not RGB) of one file, never raising for a bad file."""
     from PIL import Image
 
-    from .images import read_image
+    from ..images import read_image
 
     try:
         image = read_image(path, size)
