@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, DataError
+from ..errors import ConfigError, DataError
 
 __all__ = ["METHODS", "BASELINES", "gradcam", "feature_layer", "overlay", "panel_png", "save_panel", "caption",
            "random_heatmaps", "deletion_auc", "insertion_auc", "energy_in_mask", "pointing_game",
@@ -376,7 +376,7 @@ def overlay(image, heatmap, alpha: float = 0.45, colormap: str = "jet") -> np.nd
 def caption(class_names: Sequence[str], probabilities, explained: int | None = None) -> str:
     """A panel title: the predicted class, its probability, benign/malignant for HAM10000's classes, and the
     explained class when it is not the predicted one."""
-    from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
+    from ..data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 
     probabilities = np.asarray(probabilities, dtype=np.float64)
     predicted = int(probabilities.argmax())
@@ -420,7 +420,7 @@ def panel_png(image, heatmap, title: str) -> bytes:
 
 def save_panel(path: str | os.PathLike, image, heatmap, title: str) -> Path:
     """Write :func:`panel_png` to ``path`` (atomically; the folder is created)."""
-    from .runfolder import write_atomic
+    from ..runfolder import write_atomic
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -604,7 +604,7 @@ def evaluate_faithfulness(model, images, masks=None, *, class_index=None, method
 # -- the command line: nas explain -------------------------------------------------------------------------------------
 def add_parser(commands) -> None:
     """Add ``nas explain`` to the CLI's sub-commands."""
-    from .cli import _positive_int
+    from ..cli import _positive_int
 
     parser = commands.add_parser(
         "explain", help="Grad-CAM overlays of images, or faithfulness figures over the test split",
@@ -626,8 +626,8 @@ def add_parser(commands) -> None:
 
 
 def _command(args) -> int:
-    from .cli import EXIT_USER_ERROR
-    from .run import Run
+    from ..cli import EXIT_USER_ERROR
+    from ..run import Run
 
     run = Run(args.run_dir)
     class_names = list(run.config["class_names"])
@@ -648,7 +648,7 @@ def _command(args) -> int:
 
 def _explain_files(run, args, class_names: list[str], wanted: int | None) -> bool:
     """Write one panel per readable image; True when every image was explained."""
-    from .images import read_image
+    from ..images import read_image
 
     out = Path(args.out) if args.out else run.path / "explain"
     model = None
@@ -694,8 +694,8 @@ def _display_size(picture: np.ndarray, longest: int = 384) -> tuple[int, int]:
 
 
 def _evaluate(run, args, wanted: int | None) -> int:
-    from . import data as data_module
-    from .runfolder import RunFolder
+    from .. import data as data_module
+    from ..runfolder import RunFolder
 
     dataset = data_module.from_spec(run.config["data"])
     x, masks = dataset.x_test[:args.limit], dataset.masks_test
