@@ -54,8 +54,8 @@ def main() -> None:
         population=args.population,
         generations=args.generations,
         objectives=data.default_objectives,            # ("val_balanced_accuracy",)
-        budget=nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
-                          class_weighted=data.class_weighted),
+        budget=nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params),
+                                                       # the loss is class-weighted, as HAM10000 asks
         executor=executor,
         algorithm=args.algorithm,
         run_dir=args.run_dir,

@@ -147,9 +147,8 @@ def _search(args) -> int:
     from .training import Budget
 
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
-    class_weighted = dataset.class_weighted if args.class_weights is None else args.class_weights
     budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
-                    class_weighted=class_weighted)
+                    class_weighted=args.class_weights)
     space = args.space
     if args.weights is not None:
         import search_spaces

@@ -155,8 +155,9 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
         objectives: metric names to maximise; a leading ``-`` minimises. Several give an NSGA-II Pareto search.
             Default: the data's ``default_objectives`` (validation balanced accuracy for HAM10000, validation
             accuracy otherwise).
-        budget: what one evaluation may spend (:class:`nas.Budget`); default ``Budget()`` with the loss weighted by
-            class when the data asks for it (HAM10000).
+        budget: what one evaluation may spend (:class:`nas.Budget`); default ``Budget()``. Unless the budget says
+            otherwise (``class_weighted=False``), the loss is weighted by class when the data asks for it
+            (HAM10000).
         executor: "local" (one evaluation at a time in a recycled worker process), "inline" (in this process),
             "ray" (in parallel on a local Ray instance; :class:`nas.RayExecutor` for a cluster and its options) or
             an :class:`~nas.executors.Executor`, e.g. ``nas.InlineExecutor(evaluate=nas.training.simulate)``.
@@ -191,9 +192,10 @@ def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12,
     space = resolve_space(space)
     dataset = data_module.coerce(data)
     objectives = dataset.default_objectives if objectives is None else objectives
-    budget = budget or Budget(class_weighted=dataset.class_weighted)
+    budget = budget or Budget()
     if not isinstance(budget, Budget):
         raise ConfigError(f"budget must be a nas.Budget, got {type(budget).__name__}")
+    budget = budget.for_data(dataset)
     if algorithm not in ALGORITHMS:
         raise ConfigError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism)

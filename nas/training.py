@@ -11,7 +11,7 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping
 
 import numpy as np
@@ -32,7 +32,9 @@ class Budget:
         max_train_samples: train on at most this many images (the same seeded subset for every genome), None for all.
         max_val_samples: score on at most this many validation images, None for all.
         max_params: genomes whose model has more parameters are repaired or rejected before training.
-        class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000).
+        class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000); None (the
+            default) does what the data asks for (``Dataset.class_weighted``: True for HAM10000). ``nas.evolve``
+            records the resolved value in ``config.json``.
         deterministic: make TensorFlow use deterministic kernels (``enable_op_determinism``): slower on GPUs, where
             several kernels (cuDNN convolution algorithms, atomic reductions) otherwise vary from run to run. On one
             CPU machine training is already repeatable without it.
@@ -42,7 +44,7 @@ class Budget:
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     max_params: int | None = None
-    class_weighted: bool = False
+    class_weighted: bool | None = None
     deterministic: bool = False
 
     def __post_init__(self) -> None:
@@ -56,6 +58,12 @@ class Budget:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def for_data(self, data) -> "Budget":
+        """This budget with ``class_weighted`` resolved from ``data`` where it was left to the data (None)."""
+        if self.class_weighted is not None:
+            return self
+        return replace(self, class_weighted=bool(data.class_weighted))
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "Budget":
@@ -126,7 +134,7 @@ def train(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_has
                                                                              data.y_train[picked])
     clock = time.perf_counter()
     history = model.fit(x_train, y_train, epochs=budget.epochs, batch_size=int(genome.get("batch_size", 32)),
-                        class_weight=data.class_weights() if budget.class_weighted else None, shuffle=True,
+                        class_weight=data.class_weights() if budget.for_data(data).class_weighted else None, shuffle=True,
                         verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
     losses = history.history.get("loss", [])
     info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
