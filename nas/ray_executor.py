@@ -30,14 +30,27 @@ DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client, GCS
 TRIALS_PER_WORKER = 10  # a reused worker process is replaced after this many trials
 
 
+def parse_address(address: str) -> tuple[str, int]:
+    """The host and port of a Ray address (``HOST:PORT``, ``HOST`` or ``ray://HOST[:PORT]``; the port defaults to the
+    GCS's 6379, or 10001 for Ray Client); a malformed address is a :class:`ConfigError` naming the accepted forms."""
+    usage = f"cannot parse the Ray address {address!r}; use auto, HOST:PORT or ray://HOST:10001"
+    scheme = "ray" if address.startswith("ray://") else ""
+    if "://" in address and not scheme:
+        raise ConfigError(usage)
+    parsed = urlparse(address if scheme else f"tcp://{address}")
+    try:
+        port = parsed.port  # raises ValueError for a port that is not a number or is out of range
+    except ValueError:
+        raise ConfigError(usage) from None
+    if not parsed.hostname or parsed.path not in ("", "/") or parsed.query or parsed.fragment or port == 0:
+        raise ConfigError(usage)
+    return parsed.hostname, port or DEFAULT_PORTS[scheme]
+
+
 def _check_reachable(address: str, timeout: float = 5.0) -> None:
     """Fail fast, with the address in the message: ``ray.init`` waits a minute or more on an address that does not
     answer."""
-    parsed = urlparse(address if "://" in address else f"tcp://{address}")
-    host = parsed.hostname
-    port = parsed.port or DEFAULT_PORTS.get("ray" if address.startswith("ray://") else "", 6379)
-    if not host:
-        raise ConfigError(f"cannot parse the Ray address {address!r}; use auto, HOST:PORT or ray://HOST:10001")
+    host, port = parse_address(address)
     try:
         with socket.create_connection((host, port), timeout=timeout):
             pass
@@ -159,6 +172,8 @@ class RayExecutor(executors.Executor):
             raise ConfigError(f"trial_timeout must be positive seconds, got {trial_timeout}")
         if max_concurrent is not None and max_concurrent < 1:
             raise ConfigError(f"max_concurrent must be at least 1, got {max_concurrent}")
+        if address not in (None, "auto"):
+            parse_address(address)  # a malformed address fails here, before anything starts
         self.address, self.cpus_per_trial, self.gpus_per_trial = address, cpus_per_trial, gpus_per_trial
         self.max_concurrent, self.trial_timeout, self.max_retries = max_concurrent, trial_timeout, max_retries
         self.reuse_workers, self.num_cpus, self.num_gpus = reuse_workers, num_cpus, num_gpus
@@ -284,7 +299,8 @@ class RayExecutor(executors.Executor):
         except ray.exceptions.RayTaskError as error:  # the fitness function raised
             cause = error.cause if getattr(error, "cause", None) is not None else error
             message = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
-            return self._failed(f"{type(cause).__name__}: {message}"[:500], started, queued, launched)
+            return self._failed(f"{type(cause).__name__}: {message}"[:500], started, queued, launched,
+                                failure="genome")
         except ray.exceptions.OutOfMemoryError:
             return self._failed("killed by Ray's memory monitor: the node ran out of memory (lower the batch size "
                                 "or raise cpus_per_trial so fewer trials share a node)", started, queued, launched)
@@ -302,8 +318,11 @@ class RayExecutor(executors.Executor):
         return outcome
 
     @staticmethod
-    def _failed(error: str, started: str, queued: float, launched: float) -> dict:
-        return {"status": "failed", "metrics": {}, "error": error, "started": started, "finished": now(),
+    def _failed(error: str, started: str, queued: float, launched: float, failure: str = "machinery") -> dict:
+        """A failed outcome; ``failure`` says whether the genome failed (its fitness raised) or the machinery did
+        (timeout, a worker or node lost, Ray's memory monitor), which ``nas resume --retry-failed`` retrains."""
+        return {"status": "failed", "failure": failure, "metrics": {}, "error": error, "started": started,
+                "finished": now(),
                 "seconds": round(time.monotonic() - launched, 3), "queued_seconds": queued, "node": None,
                 "worker": None}
 

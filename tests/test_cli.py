@@ -69,12 +69,18 @@ def test_python_dash_m_works():
     (["runs", "show", "/nonexistent/run"], "not a run folder"),
     (["resume", "/nonexistent/run"], "not a run folder"),
     (["search", "--gpus-per-trial", "0.5"], "--gpus-per-trial only apply with --executor ray"),
+    (["search", "--executor", "ray", "--ray-address", "host:abc"], "cannot parse the Ray address 'host:abc'"),
+    (["search", "--executor", "ray", "--ray-address", "host:99999"], "cannot parse the Ray address 'host:99999'"),
+    (["search", "--executor", "ray", "--ray-address", "host:0"], "cannot parse the Ray address 'host:0'"),
+    (["search", "--executor", "ray", "--ray-address", "http://host:6379"], "cannot parse the Ray address"),
+    (["search", "--executor", "ray", "--ray-address", ":6379"], "cannot parse the Ray address"),
+    (["search", "--executor", "ray", "--ray-address", "host:6379/path"], "cannot parse the Ray address"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2(args, message, tmp_path):
     result = nas_cli(*args, "--run-dir", tmp_path / "r") if args[0] == "search" else nas_cli(*args)
     assert result.returncode == 2
-    lines = [line for line in result.stderr.splitlines() if line.startswith("nas: error")]
-    assert len(lines) == 1 and message in lines[0], result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nas: error: ") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
 
 
