@@ -38,6 +38,22 @@ def logged(path: Path) -> int:
     return len(path.read_bytes().splitlines()) if path.exists() else 0
 
 
+def still_running(pid: int, wait: float = 10.0) -> bool:
+    """Whether process ``pid`` is still alive after up to ``wait`` seconds (a zombie counts as ended: once its
+    parent is gone, whoever adopted it may not reap it at once)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return False
+        if state == "Z":
+            return False
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.1)
+
+
 def trained_twice(path: Path) -> list[str]:
     ok = [r["genome_hash"] for r in nas.load_run(path).evaluations if r["status"] == "ok"]
     return sorted({h for h in ok if ok.count(h) > 1})
@@ -103,13 +119,14 @@ def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path,
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and logged(log) < 8:
         time.sleep(0.05)
+    workers = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
+    assert len(workers) == (executor == "local")  # the local executor's one worker process, inline has none
     process.send_signal(signum)
     out, err = process.communicate(timeout=60)
     assert process.returncode == status, err
     assert f"nas resume {run_dir}" in err and "Traceback" not in err
     assert not nas.load_run(run_dir).finished
-    children = subprocess.run(["pgrep", "-P", str(process.pid)], capture_output=True, text=True).stdout.split()
-    assert children == []  # no worker left behind
+    assert [pid for pid in workers if still_running(int(pid))] == []  # no worker left behind
     resumed = subprocess.run(cli("resume", run_dir, "--quiet", "--executor", executor), capture_output=True,
                              text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr
