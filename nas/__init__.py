@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 
 from . import data
 from .errors import ConfigError, DataError, InvalidGenomeError, NasError
-from .evolution import evolve, resume
+from .engine import evolve, resume
 from .executors import Executor, InlineExecutor, LocalExecutor
 from .ray_executor import RayExecutor  # imports Ray only when a RayExecutor starts
 from .run import Individual, Run, load_run

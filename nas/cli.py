@@ -123,6 +123,10 @@ def _parser() -> argparse.ArgumentParser:
     resume.add_argument("run_dir")
     resume.add_argument("--generations", type=_positive_int, default=None,
                         help="change the number of generations the run goes to (e.g. to extend a finished run)")
+    resume.add_argument("--retry-failed", action="store_true",
+                        help="first train again the evaluations that failed through the machinery (timeout, lost "
+                             "node, killed worker); failures of the genome itself (exception, NaN loss, too large) "
+                             "stand")
     _add_executor_options(resume, default=None)
     resume.add_argument("--quiet", action="store_true")
 
@@ -143,7 +147,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _search(args) -> int:
     from . import data as data_module
-    from .evolution import evolve
+    from .engine import evolve
     from .training import Budget
 
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
@@ -151,9 +155,9 @@ def _search(args) -> int:
                     class_weighted=args.class_weights)
     space = args.space
     if args.weights is not None:
-        import search_spaces
+        from .space import builtin_space
 
-        space = search_spaces.get(args.space, weights=args.weights)
+        space = builtin_space(args.space, weights=args.weights)
     evaluate = None
     if args.simulate is not None:
         import functools
@@ -178,7 +182,7 @@ def _print_outcome(run) -> None:
 
 def _resume(args) -> int:
     from .errors import ConfigError
-    from .evolution import resume
+    from .engine import resume
     from .executors import recorded_evaluate
     from .runfolder import read_config
 
@@ -191,7 +195,8 @@ def _resume(args) -> int:
         executor = None
     else:
         executor = _executor(args, recorded_evaluate(read_config(args.run_dir)["executor"]))  # simulated stays so
-    _print_outcome(resume(args.run_dir, executor=executor, generations=args.generations, verbose=not args.quiet))
+    _print_outcome(resume(args.run_dir, executor=executor, generations=args.generations,
+                          retry_failed=args.retry_failed, verbose=not args.quiet))
     return 0
 
 
@@ -284,6 +289,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nas: error: {error}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt as interrupt:  # the search has said where its run folder is and how to resume
-        from .evolution import Terminated
+        from .engine import Terminated
 
         return EXIT_TERMINATED if isinstance(interrupt, Terminated) else EXIT_INTERRUPTED

@@ -183,7 +183,8 @@ class LocalExecutor(InlineExecutor):
         self._stop_worker()
         reason = f"killed by signal {-code}" if code is not None and code < 0 else f"exit status {code}"
         hint = " (out of memory?)" if code == -9 else ""
-        return {"status": "failed", "metrics": {}, "error": f"the worker process died during training: {reason}{hint}",
+        return {"status": "failed", "failure": "machinery",
+                "error": f"the worker process died during training: {reason}{hint}", "metrics": {},
                 "started": started, "finished": now(), "seconds": None, "node": None, "worker": None}
 
     def _stop_worker(self) -> None:

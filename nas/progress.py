@@ -34,6 +34,10 @@ class Reporter:
         if self.verbose:
             print(text, file=self.stream, flush=True)
 
+    def note(self, text: str) -> None:
+        """One line of information."""
+        self._print(f"nas: {text}")
+
     def start(self, path, space, data, objectives, population, generations, start_generation) -> None:
         self.population, self.generations = population, generations
         self.objectives = objectives

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .runfolder import RunFolder, read_config
+from .runfolder import RunFolder, latest_attempts, read_config
+from .space import space_from_config
 
 FINAL_MODEL = "final/model.keras"  # written by ``nas retrain``
 BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use by Run.model()
@@ -72,7 +73,7 @@ class Run:
     def refresh(self) -> "Run":
         """Re-read the logs (for a run that is still going)."""
         folder = RunFolder(self.path)
-        self.evaluations: list[dict] = folder.read_evaluations()
+        self.evaluations: list[dict] = latest_attempts(folder.read_evaluations())
         self.generations: list[dict] = folder.read_generations()
         self.checkpoint: dict | None = folder.read_checkpoint()
         return self
@@ -98,18 +99,7 @@ class Run:
     def space(self):
         """The run's search space: the one given to ``evolve``, else the built-in space of that name."""
         if self._space is None:
-            import search_spaces
-
-            recorded = self.config["space"]
-            if recorded["name"] not in search_spaces.NAMES:
-                raise ConfigError(f"the run's space {recorded['name']!r} is not a built-in space; pass space= to "
-                                  f"load_run")
-            options = {k: v for k, v in recorded.items() if k not in ("name", "genes")}
-            space = search_spaces.get(recorded["name"], **options)
-            if space.to_config() != recorded:
-                raise ConfigError(f"the run's space {recorded['name']!r} is not the built-in one of that name; "
-                                  f"pass space= to load_run")
-            self._space = space
+            self._space = space_from_config(self.config["space"])
         return self._space
 
     def _individual(self, record: dict) -> Individual:

@@ -97,6 +97,15 @@ def read_jsonl(path: Path) -> list[dict]:
     return records
 
 
+def latest_attempts(records: Iterable[dict]) -> list[dict]:
+    """Evaluation records with each index's latest attempt in the place of its first: an evaluation trained again
+    by ``nas resume --retry-failed`` is logged under the same index and replaces the failed one for readers."""
+    latest: dict[int, dict] = {}
+    for record in records:
+        latest[record["index"]] = record
+    return list(latest.values())
+
+
 class RunFolder:
     """Writer of one run folder. Create it with :meth:`create` (new run) or :meth:`open` (resume)."""
 

@@ -14,6 +14,8 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib
+import inspect
 import json
 import math
 import random
@@ -368,12 +370,40 @@ class SearchSpace:
         return {"name": self.name, "genes": [g.to_config() for g in self.genes]}
 
 
+#: The built-in search spaces: name -> module with a ``space(**options)`` factory. Looked up by name, so ``nas`` has
+#: no import of ``search_spaces`` (which imports ``nas``).
+BUILTIN_SPACES = {"cnn": "search_spaces.cnn", "resnet50": "search_spaces.resnet50"}
+
+
+def builtin_space(name: str, **options: Any) -> SearchSpace:
+    """The built-in search space called ``name``, made with ``options`` (e.g. ``builtin_space("resnet50",
+    weights=None)``)."""
+    if name not in BUILTIN_SPACES:
+        raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(BUILTIN_SPACES)}")
+    factory = importlib.import_module(BUILTIN_SPACES[name]).space
+    try:
+        inspect.signature(factory).bind(**options)
+    except TypeError:
+        accepted = list(inspect.signature(factory).parameters)
+        raise ConfigError(f"search space {name!r} takes options {accepted or 'none'}, got {sorted(options)}") from None
+    return factory(**options)
+
+
+def space_from_config(recorded: Mapping[str, Any]) -> SearchSpace:
+    """The built-in space a run recorded (``config.json``'s ``space``); a custom space cannot be rebuilt."""
+    if recorded["name"] not in BUILTIN_SPACES:
+        raise ConfigError(f"the run's space {recorded['name']!r} is not a built-in space; pass space= (to load_run, "
+                          f"resume or the command's Python equivalent)")
+    space = builtin_space(recorded["name"], **{k: v for k, v in recorded.items() if k not in ("name", "genes")})
+    if space.to_config() != dict(recorded):
+        raise ConfigError(f"the run's space {recorded['name']!r} is not the built-in one of that name; pass space=")
+    return space
+
+
 def resolve_space(space: "SearchSpace | str") -> SearchSpace:
     """A :class:`SearchSpace` from itself or from the name of a built-in space ("cnn", "resnet50")."""
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, str):
-        import search_spaces
-
-        return search_spaces.get(space)
+        return builtin_space(space)
     raise ConfigError(f"space must be a nas.SearchSpace or the name of a built-in space, got {type(space).__name__}")

@@ -8,25 +8,15 @@ Importing this package does not import TensorFlow; building a model does.
 """
 from __future__ import annotations
 
-import importlib
-import inspect
+from typing import Any
 
-from nas.errors import ConfigError
-from nas.space import SearchSpace
+from nas.space import BUILTIN_SPACES, SearchSpace, builtin_space
 
 __all__ = ["NAMES", "get"]
 
-NAMES = ("cnn", "resnet50")
+NAMES = tuple(BUILTIN_SPACES)
 
 
-def get(name: str, **kwargs) -> SearchSpace:
+def get(name: str, **kwargs: Any) -> SearchSpace:
     """The search space called ``name``, made with options ``kwargs`` (e.g. ``get("resnet50", weights=None)``)."""
-    if name not in NAMES:
-        raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(NAMES)}")
-    factory = importlib.import_module(f"{__name__}.{name}").space
-    try:
-        inspect.signature(factory).bind(**kwargs)
-    except TypeError:
-        options = list(inspect.signature(factory).parameters)
-        raise ConfigError(f"search space {name!r} takes options {options or 'none'}, got {sorted(kwargs)}") from None
-    return factory(**kwargs)
+    return builtin_space(name, **kwargs)

@@ -1,0 +1,70 @@
+"""Which genomes may be trained: repaired to fit the input, within ``Budget.max_params``, and new to the run."""
+from __future__ import annotations
+
+import random
+from typing import Callable, Iterable
+
+from ..errors import ConfigError, InvalidGenomeError
+from ..space import SearchSpace
+from ..training import Budget
+
+#: tries at making a valid, new genome before giving up
+TRIES = 100
+
+
+class Admission:
+    """Repairs genomes and rejects those over the budget, with the parameter count of each architecture memoised."""
+
+    def __init__(self, space: SearchSpace, input_shape: tuple, num_classes: int, budget: Budget) -> None:
+        self.space, self.input_shape, self.num_classes, self.budget = space, tuple(input_shape), num_classes, budget
+        self._params: dict[str, int] = {}
+
+    def problem(self, genome: dict) -> str | None:
+        """Why ``genome`` cannot be trained within the budget, or None."""
+        if self.budget.max_params is None:
+            return None
+        key = self.space.hash(genome)
+        if key not in self._params:
+            try:
+                self._params[key] = self.space.count_params(genome, self.input_shape, self.num_classes)
+            except Exception as error:  # noqa: BLE001 - an unbuildable genome is just rejected
+                return f"cannot be built: {type(error).__name__}: {error}"
+        params = self._params[key]
+        return None if params <= self.budget.max_params else f"{params:,} parameters > max_params"
+
+    def admit(self, genome: dict, taken: set[str], fresh: Callable[[dict], dict], what: str) -> dict:
+        """Repair ``genome`` and make it new (not evaluated, not already taken); ``fresh`` proposes alternatives."""
+        reason = "?"
+        candidate = genome
+        for _ in range(TRIES):
+            try:
+                candidate = self.space.repair(candidate, self.input_shape)
+                reason = self.problem(candidate)
+                if reason is None and self.space.hash(candidate) not in taken:
+                    return candidate
+                reason = reason or "already evaluated"
+            except InvalidGenomeError as error:
+                reason = str(error)
+            candidate = fresh(candidate)
+        if reason == "already evaluated":
+            return candidate  # a small space can run out of new genomes: the cache serves the repeat
+        raise ConfigError(f"could not make a valid {what} genome of space {self.space.name!r} at input shape "
+                          f"{self.input_shape} in {TRIES} tries; last problem: {reason}")
+
+    def initial(self, initial: Iterable[dict], size: int, seen: set[str], rng: random.Random) -> list[dict]:
+        """The first generation: the given genomes (checked and repaired), then random ones, all distinct."""
+        initial = list(initial)
+        if len(initial) > size:
+            raise ConfigError(f"{len(initial)} initial genomes for a population of {size}")
+        taken = set(seen)
+        genomes = []
+        for genome in initial:
+            self.space.check(genome)
+            genome = self.admit(genome, set(), lambda g: self.space.mutate(g, rng), "initial")
+            genomes.append(genome)
+            taken.add(self.space.hash(genome))
+        while len(genomes) < size:
+            genome = self.admit(self.space.sample(rng), taken, lambda g: self.space.sample(rng), "random")
+            genomes.append(genome)
+            taken.add(self.space.hash(genome))
+        return genomes

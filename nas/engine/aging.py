@@ -1,0 +1,79 @@
+"""Aging (regularized) evolution, Real et al. 2019: whenever an evaluation returns, a child of a tournament sample
+of the current population is submitted and the oldest member retires, so the executor is never idle.
+
+Completions are handled in the order they are logged, so a resumed run replays the log (no training) through the
+same decisions and goes on exactly where the interrupted one stopped.
+"""
+from __future__ import annotations
+
+from collections import deque
+
+from .dispatch import Dispatcher, fresh_counts
+from .operators import Member, aging_child
+from .state import SearchState
+from .strategy import Strategy
+
+
+class Aging(Strategy):
+    """Asynchronous regularized evolution: ``population * generations`` evaluations, a generation record every
+    ``population`` of them. With one evaluation in flight it is deterministic; with several, the order of
+    completions (and so the search) depends on timing, and the number in flight is part of the run."""
+
+    name = "aging"
+
+    def in_flight(self, capacity: int, total: int) -> int | None:
+        """As many evaluations as the executor runs at once (at most the whole search)."""
+        return min(capacity, total)
+
+    def run(self, state: SearchState, initial: list[dict], resume: bool) -> None:
+        """Run the search to ``population * generations`` evaluations, replaying the log first when resuming."""
+        replay = self._restore(state) if resume else []
+        state.logged = {r["index"]: r for r in replay}
+        total = state.size * state.generations
+        limit = state.config.in_flight or 1
+        state.reporter.start(state.folder.path, state.space, state.data, state.objectives.parsed, state.size,
+                             state.generations, len(replay) // state.size)
+        seeds = state.admission.initial(initial, state.size, state.seen, state.rng)
+        population: deque[Member] = deque()
+        dispatcher = Dispatcher(state, replay)
+        submitted = done = 0
+
+        def fill() -> None:  # children need a population to come from; until then only the seeds go out
+            nonlocal submitted
+            while submitted < total and len(dispatcher) < limit and (submitted < len(seeds) or population):
+                genome = seeds[submitted] if submitted < len(seeds) else self._child(state, population)
+                dispatcher.submit(state.member(genome), done // state.size)
+                submitted += 1
+
+        fill()
+        state.reporter.batch(0, state.generations, min(total, state.size))
+        while done < total:
+            _, member, _ = dispatcher.next()
+            population.append(member)
+            if len(population) > state.size:
+                population.popleft()  # the oldest retires, however good it was
+            state.hall.update([member])
+            done += 1
+            fill()
+            if done % state.size == 0:
+                state.finish_generation(done // state.size - 1, list(population), dispatcher.counts)
+                dispatcher.counts = fresh_counts()
+                if done < total:
+                    state.reporter.batch(done // state.size, state.generations, state.size)
+        state.reporter.finish(state.best_record())
+
+    @staticmethod
+    def _restore(state: SearchState) -> list[dict]:
+        """The log to replay: first attempts, as the search saw them. Evaluations trained again by
+        ``retry_failed`` change no decision taken before; they serve the cache and compete for the best."""
+        records = state.read_log()
+        for record in records:
+            if record.get("attempt", 1) > 1:
+                state.cache[record["genome_hash"]] = record
+                state.hall.update([state.member(record["genome"], record)])
+        return [r for r in records if r.get("attempt", 1) == 1]
+
+    @staticmethod
+    def _child(state: SearchState, population: deque[Member]) -> dict:
+        genome = aging_child(population, state.space, state.settings, state.objectives.multi, state.rng)
+        return state.admission.admit(genome, set(state.seen), lambda g: state.space.mutate(g, state.rng), "child")

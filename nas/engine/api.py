@@ -1,0 +1,213 @@
+"""``nas.evolve`` and ``nas.resume``: check the arguments, make the frozen :class:`SearchConfig`, start the executor,
+open or create the run folder, and run a strategy on the shared search state."""
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from .. import data as data_module
+from .. import executors as executors_module
+from ..errors import ConfigError
+from ..plots import plot_run
+from ..progress import Reporter
+from ..run import Run
+from ..runfolder import CONFIG, RunFolder, default_run_dir, now
+from ..space import SearchSpace, resolve_space, space_from_config
+from ..training import Budget
+from .config import SearchConfig, Settings, versions
+from .objectives import Objectives
+from .signals import Terminated, sigterm_as_interrupt
+from .state import SearchState
+from .strategy import Strategy, resolve_strategy
+
+
+def _positive(name: str, value: object, least: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
+
+
+def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12, generations: int = 6,
+           objectives: str | Sequence[str] | None = None, budget: Budget | None = None,
+           executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
+           resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
+           algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
+           tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False, verbose: bool = True) -> Run:
+    """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
+
+    Args:
+        space: a :class:`nas.SearchSpace` or the name of a built-in one ("cnn", "resnet50").
+        data: a :class:`nas.data.Dataset`, an ``(x, y)`` pair of arrays, a dataset spec dict, or a name such as
+            "synthetic", "synthetic:2000" or "digits".
+        population: individuals per generation.
+        generations: generations in all, the initial one included (so at most ``population * generations``
+            trainings).
+        objectives: metric names to maximise; a leading ``-`` minimises. Several give an NSGA-II Pareto search.
+            Default: the data's ``default_objectives`` (validation balanced accuracy for HAM10000, validation
+            accuracy otherwise).
+        budget: what one evaluation may spend (:class:`nas.Budget`); default ``Budget()``. Unless the budget says
+            otherwise (``class_weighted=False``), the loss is weighted by class when the data asks for it
+            (HAM10000).
+        executor: "local" (one evaluation at a time in a recycled worker process), "inline" (in this process),
+            "ray" (in parallel on a local Ray instance; :class:`nas.RayExecutor` for a cluster and its options) or
+            an :class:`~nas.executors.Executor`, e.g. ``nas.InlineExecutor(evaluate=nas.training.simulate)``.
+        run_dir: the run folder; default ``runs/<timestamp>``.
+        seed: seeds the search and each genome's training; the same seed gives the same search.
+        resume: continue the run in ``run_dir`` from its last checkpoint (its config must match).
+        callbacks: functions called with each generation record after it is logged.
+        initial: genomes to put in the first generation (for example ``search_spaces.cnn.TABLE1``).
+        algorithm: "generational" (default: evaluate a whole generation, then breed the next), "aging"
+            (asynchronous regularized evolution: whenever an evaluation returns, the winner of a
+            ``tournament_size`` sample of the population is mutated (and crossed with a second winner with
+            ``crossover_prob``) into a new child and the oldest member retires; the executor is never idle), or a
+            :class:`nas.engine.Strategy` object. Aging runs ``population * generations`` evaluations and logs a
+            generation record every ``population`` of them. With one evaluation in flight (executors "local" and
+            "inline") it is deterministic; on Ray the order of completions, and so the search, depends on timing.
+        crossover_prob, mutation_prob, tournament_size, elitism: genetic-operator settings (elitism is
+            generational only).
+        retry_failed: with ``resume``, first train again the evaluations that failed through the machinery
+            (timeout, lost node, killed worker); failures of the genome itself (an exception, a NaN loss, a model
+            over the budget) stand.
+        verbose: print progress per evaluation and a summary per generation.
+
+    Example:
+        >>> import nas                                                          # doctest: +SKIP
+        >>> run = nas.evolve("cnn", nas.data.synthetic_lesions(n=300, image_size=16), population=4,
+        ...                  generations=2, budget=nas.Budget(epochs=1), run_dir="runs/tiny")
+        >>> run.best.genome, run.best.fitness
+    """
+    _positive("population", population, 2)
+    _positive("generations", generations, 1)
+    if data is None:
+        raise ConfigError("data is required: e.g. nas.data.synthetic_lesions(), nas.data.digits() or (x, y) arrays")
+    if retry_failed and not resume:
+        raise ConfigError("retry_failed=True needs resume=True: only a run being continued has failures to retry")
+    space = resolve_space(space)
+    dataset = data_module.coerce(data)
+    budget = budget or Budget()
+    if not isinstance(budget, Budget):
+        raise ConfigError(f"budget must be a nas.Budget, got {type(budget).__name__}")
+    budget = budget.for_data(dataset)
+    strategy = resolve_strategy(algorithm)
+    settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism)
+    settings.check(population)
+    parsed = Objectives.parse(dataset.default_objectives if objectives is None else objectives)
+    config = SearchConfig(
+        nas_version=_nas_version(), created=now(), versions=versions(), space=space.to_config(), data=dataset.spec,
+        input_shape=list(dataset.input_shape), class_names=list(dataset.class_names), objectives=parsed.names,
+        budget=budget.to_dict(), population=population, generations=generations, seed=seed, algorithm=strategy.name,
+        operators=settings.__dict__.copy(), initial=[dict(g) for g in initial], executor={})
+    return _launch(config, strategy, space, dataset, executors_module.resolve(executor), run_dir, resume,
+                   retry_failed, callbacks, verbose)
+
+
+def _launch(config: SearchConfig, strategy: Strategy, space: SearchSpace, dataset,
+            runner: executors_module.Executor, run_dir: str | Path | None, resume: bool, retry_failed: bool,
+            callbacks: Iterable[Callable[[dict], None]], verbose: bool) -> Run:
+    """Start the executor, then the search; the executor is closed however the search ends."""
+    budget = Budget.from_dict(config.budget)
+    try:
+        # started before the run folder is written: a cluster that is not there leaves nothing behind
+        runner.start(executors_module.Job(space, dataset, budget, config.seed))
+        config = config.replace(executor=runner.describe(),
+                                in_flight=strategy.in_flight(runner.capacity, config.population * config.generations))
+        return _search(config, strategy, space, dataset, budget, runner, run_dir, resume, retry_failed,
+                       callbacks, verbose)
+    finally:
+        runner.cancel()
+        runner.close()
+
+
+def _open_folder(config: SearchConfig, run_dir: str | Path | None, resume: bool, dataset,
+                 verbose: bool) -> tuple[RunFolder, SearchConfig]:
+    """The run folder: a new one with ``config``, or (``resume``) the recorded one, which ``config`` must match."""
+    if not resume:
+        folder = RunFolder.create(run_dir or default_run_dir(), config.to_dict())
+        if hasattr(dataset, "write_splits"):  # datasets read from files record which image went to which split
+            dataset.write_splits(folder.path / "splits.csv")
+        return folder, config
+    if run_dir is None:
+        raise ConfigError("resume=True needs the run_dir of the run to continue")
+    folder = RunFolder.open(run_dir)
+    recorded = SearchConfig.from_dict(folder.read_config())
+    if config.in_flight is not None and recorded.in_flight not in (None, config.in_flight):
+        if verbose:
+            print(f"nas: keeping {recorded.in_flight} evaluations in flight as this run did (not "
+                  f"{config.in_flight}), so that it resumes exactly")
+        config = config.replace(in_flight=recorded.in_flight)
+    differences = config.differences(recorded)
+    if differences:
+        raise ConfigError(f"cannot resume {folder.path}: the given config differs from the recorded one in "
+                          + "; ".join(differences))
+    return folder, config
+
+
+def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, dataset, budget: Budget, runner,
+            run_dir: str | Path | None, resume: bool, retry_failed: bool,
+            callbacks: Iterable[Callable[[dict], None]], verbose: bool) -> Run:
+    folder, config = _open_folder(config, run_dir, resume, dataset, verbose)
+    state = SearchState(config, space, dataset, budget, runner, folder, Reporter(verbose), callbacks)
+    received: list[int] = []
+    try:
+        with sigterm_as_interrupt(received):
+            if retry_failed:
+                state.retry_failed()
+            strategy.run(state, list(config.initial), resume)
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated) or bool(received)  # Ray re-raises a plain interrupt
+        what = "terminated (SIGTERM)" if terminated else "interrupted"
+        print(f"nas: {what}; every finished evaluation is in {folder.path / 'evaluations.jsonl'}; continue with "
+              f"`nas resume {folder.path}` or nas.resume({str(folder.path)!r})", file=sys.stderr, flush=True)
+        if terminated and not isinstance(interrupt, Terminated):
+            raise Terminated() from interrupt
+        raise
+    run = Run(folder.path, space=space)
+    try:
+        plot_run(run)
+    except Exception as error:  # noqa: BLE001 - a missing plot must not lose a finished search
+        warnings.warn(f"could not write the plots of {folder.path}: {error}; try `nas plot {folder.path}`",
+                      stacklevel=3)
+    return run
+
+
+def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data=None,
+           executor: str | executors_module.Executor | None = None, callbacks: Iterable[Callable[[dict], None]] = (),
+           generations: int | None = None, retry_failed: bool = False, verbose: bool = True) -> Run:
+    """Continue the run in ``run_dir`` from its last checkpoint with the settings recorded in its ``config.json``.
+
+    ``space`` and ``data`` are needed only for runs whose space or data cannot be rebuilt from the record (a custom
+    space, data given as arrays). Evaluations already in the log are not trained again, except, with
+    ``retry_failed``, those that failed through the machinery (timeout, lost node, killed worker). ``generations``
+    changes the number of generations the run goes to (the only setting that may change; it is rewritten in
+    ``config.json``). ``executor`` defaults to the one the run recorded (a Ray run resumes on Ray with the same
+    settings); another executor gives the same result.
+    """
+    folder = RunFolder.open(run_dir)
+    config = SearchConfig.from_dict(folder.read_config())
+    if generations is not None and generations != config.generations:
+        done = len(folder.read_generations())
+        if isinstance(generations, bool) or not isinstance(generations, int) or generations < max(1, done):
+            raise ConfigError(f"generations must be an integer >= {max(1, done)} (the run has finished {done}), "
+                              f"got {generations!r}")
+        if verbose:
+            print(f"nas: generations of {run_dir} changed from {config.generations} to {generations}, as asked")
+        config = config.replace(generations=generations)
+        folder.write_json(CONFIG, config.to_dict())
+    if executor is None:  # the executor the run was started with, its settings and fitness included
+        executor = executors_module.recorded(config.executor)
+    elif isinstance(executor, str):  # keep the fitness the run was started with (for example a simulated one)
+        executor = executors_module.resolve(executor, executors_module.recorded_evaluate(config.executor))
+    space = resolve_space(space) if space is not None else space_from_config(config.space)
+    dataset = data_module.coerce(data) if data is not None else data_module.from_spec(config.data)
+    # what was given must be what the run recorded: compared field by field when the folder is opened
+    given = config.replace(space=space.to_config(), data=dataset.spec, input_shape=list(dataset.input_shape),
+                           class_names=list(dataset.class_names))
+    return _launch(given, resolve_strategy(config.algorithm), space, dataset, executors_module.resolve(executor),
+                   run_dir, True, retry_failed, callbacks, verbose)
+
+
+def _nas_version() -> str:
+    from .. import __version__
+
+    return __version__

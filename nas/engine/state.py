@@ -1,0 +1,229 @@
+"""What every search strategy shares: the run folder's log (which doubles as a cache), records, the hall of fame,
+generation records, checkpoints, and restoring all of it after an interruption."""
+from __future__ import annotations
+
+import random
+import statistics
+import time
+import warnings
+from typing import Callable, Iterable
+
+from deap import tools
+
+from ..errors import ConfigError
+from ..progress import Reporter
+from ..runfolder import RunFolder, latest_attempts, now
+from ..space import SearchSpace
+from ..training import Budget, training_seed
+from .admission import Admission
+from .config import SearchConfig
+from .objectives import Objectives
+from .operators import Member, diversity, same
+
+CHECKPOINT_FORMAT = 1
+#: outcome keys copied into an evaluation record when present
+OPTIONAL_KEYS = ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "overhead_seconds", "gpu")
+
+
+def machinery_failure(record: dict) -> bool:
+    """The evaluation failed through the machinery (timeout, lost node, killed worker), not through its genome."""
+    return record.get("status") == "failed" and record.get("failure") == "machinery"
+
+
+class SearchState:
+    """The state of one search in progress; strategies drive it (see :mod:`nas.engine.strategies`)."""
+
+    def __init__(self, config: SearchConfig, space: SearchSpace, data, budget: Budget, executor,
+                 folder: RunFolder, reporter: Reporter, callbacks: Iterable[Callable[[dict], None]] = ()) -> None:
+        self.config, self.space, self.data, self.budget = config, space, data, budget
+        self.executor, self.folder, self.reporter, self.callbacks = executor, folder, reporter, list(callbacks)
+        self.objectives = Objectives.parse(config.objectives)
+        self.settings = config.settings
+        self.size, self.generations, self.seed = config.population, config.generations, config.seed
+        self.rng = random.Random(self.seed)
+        self.admission = Admission(space, data.input_shape, data.num_classes, budget)
+        self.next_index = 0
+        self.cache: dict[str, dict] = {}        # genome hash -> record that holds its result
+        self.seen: set[str] = set()            # hashes known when choosing new genomes (checkpointed implicitly)
+        self.logged: dict[int, dict] = {}      # index -> record already in the log (resume)
+        self.logged_generations: set[int] = set()
+        self.hall = (tools.ParetoFront(similar=same) if self.objectives.multi
+                     else tools.HallOfFame(max(1, self.settings.elitism), similar=same))
+        self.started = time.perf_counter()
+
+    # -- members and records -------------------------------------------------------------------------------------
+    def member(self, genome: dict, record: dict | None = None) -> Member:
+        """A population member for ``genome``, scored by ``record`` when given."""
+        member = Member(genome, self.space.hash(genome), self.objectives.fitness())
+        if record is not None:
+            self.apply(member, record)
+        return member
+
+    def apply(self, member: Member, record: dict) -> None:
+        """Give ``member`` the result in ``record``."""
+        member.record = record
+        member.fitness.values = self.objectives.values(record)
+
+    def take_index(self) -> int:
+        """The index of the next evaluation (evaluation order, not completion order)."""
+        index, self.next_index = self.next_index, self.next_index + 1
+        return index
+
+    def record(self, member: Member, index: int, generation: int, outcome: dict) -> dict:
+        """The log record of one evaluation's ``outcome``."""
+        record = {"index": index, "generation": generation, "genome": member.genome, "genome_hash": member.hash,
+                  "fitness": None, "metrics": outcome.get("metrics", {}), "status": outcome["status"],
+                  "error": outcome.get("error"), "node": outcome.get("node"), "worker": outcome.get("worker"),
+                  "started": outcome.get("started"), "finished": outcome.get("finished"),
+                  "seconds": outcome.get("seconds"), "training_seed": training_seed(self.seed, member.hash)}
+        if outcome["status"] == "failed":
+            record["failure"] = outcome.get("failure", "genome")
+        record.update({key: outcome[key] for key in OPTIONAL_KEYS if key in outcome})
+        record["fitness"] = self.objectives.recorded(record)
+        return record
+
+    @staticmethod
+    def cached_outcome(source: dict) -> dict:
+        """The outcome of a genome already evaluated in ``source``: served from the log, not trained again."""
+        stamp = now()
+        return {"status": "cached", "metrics": source["metrics"], "error": source.get("error"), "node": None,
+                "worker": None, "started": stamp, "finished": stamp, "seconds": 0.0, "cached_from": source["index"]}
+
+    def log(self, member: Member, record: dict) -> None:
+        """Append ``record`` to the log, cache it (unless it is itself a cache hit) and score ``member``."""
+        self.folder.append_evaluation(record)
+        if record["status"] != "cached":
+            self.cache[member.hash] = record
+        self.apply(member, record)
+
+    # -- generations ---------------------------------------------------------------------------------------------
+    def best_record(self) -> dict | None:
+        """The record of the best genome so far (several objectives: the front member best on the first)."""
+        if not len(self.hall):
+            return None
+        if self.objectives.multi:
+            return max(self.hall, key=lambda m: m.fitness.wvalues[0]).record
+        return self.hall[0].record
+
+    def _stats(self, population: list[Member]) -> dict:
+        alive = [m for m in population if m.record and m.record["status"] != "failed" and not m.record.get("error")]
+        stats = {}
+        for position, name in enumerate(self.objectives.names):
+            values = [m.fitness.values[position] for m in alive]
+            stats[name] = ({"min": min(values), "mean": statistics.fmean(values), "max": max(values),
+                            "std": statistics.pstdev(values)} if values else None)
+        return stats
+
+    def finish_generation(self, generation: int, population: list[Member], counts: dict) -> None:
+        """Log the generation record, checkpoint, report and call the callbacks."""
+        best = self.best_record()
+        record = {
+            "generation": generation, "population": [m.hash for m in population], "stats": self._stats(population),
+            "best": {k: best[k] for k in ("index", "genome", "genome_hash", "fitness", "metrics")} if best else None,
+            "diversity": diversity(population), "evaluations": counts["evaluated"], "cached": counts["cached"],
+            "failed": counts["failed"], "resumed": counts["resumed"],
+            "elapsed_seconds": round(time.perf_counter() - self.started, 3), "finished": now(),
+        }
+        if self.objectives.multi:
+            record["pareto_front"] = [m.hash for m in self.hall]
+        if generation not in self.logged_generations:  # a resumed run may redo a generation logged before a crash
+            self.folder.append_generation(record)
+        self.checkpoint(generation, population)
+        self.reporter.generation(record, self.generations)
+        for callback in self.callbacks:
+            callback(record)
+
+    def checkpoint(self, generation: int, population: list[Member]) -> None:
+        """Write the state a resume continues from after ``generation``."""
+        def dump(members: Iterable[Member]) -> list[dict]:
+            return [{"genome": m.genome, "hash": m.hash, "index": m.record["index"] if m.record else None}
+                    for m in members]
+
+        version, state, gauss = self.rng.getstate()
+        self.folder.write_checkpoint({
+            "format": CHECKPOINT_FORMAT, "generation": generation, "next_index": self.next_index,
+            "rng_state": [version, list(state), gauss], "population": dump(population), "hall": dump(self.hall),
+            "written": now(),
+        })
+
+    # -- resume --------------------------------------------------------------------------------------------------
+    def read_log(self) -> list[dict]:
+        """Every logged evaluation line in the order written, after noting the logged generations and moving the
+        clock back by the time the interrupted process had spent."""
+        generations = self.folder.read_generations()
+        self.logged_generations = {g["generation"] for g in generations}
+        if generations:
+            self.started -= generations[-1].get("elapsed_seconds") or 0.0
+        return [r for r in self.folder.read_evaluations() if "index" in r]
+
+    def restore(self) -> tuple[int, list[Member] | None]:
+        """Rebuild the state after the last checkpointed generation; the log serves every finished evaluation.
+        Returns the generation to go on with and its population (None: start from the first generation)."""
+        records = latest_attempts(self.read_log())
+        by_index = {r["index"]: r for r in records}
+        for record in records:
+            if record["status"] != "cached":
+                self.cache.setdefault(record["genome_hash"], record)
+        checkpoint = self._usable_checkpoint(by_index)
+        if checkpoint is None:  # replay from the start: the log serves what had finished
+            self.logged = by_index
+            return 0, None
+        version, state, gauss = checkpoint["rng_state"]
+        self.rng.setstate((version, tuple(state), gauss))
+        self.next_index = checkpoint["next_index"]
+        self.logged = {i: r for i, r in by_index.items() if i >= self.next_index}
+        self.seen = {r["genome_hash"] for i, r in by_index.items() if i < self.next_index}
+        population = [self.member(e["genome"], by_index[e["index"]]) for e in checkpoint["population"]]
+        # Inserted worst first, so that members of equal fitness keep their order (and the same elites are picked).
+        for entry in reversed(checkpoint["hall"]):
+            self.hall.insert(self.member(entry["genome"], by_index[entry["index"]]))
+        self.hall.update([self.member(r["genome"], r) for r in records if r.get("attempt", 1) > 1])  # retried
+        return checkpoint["generation"] + 1, population
+
+    def _usable_checkpoint(self, by_index: dict[int, dict]) -> dict | None:
+        checkpoint = self.folder.read_checkpoint()
+        if checkpoint is None:
+            return None
+        if checkpoint.get("format") != CHECKPOINT_FORMAT:
+            raise ConfigError(f"{self.folder.path}: checkpoint format {checkpoint.get('format')} is not supported "
+                              f"by this version of nas")
+        missing = sorted({e["index"] for e in checkpoint["population"] + checkpoint["hall"]} - set(by_index))
+        if missing:
+            warnings.warn(f"{self.folder.path}: the checkpoint names evaluations {missing} that are not in the "
+                          f"evaluation log; replaying the search from its first generation instead (logged "
+                          f"evaluations are not trained again)", stacklevel=4)
+            return None
+        return checkpoint
+
+    def retry_failed(self) -> int:
+        """Train again every logged evaluation that failed through the machinery (timeout, lost node, killed
+        worker); each new attempt is logged under the same index and replaces the failed one for every reader.
+        Cache hits copied from a retried evaluation are logged again from its new result. Returns the number
+        retrained."""
+        records = latest_attempts(r for r in self.folder.read_evaluations() if "index" in r)
+        failed = {r["index"]: r for r in records if machinery_failure(r)}
+        first: dict[str, int] = {}  # genome hash -> the index it is retrained under
+        for index, record in failed.items():
+            first.setdefault(record["genome_hash"], index)
+        if not first:
+            return 0
+        self.reporter.note(f"training again {len(first)} evaluation(s) that failed through the machinery")
+        for record in (failed[i] for i in first.values()):
+            self.executor.submit(record["index"], record["genome"], record["genome_hash"])
+        retried: dict[str, dict] = {}
+        while self.executor.pending:
+            index, outcome = self.executor.next_result()
+            retried[failed[index]["genome_hash"]] = self._log_attempt(failed[index], outcome)
+        for record in records:  # repeats of a retried genome: failed twins and cache hits of a failed record
+            source = retried.get(record["genome_hash"])
+            if source is not None and record["index"] != source["index"] and (
+                    record["index"] in failed or record.get("cached_from") in failed):
+                self._log_attempt(record, self.cached_outcome(source))
+        return len(first)
+
+    def _log_attempt(self, previous: dict, outcome: dict) -> dict:
+        record = self.record(self.member(previous["genome"]), previous["index"], previous["generation"], outcome)
+        record["attempt"] = previous.get("attempt", 1) + 1
+        self.folder.append_evaluation(record)
+        self.reporter.evaluation(record, self.objectives.parsed)
+        return record
