@@ -7,6 +7,8 @@ The fitness is nas.training.simulate (deterministic, 10 ms per evaluation), so w
 machinery: run folder, checkpoints, resume. Prints how many runs ended identical to the uninterrupted one (genome
 sequence, final population, best; target all), evaluations lost (logged before a kill, missing after; target 0),
 evaluations repeated (an evaluation trained again after it was logged; target 0) and the resume time.
+
+Results go to ``benchmarks/results/crash_resume.json`` (``crash_resume_aging.json`` with ``--algorithm aging``).
 """
 from __future__ import annotations
 

@@ -2,7 +2,10 @@
 retrained with the same budget (epochs, early stopping, augmentation, class weights) on the same lesion-grouped split
 and scored once on its test split.
 
-    python benchmarks/ham10000.py [--population 8] [--generations 3] [--epochs 12] [--run-dir runs/bench-ham10000]
+    python benchmarks/ham10000.py [--data PATH] [--population 8] [--generations 3] [--epochs 12]
+        [--run-dir runs/bench-ham10000]
+
+--data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
 The search maximises validation balanced accuracy (the HAM10000 default) with one epoch on a seeded subset of the
 training split per genome, and caps genomes at --max-params parameters. Prints accuracy, balanced accuracy and macro
@@ -20,11 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
+from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 from nas.retrain import retrain  # noqa: E402
-
-HAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
 
 
 def main() -> None:
@@ -38,10 +40,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--run-dir", default="runs/bench-ham10000")
     parser.add_argument("--seed", type=int, default=0)
+    add_data_option(parser)
     args = parser.parse_args()
+    ham = data_folder(args)
 
     start = time.perf_counter()
-    data = nas.data.ham10000(HAM, image_size=args.image_size, seed=args.seed)
+    data = nas.data.ham10000(ham, image_size=args.image_size, seed=args.seed)
     load_seconds = time.perf_counter() - start
     print(data.summary(), f"(loaded in {load_seconds:.1f} s)", flush=True)
 

@@ -1,8 +1,10 @@
 """Is the input pipeline the bottleneck? Images per second of the training pipeline alone (shuffle, batch, augment,
-prefetch) against the training step of the paper's Table-1 CNN, on the shared HAM10000 copy at 64 px, plus the time to
+prefetch) against the training step of the paper's Table-1 CNN, on HAM10000 at 64 px, plus the time to
 decode the 10,015 images.
 
-    python benchmarks/pipeline.py [--image-size 64] [--batches 60]
+    python benchmarks/pipeline.py [--data PATH] [--image-size 64] [--batches 60]
+
+--data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
 Prints the load time (first and second load), images/s of the pipeline with and without augmentation, images/s of the
 training step fed from memory and of the same step fed by the augmenting pipeline, and the ratio pipeline / training
@@ -17,12 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
+from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 from nas.augment import Augmentation, pipeline  # noqa: E402
 from search_spaces import cnn  # noqa: E402
 
-HAM = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"
 BATCH = 32
 
 
@@ -46,13 +48,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--batches", type=int, default=60)
+    add_data_option(parser)
     args = parser.parse_args()
+    ham = data_folder(args)
     import tensorflow as tf
 
     loads = []
     for _ in range(2):
         start = time.perf_counter()
-        data = nas.data.ham10000(HAM, image_size=args.image_size)
+        data = nas.data.ham10000(ham, image_size=args.image_size)
         loads.append(time.perf_counter() - start)
     images = len(data.y_train) + len(data.y_val) + len(data.y_test)
     x, y = data.x_train, data.y_train

@@ -18,7 +18,16 @@ driver's ``sys.path`` as the workers' PYTHONPATH), so Ray's start is measured on
 time. With ``--gpus 0`` it runs without a GPU (``gpus_per_trial=0`` and ``max_concurrent=1/f`` stand in for the
 packing), which is only for checking the script on a CPU machine.
 
-Results go to ``$OUT/ray_gpu.json`` when ``OUT`` is set, else ``benchmarks/results/ray_gpu.json``.
+Before each fraction it waits (up to a minute) until no process holds memory on the card, and the per-process figures
+leave out any process that was there before the search began: nvidia-smi lists every process on the card, and a worker
+of the previous fraction may still be exiting (``gpu_processes_left_from_before`` counts those; the card's total
+memory use still includes them).
+
+Results go to ``$OUT/ray_gpu.json`` when ``OUT`` is set, else ``benchmarks/results/ray_gpu.json``, or to
+``--output``. The files in ``benchmarks/results/``: ``ray_gpu.json`` (the default fractions, fresh workers); and, from
+one later device call, ``ray_gpu_reused.json`` (``--fractions 1,0.25 --reuse-workers --output
+benchmarks/results/ray_gpu_reused.json``) and ``ray_gpu_fresh_same_call.json`` (``--fractions 0.25 --output
+benchmarks/results/ray_gpu_fresh_same_call.json``), the reused/fresh comparison of docs/ray.md.
 """
 from __future__ import annotations
 
@@ -44,8 +53,8 @@ import nas  # noqa: E402
 class GpuSampler:
     """Samples the card's memory use and utilisation with nvidia-smi in a thread (nothing without nvidia-smi)."""
 
-    def __init__(self, interval: float = 0.5) -> None:
-        self.interval, self.samples, self.apps = interval, [], []
+    def __init__(self, interval: float = 0.5, ignore: frozenset[int] = frozenset()) -> None:
+        self.interval, self.samples, self.apps, self.ignore = interval, [], [], ignore
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
 
@@ -64,9 +73,9 @@ class GpuSampler:
                 return
             used, util = (float(v) for v in out.splitlines()[0].split(","))
             self.samples.append((used, util))
-            apps = self._query("--query-compute-apps=pid,used_memory")
-            if apps is not None:
-                self.apps.append([float(line.split(",")[1]) for line in apps.splitlines() if "," in line])
+            apps = gpu_processes()
+            if apps is not None:  # the memory of each process on the card, but those there before the search
+                self.apps.append([memory for pid, memory in apps.items() if pid not in self.ignore])
             self._stop.wait(self.interval)
 
     def __enter__(self) -> "GpuSampler":
@@ -90,6 +99,32 @@ class GpuSampler:
             if per_process:
                 figures["gpu_memory_per_process_mb_max"] = round(max(per_process))
         return figures
+
+
+def gpu_processes() -> dict[int, float] | None:
+    """pid -> MB of GPU memory of every process on the card (other than this one); None without nvidia-smi."""
+    out = GpuSampler._query("--query-compute-apps=pid,used_memory")
+    if out is None:
+        return None
+    found = {}
+    for line in out.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) == 2 and fields[0].isdigit() and int(fields[0]) != os.getpid():
+            try:
+                found[int(fields[0])] = float(fields[1])
+            except ValueError:
+                pass
+    return found
+
+
+def wait_for_free_gpu(timeout: float = 60.0) -> frozenset[int]:
+    """Waits until no other process holds memory on the card; returns the pids still there after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while True:
+        apps = gpu_processes()
+        if not apps or time.monotonic() > deadline:
+            return frozenset(apps or ())
+        time.sleep(0.5)
 
 
 def gpu_name() -> str | None:
@@ -133,7 +168,8 @@ def measure(fraction: float, data, args) -> dict:
     generations = max(1, -(-args.evaluations // args.population))
     budget = nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples,
                         max_val_samples=args.max_val_samples, max_params=args.max_params)
-    with tempfile.TemporaryDirectory() as folder, GpuSampler() as sampler:
+    before = wait_for_free_gpu() if args.gpus else frozenset()
+    with tempfile.TemporaryDirectory() as folder, GpuSampler(ignore=before) as sampler:
         clock = time.perf_counter()
         run = nas.evolve("cnn", data, population=args.population, generations=generations, algorithm="aging",
                          executor=executor, budget=budget, run_dir=Path(folder) / "run", seed=args.seed,
@@ -174,6 +210,8 @@ def measure(fraction: float, data, args) -> dict:
     if failed:
         figures["errors"] = sorted({str(r.get("error"))[:200] for r in failed})[:5]
     figures.update(sampler.summary())
+    if before:
+        figures["gpu_processes_left_from_before"] = len(before)
     return figures
 
 

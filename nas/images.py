@@ -1,16 +1,17 @@
 """Reading one image the way every part of ``nas`` needs it: RGB, float32 in [0, 1], optionally resized.
 
-The data loaders, ``nas explain`` and the web page all go through :func:`read_image`, so an image is prepared the same
-way for training and for prediction, and every bad input (not an image, empty, truncated, a decompression bomb, an
-odd colour mode) gets the same clear :class:`~nas.errors.DataError` naming the file.
+The data loaders, ``nas explain`` and the web page all go through :func:`open_image` (and :func:`read_image`, which
+is :func:`open_image` then :func:`to_array`), so an image is prepared the same way for training and for prediction,
+and every bad input (not an image, a format not accepted, empty, truncated, a decompression bomb, an odd colour mode)
+gets the same clear :class:`~nas.errors.DataError` naming the file.
 """
 from __future__ import annotations
 
 import io
+import math
 import os
-import warnings
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Sequence, Union
 
 import numpy as np
 
@@ -18,6 +19,14 @@ from .errors import DataError
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel phone photo passes; a decompression bomb does not
 MAX_BYTES = 50 * 1024 * 1024
+#: Images with more pixels are reduced by a whole factor (2 for anything up to MAX_PIXELS) as they are decoded, so a
+#: 40-megapixel photo never sits in memory at full size as floats; a 12-megapixel phone photo is read as it is.
+LARGE_PIXELS = 16_000_000
+#: The formats :func:`read_image` opens by default: those of ``nas.data``'s image folders (``IMAGE_SUFFIXES``).
+#: Pillow is never asked to try any other (EPS would go to Ghostscript, for one).
+FORMATS = ("JPEG", "PNG", "BMP", "GIF", "TIFF", "WEBP")
+#: The formats the web page accepts: what phones, cameras and dermatoscopes save.
+UPLOAD_FORMATS = ("JPEG", "PNG")
 
 Source = Union[str, os.PathLike, bytes, BinaryIO, np.ndarray]
 
@@ -28,37 +37,80 @@ def _name(source) -> str:
     return getattr(source, "name", None) or "the uploaded image"
 
 
-def read_image(source: Source, size: tuple[int, int] | int | None = None) -> np.ndarray:
-    """One image as float32 RGB in [0, 1], shape (H, W, 3).
+def read_image(source: Source, size: tuple[int, int] | int | None = None, *,
+               formats: Sequence[str] = FORMATS) -> np.ndarray:
+    """One image as float32 RGB in [0, 1], shape (H, W, 3): :func:`open_image`, then :func:`to_array`.
 
     Args:
         source: a path, the file's bytes, a binary file object, or an array (H, W), (H, W, 1|3|4) of uint8 or of floats
             in [0, 1].
-        size: (height, width) or one number for a square; None keeps the image's own size.
-
-    Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted to RGB; a phone photo's
-    EXIF rotation is applied. Raises :class:`DataError` naming the file for anything that is not a readable image.
+        size: (height, width) or one number for a square; None keeps the image's own size (halved when it has more
+            than :data:`LARGE_PIXELS` pixels).
+        formats: the file formats (Pillow's names) accepted; anything else is a :class:`DataError`.
     """
-    from PIL import Image, ImageOps
+    return to_array(open_image(source, formats=formats), size)
 
-    name = _name(source)
-    if isinstance(source, np.ndarray):
-        image = _array_to_pil(source, name)
-    else:
-        image = _open(source, name)
-    try:
-        image = ImageOps.exif_transpose(image)
-    except Exception:  # a broken EXIF block should not cost the picture
-        pass
-    image = _to_rgb(image)
+
+def to_array(image, size: tuple[int, int] | int | None = None) -> np.ndarray:
+    """An RGB Pillow image (from :func:`open_image`) as float32 in [0, 1], resized (bilinear) to ``size`` first, so
+    only the resized image is ever converted to floats."""
+    from PIL import Image
+
     if size is not None:
         height, width = (size, size) if isinstance(size, int) else size
         if image.size != (width, height):
             image = image.resize((int(width), int(height)), Image.BILINEAR)
-    return np.asarray(image, dtype=np.float32) / 255.0
+    array = np.asarray(image, dtype=np.float32)
+    array /= 255.0
+    return array
 
 
-def _open(source, name: str):
+def open_image(source: Source, *, formats: Sequence[str] = FORMATS):
+    """One image as an RGB Pillow image (uint8), decoded now.
+
+    Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted to RGB; a phone photo's
+    EXIF rotation is applied. An image over :data:`LARGE_PIXELS` pixels comes back reduced by a whole factor (a JPEG is
+    decoded at that scale, others are box-averaged after decoding), the same way for training and for prediction.
+    Raises :class:`DataError` naming the file for anything that is not a readable image in one of ``formats``.
+    """
+    from PIL import ImageOps
+
+    name = _name(source)
+    image = _array_to_pil(source, name) if isinstance(source, np.ndarray) else _open(source, name, tuple(formats))
+    try:
+        ImageOps.exif_transpose(image, in_place=True)
+    except Exception:  # a broken EXIF block should not cost the picture
+        pass
+    image = _to_rgb(image)
+    factor = _reduction(image.size)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _reduction(size: tuple[int, int]) -> int:
+    """The whole factor that brings an image of ``size`` to at most :data:`LARGE_PIXELS` pixels (1: keep it)."""
+    return max(1, math.ceil(math.sqrt(size[0] * size[1] / LARGE_PIXELS)))
+
+
+def _listed(formats: Sequence[str]) -> str:
+    return formats[0] if len(formats) == 1 else f"{', '.join(formats[:-1])} or {formats[-1]}"
+
+
+def _format_of(payload: bytes) -> str | None:
+    """The format Pillow takes ``payload`` for, from its first 16 bytes only (the test Pillow's ``Image.open`` makes
+    before it picks a decoder): nothing is decoded."""
+    from PIL import Image
+
+    Image.init()
+    for format_name, (_, accept) in Image.OPEN.items():
+        try:
+            if accept is not None and accept(payload[:16]):
+                return format_name
+        except Exception:  # noqa: BLE001 - a plugin's header test failing only means "not this format"
+            continue
+    return None
+
+
+def _open(source, name: str, formats: tuple[str, ...]):
     from PIL import Image, UnidentifiedImageError
 
     if isinstance(source, (str, os.PathLike)):
@@ -78,20 +130,30 @@ def _open(source, name: str):
     if not payload:
         raise DataError(f"{name}: the file is empty")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(payload))
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise DataError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,} pixels; a "
-                                f"decompression bomb?)")
-            image.load()  # decodes now, so a truncated file fails here and not later
-    except DataError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise DataError(f"{name}: the image is too large to decode safely (a decompression bomb?)") from None
+        # Only the accepted formats' decoders are tried. Pillow itself warns above Image.MAX_IMAGE_PIXELS (89
+        # megapixels by default) and refuses twice that; our own, lower limit is checked below from the header, before
+        # anything is decoded, with no warnings filter (a warnings filter is process-wide, not safe in the thread pool
+        # that decodes a data set).
+        image = Image.open(io.BytesIO(payload), formats=list(formats))
     except UnidentifiedImageError:
-        raise DataError(f"{name}: not an image (or a format that cannot be read); use JPEG or PNG") from None
+        found = _format_of(payload)
+        if found is not None and found not in formats:
+            raise DataError(f"{name}: {found} images are not accepted, only {_listed(formats)} (save or export the "
+                            f"photo as {formats[0]})") from None
+        raise DataError(f"{name}: not an image (or a format that cannot be read); use {_listed(formats)}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # the warning: when warnings are errors
+        raise DataError(f"{name}: the image is too large to decode safely (a decompression bomb?)") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"{name}: the image is corrupt or truncated ({error})") from None
+    width, height = image.size
+    if width * height > MAX_PIXELS:
+        raise DataError(f"{name}: {width}x{height} pixels is too large (limit {MAX_PIXELS:,} pixels; a "
+                        f"decompression bomb?)")
+    factor = _reduction(image.size)
+    if factor > 1:  # a JPEG is decoded at 1/2, 1/4 or 1/8 scale right away; other formats ignore this
+        image.draft(None, (width // factor, height // factor))
+    try:
+        image.load()  # decodes now, so a truncated file fails here and not later
     except (OSError, SyntaxError, ValueError) as error:
         raise DataError(f"{name}: the image is corrupt or truncated ({error})") from None
     return image

@@ -13,6 +13,7 @@ page, never as a stack trace, and the server goes on answering.
 """
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
@@ -27,7 +28,7 @@ import numpy as np
 
 from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import ConfigError, DataError, NasError
-from .images import MAX_BYTES, Source, read_image
+from .images import MAX_BYTES, UPLOAD_FORMATS, Source, open_image, to_array
 from .run import FINAL_MODEL
 
 DISCLAIMER = ("This is a research tool, not a diagnosis. It was trained on a limited data set and can be wrong; only a "
@@ -51,6 +52,10 @@ SUGGESTIONS = {
 TOP_CLASSES = 3
 DISPLAY_SIDE = 448  # longest side of the photo and heatmap shown on the page
 HOSTS_LOCAL = ("127.0.0.1", "localhost", "::1")
+#: Uploads and result images are deleted from Gradio's cache at most this many seconds after they were made ...
+UPLOAD_LIFETIME = 3600
+#: ... by a sweep every CACHE_SWEEP seconds that deletes those older than UPLOAD_LIFETIME - CACHE_SWEEP.
+CACHE_SWEEP = 300
 
 
 def display_name(class_name: str) -> str:
@@ -79,11 +84,11 @@ def advise(top_probability: float, malignant: float | None) -> str:
     return "confident" if malignant is None else "benign"
 
 
-def _fit(image: np.ndarray, side: int) -> np.ndarray:
-    """``image`` scaled so that its longest side is ``side`` pixels (up or down), aspect kept."""
-    height, width = image.shape[:2]
+def _fit(image, side: int) -> np.ndarray:
+    """The Pillow ``image`` as floats, scaled so that its longest side is ``side`` pixels (up or down), aspect kept."""
+    width, height = image.size
     scale = side / max(height, width)
-    return read_image(image, size=(max(1, round(height * scale)), max(1, round(width * scale))))
+    return to_array(image, size=(max(1, round(height * scale)), max(1, round(width * scale))))
 
 
 class Predictor:
@@ -121,8 +126,9 @@ class Predictor:
         """Classify one image and explain it.
 
         Args:
-            source: a path, the file's bytes, a file object or an image array (anything :func:`nas.read_image`
-                reads: JPEG, PNG, any size and colour mode, EXIF-rotated phone photos).
+            source: a path, the file's bytes, a file object or an image array: a JPEG or PNG
+                (:data:`nas.images.UPLOAD_FORMATS`) of any size up to 40 megapixels and any colour mode, EXIF-rotated
+                phone photos included.
 
         Returns:
             A dict: ``probabilities`` (one per class, summing to 1), ``top`` (the :data:`TOP_CLASSES` most likely
@@ -133,12 +139,14 @@ class Predictor:
             heatmap over ``image``, uint8, the same size).
 
         Raises:
-            DataError: the source is not a readable image (one line naming the problem).
+            DataError: the source is not a readable JPEG or PNG image (one line naming the problem).
         """
         from .explain import gradcam, overlay
 
-        photo = read_image(source)
-        x = read_image(photo, size=self.input_size)
+        # The photo stays a uint8 Pillow image (a large one already halved as it was decoded); only the model-sized
+        # and the display-sized copies become floats. The model's input is nas.read_image(source, size), as in training.
+        photo = open_image(source, formats=UPLOAD_FORMATS)
+        x = to_array(photo, self.input_size)
         if self.channels == 1:
             x = x.mean(axis=-1, keepdims=True)
         batch = x[None]
@@ -182,22 +190,22 @@ class Predictor:
         best = run.best
         genome_hash, genome = (history["genome_hash"], history["genome"]) if history else (
             (best.genome_hash, best.genome) if best else (None, None))
-        lines = [f"### Run `{run.path}`",
+        # The page is open to whoever can reach the server: it names the run folder, never a path on the server.
+        lines = [f"### Run `{run.path.name}`",
                  f"- search space **{config['space']['name']}**, population {config['population']} x "
                  f"{config['generations']} generations, seed {config['seed']}, objectives {', '.join(run.objectives)}",
-                 f"- model `{run.model_path()}`: " + (
+                 f"- model `{run.model_path().relative_to(run.path)}`: " + (
                      f"genome `{genome_hash}`, retrained (up to {history['settings']['epochs']} epochs, early "
                      f"stopping on the validation loss)" if history else
                      f"genome `{genome_hash}`, the search's best, trained with the search's short budget "
-                     f"(**not retrained yet**: run `nas retrain {run.path}`)"),
+                     f"(**not retrained yet**: run `nas retrain` on `{run.path.name}`)"),
                  f"- input {'x'.join(map(str, config['input_shape']))}, {len(self.class_names)} classes: "
                  + ", ".join(display_name(c) for c in self.class_names)]
         data = config["data"]
-        lines += ["", "### Data it was trained on",
-                  f"`{data.get('kind')}`: " + ", ".join(f"{k}={v}" for k, v in data.items() if k != "kind")]
-        if history:
-            sizes = history["settings"]["split_sizes"]
-            grouped = " (split by lesion: no lesion is in two splits)" if data.get("kind") == "ham10000" else ""
+        lines += ["", "### Data it was trained on", f"- data set **{data.get('name') or data.get('kind')}**"]
+        sizes = history["settings"]["split_sizes"] if history else self._split_sizes()
+        grouped = " (split by lesion: no lesion is in two splits)" if data.get("kind") == "ham10000" else ""
+        if sizes:
             lines.append(f"- {sizes['train']} training, {sizes['val']} validation and {sizes['test']} test "
                          f"images{grouped}")
         if report:
@@ -211,6 +219,23 @@ class Predictor:
             lines += ["", f"### Genome `{genome_hash}`", "| gene | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in run.space.expressed(genome).items()]
         return "\n".join(lines)
+
+    @functools.cached_property
+    def _dataset(self):
+        """The run's data set, rebuilt once from the run's record (None when it cannot be: arrays given in Python,
+        a data folder that is gone)."""
+        from . import data as data_module
+
+        try:
+            return data_module.from_spec(self.run.config["data"]) if self.run is not None else None
+        except NasError:
+            return None
+
+    def _split_sizes(self) -> dict[str, int] | None:
+        dataset = self._dataset
+        if dataset is None:
+            return None
+        return {"train": len(dataset.y_train), "val": len(dataset.y_val), "test": len(dataset.y_test)}
 
     def confusion_matrix_path(self) -> Path | None:
         """The retrained model's confusion matrix image, if ``nas retrain`` wrote one."""
@@ -226,10 +251,7 @@ class Predictor:
 
         from . import data as data_module
 
-        try:
-            dataset = data_module.from_spec(self.run.config["data"]) if self.run is not None else None
-        except NasError:
-            dataset = None
+        dataset = self._dataset
         if dataset is None or dataset.input_shape[-1] != 3:
             dataset = data_module.synthetic_lesions(n=70, image_size=max(self.input_size), seed=1)
         folder = Path(folder)
@@ -323,9 +345,11 @@ def build_app(predictor: Predictor, examples: Sequence[str | os.PathLike] = ()):
                     f"another photo; the details are in the server's log."), None, None, None
         return (result_markdown(result), dict(result["top"]), result["image"], result["overlay"])
 
-    # Uploads and result images land in Gradio's cache folder: delete_cache removes those older than an hour, every
-    # hour, so patients' photos do not pile up on the server.
-    with gr.Blocks(title="nas: skin lesion classifier", analytics_enabled=False, delete_cache=(3600, 3600)) as app:
+    # Uploads and result images land in Gradio's cache folder. Gradio's delete_cache=(frequency, age) deletes, every
+    # `frequency` seconds, the files older than `age`: a file lives up to frequency + age seconds, so that sum is the
+    # hour the page promises, and patients' photos do not pile up on the server.
+    delete_cache = (CACHE_SWEEP, UPLOAD_LIFETIME - CACHE_SWEEP)
+    with gr.Blocks(title="nas: skin lesion classifier", analytics_enabled=False, delete_cache=delete_cache) as app:
         gr.Markdown("# Skin lesion check\n*A research tool, not a diagnosis.*")
         with gr.Tab("Check a lesion"):
             with gr.Row():

@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny real data and a tiny, fast search space for engine tests."""
+"""Shared fixtures: tiny real data, a generated HAM10000 folder (and the real one where NAS_HAM10000 names it) and a
+tiny, fast search space for engine tests."""
 from __future__ import annotations
 
 import os
@@ -15,6 +16,23 @@ import nas
 def tiny_data():
     """Real synthetic lesions at 16 px: 20 images per class."""
     return nas.data.synthetic_lesions(n=140, image_size=16, seed=0)
+
+
+@pytest.fixture(scope="session")
+def generated_ham(tmp_path_factory):
+    """A small generated folder in the official HAM10000 layout (see tests/_ham_fixture.py), as a HamSource."""
+    from _ham_fixture import generated_source
+
+    return generated_source(tmp_path_factory.mktemp("ham10000"))
+
+
+@pytest.fixture(scope="session")
+def real_ham():
+    """The real HAM10000 copy named by NAS_HAM10000, as a HamSource: skipped when the variable is unset, failed when
+    it names no HAM10000 folder."""
+    from _ham_fixture import real_source
+
+    return real_source()
 
 
 def _build_dense(genome, input_shape, num_classes):

@@ -1,5 +1,6 @@
-"""Tests of nas.data.ham10000 and image_folder (on a sample of the shared HAM10000 copy and on generated files with
-every kind of bad input) and of the training pipeline in nas.augment."""
+"""Tests of nas.data.ham10000 and image_folder (on a generated folder in the official HAM10000 layout, on the real copy
+too where NAS_HAM10000 names it, and on generated files with every kind of bad input) and of the training pipeline in
+nas.augment."""
 from __future__ import annotations
 
 import csv
@@ -14,7 +15,6 @@ from nas import data as D
 from nas.augment import Augmentation, pipeline
 from nas.errors import ConfigError, DataError
 
-HAM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "ham10000"
 SPLITS = ("train", "val", "test")
 
 
@@ -23,15 +23,27 @@ def field(dataset, name):
 
 
 @pytest.fixture(scope="module")
-def ham():
-    return D.ham10000(HAM, image_size=32, max_images=300, seed=0)
+def ham(generated_ham):
+    """A sample (max_images) of the generated folder in the official HAM10000 layout."""
+    return D.ham10000(generated_ham.root, image_size=32, max_images=generated_ham.max_images, seed=0)
 
 
-# -- the real data -----------------------------------------------------------------------------------------------------
-def test_sample_of_the_real_data_has_every_class_in_every_split(ham):
+@pytest.fixture(scope="module", params=["generated", "real"])
+def sample(request):
+    """(source, dataset): the sample of the generated folder and, where NAS_HAM10000 names it, one of the real data."""
+    source = request.getfixturevalue(f"{request.param}_ham")
+    if request.param == "generated":
+        return source, request.getfixturevalue("ham")
+    return source, D.ham10000(source.root, image_size=32, max_images=source.max_images, seed=0)
+
+
+# -- a sample of a HAM10000 folder: the generated one, and the real one where NAS_HAM10000 names it --------------------
+def test_sample_has_every_class_in_every_split(sample):
+    source, ham = sample
     assert ham.name == "ham10000" and ham.input_shape == (32, 32, 3) and ham.class_names == D.LESION_CLASSES
     total = sum(len(y) for y in field(ham, "y"))
-    assert 280 <= total <= 360  # whole lesions, at least 3 per class: about max_images
+    low, high = source.sample_size
+    assert low <= total <= high  # whole lesions, at least 3 per class: about max_images
     for x, y, ids, lesions in zip(field(ham, "x"), field(ham, "y"), field(ham, "image_ids"), field(ham, "lesion_ids")):
         assert x.dtype == np.float32 and 0 <= x.min() and x.max() <= 1 and len(ids) == len(lesions) == len(y)
         assert set(y.tolist()) == set(range(7))
@@ -39,7 +51,8 @@ def test_sample_of_the_real_data_has_every_class_in_every_split(ham):
         lesion.startswith("HAM_") for lesion in ham.lesion_ids_train)
 
 
-def test_no_lesion_in_two_splits(ham):
+def test_no_lesion_in_two_splits(sample):
+    _, ham = sample
     train, val, test = (set(lesions) for lesions in field(ham, "lesion_ids"))
     assert not train & val and not train & test and not val & test
     # the sample does hold lesions with several images, so splitting by image would have leaked
@@ -47,17 +60,19 @@ def test_no_lesion_in_two_splits(ham):
     assert counts.max() > 1
 
 
-def test_labels_match_the_metadata(ham):
-    with open(HAM / "HAM10000_metadata.csv", newline="") as handle:
+def test_labels_match_the_metadata(sample):
+    source, ham = sample
+    with open(source.root / "HAM10000_metadata.csv", newline="") as handle:
         truth = {row["image_id"]: (row["lesion_id"], row["dx"]) for row in csv.DictReader(handle)}
     for ids, lesions, y in zip(field(ham, "image_ids"), field(ham, "lesion_ids"), field(ham, "y")):
         for image, lesion, label in zip(ids, lesions, y):
             assert truth[image] == (lesion, ham.class_names[label])
 
 
-def test_split_is_reproducible_by_seed_and_changes_with_it(ham):
-    again = D.ham10000(HAM, image_size=32, max_images=300, seed=0)
-    other = D.ham10000(HAM, image_size=32, max_images=300, seed=1)
+# -- the generated folder ----------------------------------------------------------------------------------------------
+def test_split_is_reproducible_by_seed_and_changes_with_it(ham, generated_ham):
+    again = D.ham10000(generated_ham.root, image_size=32, max_images=generated_ham.max_images, seed=0)
+    other = D.ham10000(generated_ham.root, image_size=32, max_images=generated_ham.max_images, seed=1)
     for first, second in zip(field(ham, "image_ids"), field(again, "image_ids")):
         assert np.array_equal(first, second)
     assert np.array_equal(ham.x_train, again.x_train)
@@ -71,20 +86,20 @@ def test_spec_rebuilds_the_same_dataset(ham):
             assert np.array_equal(first, second)
 
 
-def test_splits_file_is_written_and_reused(ham, tmp_path):
+def test_splits_file_is_written_and_reused(ham, generated_ham, tmp_path):
     path = ham.write_splits(tmp_path / "splits.csv")
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert list(rows[0]) == ["image_id", "lesion_id", "dx", "split"]
     assert len(rows) == sum(len(y) for y in field(ham, "y"))
     # the file alone fixes the split, whatever the seed
-    reused = D.ham10000(HAM, image_size=16, seed=7, splits_file=path)
+    reused = D.ham10000(generated_ham.root, image_size=16, seed=7, splits_file=path)
     for first, second in zip(field(ham, "image_ids"), field(reused, "image_ids")):
         assert sorted(first) == sorted(second)
     assert D.from_spec(reused.spec).image_ids_val.tolist() == reused.image_ids_val.tolist()
 
 
-def test_splits_file_that_leaks_a_lesion_is_refused(ham, tmp_path):
+def test_splits_file_that_leaks_a_lesion_is_refused(ham, generated_ham, tmp_path):
     path = ham.write_splits(tmp_path / "splits.csv")
     with open(path, newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -97,7 +112,7 @@ def test_splits_file_that_leaks_a_lesion_is_refused(ham, tmp_path):
         writer.writeheader()
         writer.writerows(rows)
     with pytest.raises(DataError, match=f"{leaking} appear in more than one split"):
-        D.ham10000(HAM, image_size=16, splits_file=path)
+        D.ham10000(generated_ham.root, image_size=16, splits_file=path)
 
 
 def test_class_weights_balance_the_training_split(ham):
@@ -110,8 +125,8 @@ def test_class_weights_balance_the_training_split(ham):
         assert weights[c] * counts[c] == pytest.approx(len(ham.y_train) / 7)
 
 
-def test_oversampling_evens_out_the_training_split_only(ham):
-    over = D.ham10000(HAM, image_size=32, max_images=300, seed=0, oversample=True)
+def test_oversampling_evens_out_the_training_split_only(ham, generated_ham):
+    over = D.ham10000(generated_ham.root, image_size=32, max_images=generated_ham.max_images, seed=0, oversample=True)
     counts = np.bincount(over.y_train, minlength=7)
     assert (counts == counts.max()).all() and counts.max() == np.bincount(ham.y_train).max()
     assert np.array_equal(over.x_val, ham.x_val) and np.array_equal(over.x_test, ham.x_test)
@@ -126,6 +141,46 @@ def test_defaults_for_an_imbalanced_clinical_dataset(ham):
     generated = D.synthetic_lesions(n=21, image_size=8)
     assert generated.default_objectives == ("val_accuracy",) and not generated.class_weighted
     assert generated.write_splits("unused.csv") is None and not Path("unused.csv").exists()
+
+
+def test_generated_folder_is_in_the_official_layout_and_is_sampled(generated_ham, ham):
+    root = generated_ham.root
+    with open(root / "HAM10000_metadata.csv", newline="") as handle:
+        reader = csv.DictReader(handle)
+        rows = list(reader)
+    assert reader.fieldnames == ["lesion_id", "image_id", "dx", "dx_type", "age", "sex", "localization"]
+    assert {row["dx"] for row in rows} == set(D.LESION_CLASSES)
+    for part in ("HAM10000_images_part_1", "HAM10000_images_part_2"):
+        files = sorted((root / part).iterdir())
+        assert files and all(f.suffix == ".jpg" and f.stem.startswith("ISIC_") for f in files)
+    with Image.open(next((root / "HAM10000_images_part_1").iterdir())) as image:
+        assert image.format == "JPEG" and image.mode == "RGB" and image.width > image.height  # 4:3, as 600x450
+    everything = D.ham10000(root, image_size=16, seed=0)
+    assert sum(len(y) for y in field(everything, "y")) == len(rows)
+    assert sum(len(y) for y in field(ham, "y")) < len(rows)  # max_images took a sample of whole lesions
+
+
+def test_real_data_statistics(real_ham):
+    """What only the real data can show: its size, lesion count and imbalance, as the HAM10000 paper gives them."""
+    with open(real_ham.root / "HAM10000_metadata.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 10015 and len({row["lesion_id"] for row in rows}) == 7470
+    counts = {dx: sum(row["dx"] == dx for row in rows) for dx in D.LESION_CLASSES}
+    assert counts == {"akiec": 327, "bcc": 514, "bkl": 1099, "df": 115, "mel": 1113, "nv": 6705, "vasc": 142}
+
+
+def test_real_data_variable_skips_when_unset_and_fails_when_wrong(monkeypatch, tmp_path):
+    from _ham_fixture import real_root
+
+    monkeypatch.delenv("NAS_HAM10000", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="set NAS_HAM10000 to the folder"):
+        real_root()
+    monkeypatch.setenv("NAS_HAM10000", str(tmp_path / "absent"))
+    with pytest.raises(pytest.fail.Exception, match="absent: does not exist"):
+        real_root()
+    monkeypatch.setenv("NAS_HAM10000", str(tmp_path))
+    with pytest.raises(pytest.fail.Exception, match="has no HAM10000_metadata.csv"):
+        real_root()
 
 
 # -- generated HAM10000 folders with bad input -------------------------------------------------------------------------

@@ -2,13 +2,16 @@
 from __future__ import annotations
 
 import io
+import struct
+import warnings
+import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from nas.errors import DataError
-from nas.images import MAX_PIXELS, read_image
+from nas.images import FORMATS, LARGE_PIXELS, MAX_PIXELS, UPLOAD_FORMATS, read_image
 
 
 def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
@@ -73,3 +76,89 @@ def test_a_decompression_bomb_is_refused_before_decoding():
     assert len(bomb) < 100_000
     with pytest.raises(DataError, match="too large"):
         read_image(bomb)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A valid one-pixel PNG whose header says width x height: what a decompression bomb shows before decoding."""
+    data = encoded(Image.new("1", (1, 1)))
+    body = b"IHDR" + struct.pack(">II", width, height) + data[24:29]  # bit depth, colour type, ... of the real header
+    return data[:8] + struct.pack(">I", 13) + body + struct.pack(">I", zlib.crc32(body)) + data[33:]
+
+
+@pytest.mark.parametrize("side", [7_000, 10_000, 15_000])  # over our limit; over Pillow's warning; over its error
+def test_every_oversized_header_is_refused_without_decoding(side):
+    with pytest.raises(DataError, match="too large"):
+        read_image(png_claiming(side, side))
+
+
+def test_concurrent_reads_leave_the_warning_filters_alone():
+    """The data loaders decode in a thread pool: a warnings.catch_warnings() per image, entered and left by threads
+    in any order, would leave the process's warning filters changed."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photo = encoded(Image.fromarray(np.full((300, 400, 3), 120, np.uint8)), "JPEG")
+    sources = [photo, png_claiming(7_000, 7_000), png_claiming(10_000, 10_000)] * 60
+    before = list(warnings.filters)
+
+    def read(source):
+        try:
+            return read_image(source, size=8).shape
+        except DataError:
+            return None
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        shapes = list(pool.map(read, sources))
+    assert list(warnings.filters) == before
+    assert shapes.count((8, 8, 3)) == 60 and shapes.count(None) == 120
+
+
+def pillow_file(fmt: str) -> bytes:
+    return encoded(Image.fromarray(np.full((16, 24, 3), 200, np.uint8)), fmt)
+
+
+@pytest.mark.parametrize("fmt", ["EPS", "ICO", "PPM", "GIF", "TIFF"])
+def test_uploads_other_than_jpeg_and_png_are_refused_by_name(tmp_path, fmt):
+    path = tmp_path / f"lesion.{fmt.lower()}"
+    path.write_bytes(pillow_file(fmt))
+    with pytest.raises(DataError, match=f"lesion.{fmt.lower()}: {fmt} images are not accepted, only JPEG or PNG"):
+        read_image(path, formats=UPLOAD_FORMATS)
+    for fmt_ok in UPLOAD_FORMATS:
+        assert read_image(pillow_file(fmt_ok), formats=UPLOAD_FORMATS).shape == (16, 24, 3)
+
+
+def test_data_folders_read_their_formats_and_nothing_else():
+    for fmt in FORMATS:
+        assert read_image(pillow_file(fmt)).shape == (16, 24, 3)
+    for fmt in ("EPS", "ICO", "PPM"):  # EPS would be handed to Ghostscript
+        with pytest.raises(DataError, match=f"{fmt} images are not accepted"):
+            read_image(pillow_file(fmt))
+
+
+def test_a_normal_image_is_prepared_exactly_as_before(tmp_path):
+    """Up to LARGE_PIXELS nothing changed: decode, RGB, bilinear resize of the full image, / 255."""
+    rng = np.random.default_rng(1)
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(rng.integers(0, 256, (1200, 1600, 3), dtype=np.uint8)).save(path, quality=90)
+    with Image.open(path) as image:
+        expected = np.asarray(image.convert("RGB").resize((64, 48), Image.BILINEAR), dtype=np.float32) / 255.0
+    np.testing.assert_array_equal(read_image(path, size=(48, 64)), expected)
+    assert read_image(path).shape == (1200, 1600, 3)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
+def test_a_large_photo_is_halved_while_decoding(fmt):
+    import tracemalloc
+
+    width, height = 5_600, 3_600  # 20 megapixels, over LARGE_PIXELS
+    assert LARGE_PIXELS < width * height <= MAX_PIXELS
+    gradient = np.linspace(0, 255, width, dtype=np.float32).astype(np.uint8)
+    payload = encoded(Image.fromarray(np.broadcast_to(gradient[None, :, None], (height, width, 3)).copy()), fmt)
+    tracemalloc.start()
+    try:
+        array = read_image(payload)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert array.shape == (height // 2, width // 2, 3)
+    assert abs(float(array[:, 0].mean())) < 0.01 and abs(float(array[:, -1].mean()) - 1.0) < 0.01
+    assert peak < width * height * 3 * 4 / 2  # numpy's share: less than half of one full-size float32 copy

@@ -95,7 +95,9 @@ def test_bad_inputs_get_one_clear_line_and_the_predictor_keeps_working(predictor
     bomb = io.BytesIO()
     Image.new("1", (8000, 6000)).save(bomb, format="PNG")  # 48 megapixels in a few kB
     cases = [(text, "not an image"), (empty, "empty"), (truncated, "corrupt or truncated"),
-             (bomb.getvalue(), "too large"), (str(tmp_path / "missing.jpg"), "no such image file")]
+             (bomb.getvalue(), "too large"), (str(tmp_path / "missing.jpg"), "no such image file"),
+             (png(test_images[0], format="GIF"), "GIF images are not accepted, only JPEG or PNG"),
+             (png(test_images[0], format="EPS"), "EPS images are not accepted, only JPEG or PNG")]
     for source, message in cases:
         with pytest.raises(DataError, match=message):
             predictor.predict(source)
@@ -132,10 +134,14 @@ def test_page_text_shows_class_probability_verdict_next_step_and_disclaimer(pred
     assert result["suggestion"] in text and serve.DISCLAIMER in text
 
 
-def test_model_card_before_and_after_retraining(run, predictor):
+def test_model_card_before_and_after_retraining(run, predictor, test_images):
     card = predictor.model_card()
-    assert "not retrained yet" in card and f"nas retrain {run.path}" in card
-    assert run.best.genome_hash in card and "val_accuracy" in card and "synthetic_lesions" in card
+    assert "not retrained yet" in card and f"run `nas retrain` on `{run.path.name}`" in card
+    assert run.best.genome_hash in card and "val_accuracy" in card and "data set **synthetic_lesions**" in card
+    data = nas.data.from_spec(run.config["data"])
+    assert (f"- {len(data.y_train)} training, {len(data.y_val)} validation and {len(test_images)} test images"
+            in card)
+    assert str(run.path.parent) not in card  # the page shows no server paths
     assert predictor.confusion_matrix_path() is None
 
     from nas.retrain import retrain
@@ -147,7 +153,8 @@ def test_model_card_before_and_after_retraining(run, predictor):
     assert "not retrained yet" not in card
     assert f"balanced accuracy **{summary['test']['balanced_accuracy']:.3f}**" in card
     assert "| Melanoma (mel) |" in card and "malignant vs benign: sensitivity" in card
-    assert "training, " in card and "test images" in card
+    assert f"`{retrained.run.path.name}`" in card and "model `final/model.keras`" in card
+    assert "training, " in card and "test images" in card and str(run.path.parent) not in card
     assert retrained.confusion_matrix_path().is_file()
 
 
@@ -202,3 +209,47 @@ def test_a_busy_port_is_one_clear_line(run, capsys):
         assert cli.main(["serve", str(run.path), "--port", str(port)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith(f"nas: error: cannot listen on 127.0.0.1:{port}") and "--port" in err[-1]
+
+
+def test_the_model_card_of_a_run_on_files_names_the_data_set_but_no_server_path(run, tmp_path):
+    """A run on HAM10000 records where the images were; the card, which anyone who reaches the page can read, must
+    not show that (nor the run's own path) and still says which data set and how it was split."""
+    import json
+    import shutil
+
+    copy = tmp_path / "ham_run"
+    shutil.copytree(run.path, copy)
+    config = json.loads((copy / "config.json").read_text())
+    root = tmp_path / "secret" / "HAM10000"
+    config["data"] = {"kind": "ham10000", "root": str(root), "image_size": 16, "seed": 0, "val_fraction": 0.15,
+                      "test_fraction": 0.15, "max_images": None, "splits_file": str(root / "splits.csv"),
+                      "oversample": False}
+    (copy / "config.json").write_text(json.dumps(config))
+    card = serve.Predictor.from_run(copy).model_card()
+    assert "data set **ham10000**" in card and "`ham_run`" in card
+    assert str(tmp_path) not in card and "secret" not in card and "root" not in card
+
+
+def test_uploads_are_deleted_within_the_hour_the_docs_promise(predictor):
+    frequency, age = serve.build_app(predictor).delete_cache
+    assert frequency + age <= 3600 and 0 < frequency <= 600  # a file lives at most frequency + age seconds
+
+
+def test_a_40_megapixel_photo_is_never_held_as_floats_at_full_size(predictor, tmp_path):
+    import tracemalloc
+
+    width, height = 7_200, 5_400  # 38.9 megapixels, just under the limit
+    gradient = np.linspace(0, 255, width, dtype=np.float32).astype(np.uint8)
+    path = tmp_path / "dermatoscope.png"
+    Image.fromarray(np.broadcast_to(gradient[None, :, None], (height, width, 3)).copy()).save(path, compress_level=1)
+    predictor.predict(path)  # the first call of a new input shape traces; measure the second
+    tracemalloc.start()
+    try:
+        result = predictor.predict(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < width * height * 3  # numpy's share: a full-size float32 copy would be 4x this, and there were two
+    assert result["image"].shape == (336, serve.DISPLAY_SIDE, 3)
+    direct = np.asarray(predictor.model(read_image(path, size=(16, 16))[None], training=False))[0]
+    np.testing.assert_allclose(result["probabilities"], direct / direct.sum(), atol=1e-6)

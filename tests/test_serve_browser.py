@@ -1,10 +1,10 @@
 """The web page end to end: `nas serve` in a subprocess on a free localhost port, driven by Debian's Chromium through
-Playwright (headless; no browser is downloaded). Saves a screenshot of the result page to
-benchmarks/results/serve_screenshot.png."""
+Playwright (headless; no browser is downloaded). The browser is NAS_CHROMIUM, default /usr/bin/chromium; without it the
+test is skipped, or fails under CI=true. Saves a screenshot of the result page in the test's temporary folder (printed
+with -s), never in the repository."""
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,8 +20,7 @@ import nas
 from nas.images import MAX_BYTES
 from nas.serve import Predictor
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOT = Path(__file__).resolve().parent.parent / "benchmarks" / "results" / "serve_screenshot.png"
+CHROMIUM = os.environ.get("NAS_CHROMIUM") or "/usr/bin/chromium"
 START_SECONDS = 120  # TensorFlow and Gradio imports, training the search's best genome, the warm-up prediction
 
 
@@ -34,7 +33,11 @@ def free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium; .ci/run does)")
+        message = (f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium, as `make test` does "
+                   f"when run as root) or set NAS_CHROMIUM to a Chromium binary")
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
+        pytest.skip(message)
     folder = tmp_path_factory.mktemp("browser")
     run = nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=2, generations=1,
                      executor="inline", run_dir=folder / "run", seed=0, verbose=False)
@@ -112,9 +115,9 @@ def test_upload_shows_class_probability_and_heatmap_and_bad_files_get_a_clear_me
     assert all(name in classes for name, _ in expected["top"])
     assert f"{round(expected['top'][1][1] * 100)}%" in classes
     page.wait_for_function(HEATMAP_SHOWN, timeout=30_000)
-    SCREENSHOT.parent.mkdir(exist_ok=True)
     page.screenshot(path=str(server["folder"] / "result.png"), full_page=True)
-    shutil.copyfile(server["folder"] / "result.png", SCREENSHOT)
+    assert (server["folder"] / "result.png").stat().st_size > 0
+    print(f"screenshot of the result page: {server['folder'] / 'result.png'}")
 
     text = server["folder"] / "notes.txt"
     text.write_text("this is not a photo")
