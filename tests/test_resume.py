@@ -15,6 +15,7 @@ import pytest
 
 import nas
 from nas.executors import InlineExecutor
+from conftest import dense_space
 from nas.training import simulate
 
 # (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too
@@ -225,3 +226,55 @@ def test_cli_resume_of_a_simulated_run_keeps_its_fitness(reference, tmp_path):
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert fingerprint(run_dir)["sequence"] == reference["generational", 0]["sequence"]
+
+
+def _failing_fitness(genome, *, marker_dir, **job):
+    """Workers die the first time a ``die_once`` genome trains; ``raise`` genomes fail in training, as
+    :func:`nas.training.evaluate` reports a genome that cannot be built."""
+    from conftest import scripted_fitness
+
+    if genome["mode"] == "raise":
+        return nas.training.evaluate(genome, **job)
+    return scripted_fitness(genome, marker_dir=marker_dir, **job)
+
+
+@pytest.mark.parametrize("algorithm", ["generational", "aging"])
+def test_retry_failed_retrains_machinery_failures_only(tiny_data, tmp_path, algorithm):
+    """A worker killed mid-training (the machinery) is trained again by resume(retry_failed=True); a genome whose
+    training raises (the genome) is not. The retry is logged under the same index and replaces the failure for
+    readers; a second resume, and a resume without the flag, train nothing."""
+    import functools
+
+    space = dense_space(modes=("ok", "die_once", "raise"))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    fitness = functools.partial(_failing_fitness, marker_dir=str(markers))
+    run_dir = tmp_path / "run"
+    nas.evolve(space, tiny_data, population=6, generations=2, seed=2, algorithm=algorithm, run_dir=run_dir,
+               executor=nas.LocalExecutor(evaluate=fitness), verbose=False)
+    first = nas.load_run(run_dir, space=space)
+    killed = {r["index"] for r in first.evaluations if r.get("failure") == "machinery"}
+    raised = {r["index"] for r in first.evaluations if r.get("failure") == "genome"}
+    assert killed and raised  # the seed gives both kinds of failure
+    assert all("worker process died" in r["error"] for r in first.evaluations if r["index"] in killed)
+
+    nas.resume(run_dir, space=space, executor=nas.LocalExecutor(evaluate=fitness), retry_failed=True, verbose=False)
+    lines = [json.loads(line) for line in (run_dir / "evaluations.jsonl").read_text().splitlines()]
+    retried = [r for r in lines if r.get("attempt", 1) > 1]
+    assert {r["index"] for r in retried} == killed
+    assert all(r["status"] in ("ok", "cached") and r["attempt"] == 2 for r in retried)
+    after = nas.load_run(run_dir, space=space)
+    assert sorted(r["index"] for r in after.evaluations) == sorted({r["index"] for r in lines})  # one per index
+    assert {r["index"] for r in after.evaluations if r["status"] == "failed"} == raised
+    assert after.best.fitness[0] is not None
+
+    for retry in (True, False):  # nothing left to retry, nothing new to train: the log does not grow
+        nas.resume(run_dir, space=space, executor=nas.LocalExecutor(evaluate=fitness), retry_failed=retry,
+                   verbose=False)
+        assert len((run_dir / "evaluations.jsonl").read_text().splitlines()) == len(lines)
+
+
+def test_retry_failed_needs_resume(tiny_data, tmp_path):
+    with pytest.raises(nas.ConfigError, match="retry_failed=True needs resume=True"):
+        nas.evolve(dense_space(), tiny_data, population=2, generations=1, run_dir=tmp_path / "r", retry_failed=True,
+                   executor=nas.InlineExecutor(evaluate=simulate), verbose=False)

@@ -225,5 +225,7 @@ class SearchState:
         record = self.record(self.member(previous["genome"]), previous["index"], previous["generation"], outcome)
         record["attempt"] = previous.get("attempt", 1) + 1
         self.folder.append_evaluation(record)
-        self.reporter.evaluation(record, self.objectives.parsed)
+        if record["status"] != "cached":
+            result = f"FAILED {record['error']}" if record["status"] == "failed" else f"fitness {record['fitness']}"
+            self.reporter.note(f"evaluation {record['index']} ({record['genome_hash'][:8]}) again: {result}")
         return record
