@@ -121,6 +121,34 @@ def _malignant_classes(names: list[str], malignant: Sequence[str] | None) -> lis
     return chosen if chosen and len(chosen) < len(names) else None
 
 
+def _notes(absent: list[str], never: list[str], undefined_auc: bool) -> list[str]:
+    """What a reader of the report must know about undefined or degenerate figures."""
+    notes = []
+    if absent:
+        notes.append(f"no test image of {', '.join(absent)}: recall, F1 and ROC AUC of "
+                     f"{'that class are' if len(absent) == 1 else 'those classes are'} undefined (null) and left out "
+                     f"of the macro and weighted averages and of the balanced accuracy")
+    if never:
+        notes.append(f"never predicted: {', '.join(never)} (precision counted as 0)")
+    if undefined_auc:
+        notes.append("one-vs-rest ROC AUC is undefined for a class that every test image belongs to")
+    return notes
+
+
+def _benign_vs_malignant(y: np.ndarray, p: np.ndarray, predicted: np.ndarray, names: list[str],
+                         malignant_names: list[str] | None) -> dict | None:
+    """The benign-vs-malignant roll-up (None without malignant classes)."""
+    if malignant_names is None:
+        return None
+    is_malignant = np.isin(np.arange(len(names)), [names.index(m) for m in malignant_names])
+    truth, call = is_malignant[y], is_malignant[predicted]
+    return {"malignant_classes": malignant_names,
+            "sensitivity": _ratio(np.sum(truth & call), truth.sum()),
+            "specificity": _ratio(np.sum(~truth & ~call), (~truth).sum()),
+            "roc_auc": _roc_auc(truth, p[:, is_malignant].sum(axis=1)),
+            "malignant_support": int(truth.sum()), "benign_support": int((~truth).sum())}
+
+
 def classification_report(y_true, probabilities, class_names: Sequence[str], *,
                           malignant: Sequence[str] | None = None) -> dict:
     """Every figure of the clinical evaluation for one model on one test split (keys: see the module docstring).
@@ -165,26 +193,8 @@ def classification_report(y_true, probabilities, class_names: Sequence[str], *,
 
     absent = [names[c] for c in range(k) if not present[c]]
     never = [names[c] for c in range(k) if present[c] and predicted_count[c] == 0]
-    notes = []
-    if absent:
-        notes.append(f"no test image of {', '.join(absent)}: recall, F1 and ROC AUC of "
-                     f"{'that class are' if len(absent) == 1 else 'those classes are'} undefined (null) and left out "
-                     f"of the macro and weighted averages and of the balanced accuracy")
-    if never:
-        notes.append(f"never predicted: {', '.join(never)} (precision counted as 0)")
-    if len(aucs) < k - len(absent):
-        notes.append("one-vs-rest ROC AUC is undefined for a class that every test image belongs to")
-
-    malignant_names = _malignant_classes(names, malignant)
-    binary = None
-    if malignant_names is not None:
-        is_malignant = np.isin(np.arange(k), [names.index(m) for m in malignant_names])
-        truth, call = is_malignant[y], is_malignant[predicted]
-        binary = {"malignant_classes": malignant_names,
-                  "sensitivity": _ratio(np.sum(truth & call), truth.sum()),
-                  "specificity": _ratio(np.sum(~truth & ~call), (~truth).sum()),
-                  "roc_auc": _roc_auc(truth, p[:, is_malignant].sum(axis=1)),
-                  "malignant_support": int(truth.sum()), "benign_support": int((~truth).sum())}
+    notes = _notes(absent, never, undefined_auc=len(aucs) < k - len(absent))
+    binary = _benign_vs_malignant(y, p, predicted, names, _malignant_classes(names, malignant))
 
     confidence = p.max(axis=1)
     return {

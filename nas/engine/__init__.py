@@ -25,7 +25,8 @@ from .config import SearchConfig, Settings
 from .generational import Generational
 from .objectives import Objectives, parse_objectives
 from .signals import Terminated
-from .strategy import Strategy, resolve_strategy
+from .algorithms import STRATEGIES, resolve_strategy
+from .strategy import Strategy
 
 __all__ = ["evolve", "resume", "SearchConfig", "Settings", "Strategy", "Generational", "Aging", "Objectives",
-           "parse_objectives", "Terminated", "resolve_strategy"]
+           "parse_objectives", "Terminated", "resolve_strategy", "STRATEGIES"]

@@ -20,7 +20,8 @@ from .config import SearchConfig, Settings, versions
 from .objectives import Objectives
 from .signals import Terminated, sigterm_as_interrupt
 from .state import SearchState
-from .strategy import Strategy, resolve_strategy
+from .algorithms import resolve_strategy
+from .strategy import Strategy
 
 
 def _positive(name: str, value: object, least: int) -> None:

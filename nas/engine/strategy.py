@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import abc
 
-from ..errors import ConfigError
 from .state import SearchState
 
 
@@ -26,21 +25,3 @@ class Strategy(abc.ABC):
     @abc.abstractmethod
     def run(self, state: SearchState, initial: list[dict], resume: bool) -> None:
         """Run (or, with ``resume``, continue) the search on ``state`` until it has done its generations."""
-
-
-def strategies() -> dict[str, type[Strategy]]:
-    """The built-in strategies by name."""
-    from .aging import Aging
-    from .generational import Generational
-
-    return {"generational": Generational, "aging": Aging}
-
-
-def resolve_strategy(algorithm: "str | Strategy") -> Strategy:
-    """A strategy object from itself or its name ("generational", "aging")."""
-    if isinstance(algorithm, Strategy):
-        return algorithm
-    known = strategies()
-    if algorithm not in known:
-        raise ConfigError(f"algorithm must be one of {', '.join(known)} or a nas.engine.Strategy, got {algorithm!r}")
-    return known[algorithm]()
