@@ -2,7 +2,12 @@
 :mod:`nas.executors.ray_cluster`."""
 from __future__ import annotations
 
-from .executors.ray_cluster import (DEFAULT_PORTS, TRIALS_PER_WORKER, RayExecutor, configure_gpus,
-                                    parse_address)
+from .executors.ray_cluster import (
+                                    DEFAULT_PORTS,
+                                    TRIALS_PER_WORKER,
+                                    RayExecutor,
+                                    configure_gpus,
+                                    parse_address,
+)
 
 __all__ = ["DEFAULT_PORTS", "TRIALS_PER_WORKER", "RayExecutor", "configure_gpus", "parse_address"]

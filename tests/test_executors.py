@@ -6,9 +6,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import dense_space
 
 import nas
-from conftest import dense_space
 from nas.executors import Executor, InlineExecutor, LocalExecutor, recorded, resolve
 from nas.testing import ExecutorContract
 from nas.training import simulate

@@ -12,9 +12,9 @@ from datetime import datetime
 
 import pytest
 import ray  # a core dependency: a failing import fails these tests, it never skips them
+from conftest import dense_space, scripted_fitness
 
 import nas
-from conftest import dense_space, scripted_fitness
 from nas.executors import Job
 from nas.testing import ExecutorContract
 

@@ -7,11 +7,32 @@ does not import Ray: the Ray executor imports it only when it starts.
 """
 from __future__ import annotations
 
-from .base import (REGISTRY, Executor, Job, describe_evaluate, recorded, recorded_evaluate, registered, resolve,
-                   rss_mb)
+from .base import (
+                   REGISTRY,
+                   Executor,
+                   Job,
+                   describe_evaluate,
+                   recorded,
+                   recorded_evaluate,
+                   registered,
+                   resolve,
+                   rss_mb,
+)
 from .inline import InlineExecutor
 from .local import LocalExecutor
 from .ray_cluster import RayExecutor
 
-__all__ = ["REGISTRY", "Executor", "Job", "describe_evaluate", "recorded", "recorded_evaluate", "registered",
-           "resolve", "rss_mb", "InlineExecutor", "LocalExecutor", "RayExecutor"]
+__all__ = [
+                   "REGISTRY",
+                   "Executor",
+                   "InlineExecutor",
+                   "Job",
+                   "LocalExecutor",
+                   "RayExecutor",
+                   "describe_evaluate",
+                   "recorded",
+                   "recorded_evaluate",
+                   "registered",
+                   "resolve",
+                   "rss_mb",
+]

@@ -11,8 +11,9 @@ from __future__ import annotations
 import abc
 import functools
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any
 
 from .. import training
 from ..errors import ConfigError

@@ -6,8 +6,8 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from multiprocessing.connection import Connection
-from typing import Callable
 
 from ..runfolder import now
 from .inline import InlineExecutor

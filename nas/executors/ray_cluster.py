@@ -18,7 +18,7 @@ import socket
 import sys
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import urlparse
 
 from ..errors import ConfigError
