@@ -8,31 +8,19 @@ does not import Ray: the Ray executor imports it only when it starts.
 from __future__ import annotations
 
 from .base import (
-                   REGISTRY,
-                   Executor,
-                   Job,
-                   describe_evaluate,
-                   recorded,
-                   recorded_evaluate,
-                   registered,
-                   resolve,
-                   rss_mb,
+           REGISTRY,
+           Executor,
+           Job,
+           describe_evaluate,
+           recorded,
+           recorded_evaluate,
+           registered,
+           resolve,
+           rss_mb,
 )
 from .inline import InlineExecutor
 from .local import LocalExecutor
 from .ray_cluster import RayExecutor
 
-__all__ = [
-                   "REGISTRY",
-                   "Executor",
-                   "InlineExecutor",
-                   "Job",
-                   "LocalExecutor",
-                   "RayExecutor",
-                   "describe_evaluate",
-                   "recorded",
-                   "recorded_evaluate",
-                   "registered",
-                   "resolve",
-                   "rss_mb",
-]
+__all__ = ["REGISTRY", "Executor", "InlineExecutor", "Job", "LocalExecutor", "RayExecutor", "describe_evaluate",
+           "recorded", "recorded_evaluate", "registered", "resolve", "rss_mb"]
