@@ -15,8 +15,7 @@ __version__ = "0.1.0"
 from . import data
 from .errors import ConfigError, DataError, InvalidGenomeError, NasError
 from .engine import evolve, resume
-from .executors import Executor, InlineExecutor, LocalExecutor
-from .ray_executor import RayExecutor  # imports Ray only when a RayExecutor starts
+from .executors import Executor, InlineExecutor, LocalExecutor, RayExecutor  # Ray: imported when one starts
 from .run import Individual, Run, load_run
 from .space import Bool, Choice, Float, Gene, Int, LogFloat, SearchSpace, genome_hash
 from .training import Budget

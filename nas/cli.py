@@ -78,7 +78,7 @@ def _executor(args, evaluate=None):
         if given:
             raise ConfigError(f"{', '.join(given)} only apply with --executor ray")
         return resolve(args.executor, evaluate)
-    from .ray_executor import RayExecutor
+    from .executors import RayExecutor
 
     options = {name: getattr(args, name) for name in (*RAY_OPTIONS[1:], "reuse_workers")
                if getattr(args, name) is not None}

@@ -1,43 +1,45 @@
-"""Executor contract: every executor must pass these. The Ray one starts (and stops) a local Ray instance."""
+"""Executors: the contract of nas.testing for the inline and local ones (Ray's is in test_ray.py), the registry,
+and searches that must not depend on the executor. The Ray one starts (and stops) a local Ray instance."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
 import pytest
+from conftest import dense_space
 
 import nas
-from conftest import dense_space
-from nas.executors import InlineExecutor, Job, LocalExecutor
+from nas.executors import Executor, InlineExecutor, LocalExecutor, recorded, resolve
+from nas.testing import ExecutorContract
+from nas.training import simulate
 
 EXECUTORS = {"inline": InlineExecutor, "local": LocalExecutor, "ray": nas.RayExecutor}
-GENOMES = [{"units": u, "activation": "relu", "learning_rate": 0.01, "mode": "ok"} for u in (4, 8, 16)]
 
 
-@pytest.fixture(params=sorted(EXECUTORS))
-def executor(request):
-    instance = EXECUTORS[request.param]()
-    yield instance
-    instance.close()
+class TestInlineContract(ExecutorContract):
+    def make_executor(self):
+        return InlineExecutor()
 
 
-def test_results_come_back_for_every_task(executor, tiny_data):
-    executor.start(Job(dense_space(), tiny_data, nas.Budget(), seed=0))
-    for task_id, genome in enumerate(GENOMES):
-        executor.submit(task_id, genome, dense_space().hash(genome))
-    assert executor.pending == 3
-    results = dict(executor.next_result() for _ in range(3))
-    assert sorted(results) == [0, 1, 2] and executor.pending == 0
-    for task_id, outcome in results.items():
-        assert outcome["status"] == "ok" and outcome["metrics"]["params"] == (
-            GENOMES[task_id]["units"] * (16 * 16 * 3 + 1) + GENOMES[task_id]["units"] * 7 + 7)
+class TestLocalContract(ExecutorContract):
+    def make_executor(self):
+        return LocalExecutor()
 
 
-def test_cancel_drops_pending_tasks(executor, tiny_data):
-    executor.start(Job(dense_space(), tiny_data, nas.Budget(), seed=0))
-    for task_id, genome in enumerate(GENOMES):
-        executor.submit(task_id, genome, dense_space().hash(genome))
-    assert sorted(executor.cancel()) == [0, 1, 2] and executor.pending == 0
+def test_the_registry_rebuilds_recorded_settings_and_names_unknown_executors():
+    rebuilt = Executor.from_description(LocalExecutor(recycle_mb=64.0, evaluate=simulate).describe())
+    assert type(rebuilt) is LocalExecutor and rebuilt.recycle_mb == 64.0 and rebuilt.evaluate is simulate
+    assert type(resolve("inline")) is InlineExecutor and resolve(rebuilt) is rebuilt
+    with pytest.raises(nas.ConfigError, match="unknown executor 'nope'; use 'local', 'inline', 'ray' or an Executor"):
+        resolve("nope")
+    with pytest.raises(nas.ConfigError, match="unknown executor 'nope'"):
+        recorded({"name": "nope", "evaluate": "nas.training.evaluate"})
+
+
+def test_importing_nas_imports_neither_ray_nor_tensorflow():
+    code = "import nas, sys; print('ray' in sys.modules, 'tensorflow' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["False", "False"]
 
 
 def test_same_seed_same_search_on_every_executor(tiny_data, tmp_path):

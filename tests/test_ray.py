@@ -12,10 +12,11 @@ from datetime import datetime
 
 import pytest
 import ray  # a core dependency: a failing import fails these tests, it never skips them
+from conftest import dense_space, scripted_fitness
 
 import nas
-from conftest import dense_space, scripted_fitness
 from nas.executors import Job
+from nas.testing import ExecutorContract
 
 SPACE = dense_space(modes=("ok", "raise", "nan", "oom", "die", "die_once", "hang"))
 
@@ -37,6 +38,17 @@ def cluster():
     yield nodes
     ray.shutdown()
     nodes.shutdown()
+
+
+class TestRayContract(ExecutorContract):
+    """The executor contract, on the two-node cluster (the executor uses the Ray instance this process joined)."""
+
+    @pytest.fixture(autouse=True)
+    def _on_the_cluster(self, cluster):
+        yield
+
+    def make_executor(self):
+        return nas.RayExecutor()
 
 
 def run_tasks(executor, genomes, data):

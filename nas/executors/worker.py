@@ -1,4 +1,4 @@
-"""The local executor's worker process: ``python -m nas._worker FD``.
+"""The local executor's worker process: ``python -m nas.executors.worker FD``.
 
 Receives the job (space, data, budget, seed, fitness) once over the socket FD, then evaluates genomes until told to
 stop or until the search process goes away.
@@ -10,19 +10,11 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 
-
-def _rss_mb() -> float | None:
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return None
+from .base import rss_mb
 
 
 def main(fd: int) -> None:
+    """Evaluate the job's genomes sent over the socket ``fd`` until told to stop (None) or the other end closes."""
     # Ctrl-C reaches the whole process group; the search process decides what happens to the running evaluation.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -37,7 +29,7 @@ def main(fd: int) -> None:
                 return
             task_id, genome, genome_hash = message
             outcome = job.run(genome, genome_hash)
-            outcome["worker_rss_mb"] = _rss_mb()
+            outcome["worker_rss_mb"] = rss_mb()
             connection.send((task_id, outcome))
     except (EOFError, BrokenPipeError, ConnectionResetError):
         return  # the search process ended (killed, interrupted): nothing is left to report to
