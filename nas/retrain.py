@@ -23,7 +23,7 @@ from .augment import Augmentation, pipeline
 from .errors import ConfigError
 from .runfolder import RunFolder, default_run_dir
 
-__all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline", "add_parser"]
+__all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline"]
 
 FINAL = "final"
 BASELINES = ("table1", "vgg16", "resnet50")  # the names nas.baselines builds, kept here so the CLI loads no TensorFlow
@@ -322,89 +322,3 @@ def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | 
     files.append(_plot_curves(results, folder, "training_curves.png"))
     return {"run_dir": str(path), "baselines": {n: r["report"] for n, r in results.items()},
             "files": [str(f) for f in files]}
-
-
-# -- command line ------------------------------------------------------------------------------------------------------
-def _positive(text: str) -> int:
-    from .cli import _positive_int
-
-    return _positive_int(text)
-
-
-def _add_training_options(parser) -> None:
-    parser.add_argument("--epochs", type=_positive, default=30, help="at most this many epochs (default 30)")
-    parser.add_argument("--patience", type=_positive, default=5,
-                        help="stop after this many epochs without a better validation loss (default 5)")
-    parser.add_argument("--weights", default=None, help="weights file for the vgg16/resnet50 baselines")
-    parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
-    parser.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
-    parser.add_argument("--image-size", type=_positive, default=None, help="input size in pixels with --data")
-    parser.add_argument("--quiet", action="store_true", help="print only the summary")
-
-
-def add_parser(commands) -> None:
-    """Add ``nas retrain`` and ``nas baseline``."""
-    parser = commands.add_parser("retrain", help="retrain a run's best genome and report on the test split",
-                                 description="Train the search's best genome (or its top K) on the training split "
-                                 "with augmentation, class weights and early stopping; write RUN/final/.")
-    parser.add_argument("run_dir")
-    parser.add_argument("--top-k", type=_positive, default=1, help="retrain the K best genomes (default 1)")
-    parser.add_argument("--data", default=None, help="data to retrain on (default: the run's)")
-    parser.add_argument("--baselines", default="", help="also train these: table1,vgg16,resnet50")
-    _add_training_options(parser)
-    parser.set_defaults(handler=_retrain_command)
-
-    parser = commands.add_parser("baseline", help="train the paper's baselines with the retrain pipeline",
-                                 description="Train table1, vgg16 or resnet50 with the same pipeline, split and "
-                                 "budget as nas retrain; write RUN_DIR/baselines.json and a report per model.")
-    parser.add_argument("--model", required=True, help="table1, vgg16 or resnet50 (comma-separated for several)")
-    parser.add_argument("--data", default=None, help="synthetic | digits | ham10000:PATH | folder:PATH")
-    parser.add_argument("--run-dir", default=None, help="output folder (default runs/baselines/<timestamp>); a "
-                        "search's run folder lends its data and split")
-    parser.add_argument("--seed", type=int, default=0)
-    _add_training_options(parser)
-    parser.set_defaults(handler=_baseline_command)
-
-
-def _augmentation(args) -> Augmentation | None:
-    return None if args.no_augment else Augmentation()
-
-
-def _print_report(label: str, report: dict) -> None:
-    print(f"{label:<28} accuracy {report['accuracy']:.4f}  balanced accuracy {report['balanced_accuracy']:.4f}  "
-          f"macro F1 {report['macro']['f1']:.4f}")
-
-
-def _retrain_command(args) -> int:
-    from . import data as data_module
-    from .runfolder import read_config
-
-    data = None
-    if args.data is not None:
-        config = read_config(args.run_dir)
-        data = data_module.parse(args.data, image_size=args.image_size or config["input_shape"][0],
-                                 seed=config["data"].get("seed", config["seed"]))
-    summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
-                      weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
-                      class_weighted=not args.no_class_weights, verbose=not args.quiet)
-    print(f"\ntest split ({summary['test']['n_samples']} images):")
-    _print_report(f"retrained {summary['genome_hash']}", summary["test"])
-    for name, report in summary["baselines"].items():
-        _print_report(name, report)
-    print(f"written: {', '.join(summary['files'])}")
-    return 0
-
-
-def _baseline_command(args) -> int:
-    from . import data as data_module
-
-    data = None if args.data is None else data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
-    summary = baseline(args.model, data, run_dir=args.run_dir, epochs=args.epochs, patience=args.patience,
-                       seed=args.seed, weights=args.weights, augmentation=_augmentation(args),
-                       class_weighted=not args.no_class_weights, verbose=not args.quiet)
-    print("\ntest split:")
-    for name, report in summary["baselines"].items():
-        _print_report(name, report)
-    print(f"written to {summary['run_dir']}")
-    return 0
-

@@ -413,19 +413,3 @@ def serve(run, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True)
         app.close()
         shutil.rmtree(folder, ignore_errors=True)
     return app
-
-
-def add_parser(commands) -> None:
-    """``nas serve RUN [--host 127.0.0.1] [--port 7860]``."""
-    parser = commands.add_parser("serve", help="the web page: upload a lesion photo, get class and heatmap",
-                                 description="Serve the run's model as a web page (needs pip install \"nas[ui]\").")
-    parser.add_argument("run_dir")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine "
-                                                            "only)")
-    parser.add_argument("--port", type=int, default=7860)
-    parser.set_defaults(handler=_serve)
-
-
-def _serve(args) -> int:
-    serve(args.run_dir, args.host, args.port)
-    return 0

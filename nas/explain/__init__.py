@@ -10,8 +10,8 @@ remove or reveal pixels in the heatmap's order and follow the class probability;
 random heatmaps, the floor a useful explanation must clear.
 
 The package: :mod:`nas.explain.cam` (finding the feature map, tracing the gradients, Grad-CAM),
-:mod:`nas.explain.panels` (overlays, captions, PNG panels), :mod:`nas.explain.faithfulness` (the figures above) and
-:mod:`nas.explain.command` (``nas explain``). Importing it imports neither TensorFlow nor Keras.
+:mod:`nas.explain.panels` (overlays, captions, PNG panels) and :mod:`nas.explain.faithfulness` (the figures above);
+the ``nas explain`` command is :mod:`nas.cli.explain`. Importing it imports neither TensorFlow nor Keras.
 
 Example:
     >>> import nas.explain                                                    # doctest: +SKIP
@@ -24,11 +24,10 @@ Example:
 from __future__ import annotations
 
 from .cam import _CACHE, METHODS, feature_layer, gradcam
-from .command import add_parser
 from .faithfulness import (BASELINES, _baseline_images, _curves, deletion_auc, energy_in_mask, evaluate_faithfulness,
                            insertion_auc, pointing_game, random_heatmaps)
 from .panels import caption, overlay, panel_png, save_panel
 
 __all__ = ["METHODS", "BASELINES", "gradcam", "feature_layer", "overlay", "panel_png", "save_panel", "caption",
            "random_heatmaps", "deletion_auc", "insertion_auc", "energy_in_mask", "pointing_game",
-           "evaluate_faithfulness", "add_parser"]
+           "evaluate_faithfulness"]

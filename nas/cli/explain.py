@@ -1,6 +1,7 @@
 """``nas explain``: Grad-CAM panels of image files, or faithfulness figures over a run's test split.
 
-Only the parser is built at ``nas --help`` time; TensorFlow, the run's model and its data are loaded by the handler.
+Only the parser is built at ``nas --help`` time (:mod:`nas.explain` imports no TensorFlow); TensorFlow, the run's model
+and its data are loaded by the handler.
 """
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import ConfigError, DataError
-from .cam import METHODS, _explain
-from .faithfulness import evaluate_faithfulness
-from .panels import caption, save_panel
+from ..explain.cam import METHODS
+from .options import EXIT_USER_ERROR, positive_int
 
 if TYPE_CHECKING:
     from ..run import Run
@@ -25,8 +25,6 @@ _FIGURES = {"deletion_auc": "deletion AUC (lower is better)", "insertion_auc": "
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``nas explain`` to the CLI's sub-commands."""
-    from ..cli import _positive_int
-
     parser = commands.add_parser(
         "explain", help="Grad-CAM overlays of images, or faithfulness figures over the test split",
         description="Explain the run's model (final/model.keras when retrained, else the search's best genome, "
@@ -41,13 +39,12 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--evaluate", action="store_true",
                         help="deletion/insertion AUC, energy in mask and pointing game against random heatmaps over "
                              "the test split; writes explain/faithfulness.json")
-    parser.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--limit", type=positive_int, default=None, metavar="N",
                         help="with --evaluate: the first N test images")
     parser.set_defaults(handler=_command)
 
 
 def _command(args: argparse.Namespace) -> int:
-    from ..cli import EXIT_USER_ERROR
     from ..run import Run
 
     run = Run(args.run_dir)
@@ -69,6 +66,8 @@ def _command(args: argparse.Namespace) -> int:
 
 def _explain_files(run: Run, args: argparse.Namespace, class_names: list[str], wanted: int | None) -> bool:
     """Write one panel per readable image; True when every image was explained."""
+    from ..explain.cam import _explain
+    from ..explain.panels import caption, save_panel
     from ..images import read_image
 
     out = Path(args.out) if args.out else run.path / "explain"
@@ -116,6 +115,7 @@ def _display_size(picture: np.ndarray, longest: int = 384) -> tuple[int, int]:
 
 def _evaluate(run: Run, args: argparse.Namespace, wanted: int | None) -> int:
     from .. import data as data_module
+    from ..explain.faithfulness import evaluate_faithfulness
     from ..runfolder import RunFolder
 
     dataset = data_module.from_spec(run.config["data"])

@@ -1,0 +1,77 @@
+"""``nas search``: run a genetic search and write its run folder."""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .options import add_executor_options, executor, positive_int
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    """Add ``nas search`` to the CLI's sub-commands."""
+    search = commands.add_parser("search", help="run a genetic search", description="Run a genetic search and "
+                                 "write its run folder.")
+    search.add_argument("--space", default="cnn", help="search space: cnn or resnet50 (default cnn)")
+    search.add_argument("--weights", default=None,
+                        help="resnet50 backbone weights: a local .h5 file, or 'imagenet' if Keras has them cached")
+    search.add_argument("--data", default="synthetic",
+                        help="synthetic[:N] | digits | ham10000:PATH (HAM10000's official layout) | folder:PATH (one "
+                             "folder per class) (default synthetic)")
+    search.add_argument("--image-size", type=positive_int, default=None, help="input size in pixels (synthetic: 32)")
+    search.add_argument("--population", type=positive_int, default=12)
+    search.add_argument("--generations", type=positive_int, default=6, help="generations, the first included")
+    search.add_argument("--epochs", type=positive_int, default=1, help="training epochs per evaluation")
+    search.add_argument("--max-train-samples", type=positive_int, default=None)
+    search.add_argument("--max-params", type=positive_int, default=None, help="reject larger models before training")
+    search.add_argument("--objectives", default=None,
+                        help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params); default: the "
+                             "data's (val_balanced_accuracy for HAM10000, val_accuracy otherwise)")
+    search.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
+                        help="weight the loss by inverse class frequency (default: on for HAM10000, off otherwise)")
+    search.add_argument("--run-dir", default=None, help="run folder (default runs/<timestamp>)")
+    search.add_argument("--seed", type=int, default=0)
+    add_executor_options(search)
+    search.add_argument("--algorithm", choices=("generational", "aging"), default="generational",
+                        help="generational (default) or aging: asynchronous regularized evolution that keeps every "
+                             "Ray worker busy")
+    search.add_argument("--simulate", type=float, default=None, metavar="SECONDS",
+                        help="score genomes with a deterministic stand-in that sleeps SECONDS instead of training "
+                             "(to try the search machinery in seconds)")
+    search.add_argument("--quiet", action="store_true", help="print only the final summary")
+    search.set_defaults(handler=_search)
+
+
+def _search(args: argparse.Namespace) -> int:
+    from .. import data as data_module
+    from ..engine import evolve
+    from ..training import Budget
+
+    dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
+    budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
+                    class_weighted=args.class_weights)
+    space = args.space
+    if args.weights is not None:
+        from ..space import builtin_space
+
+        space = builtin_space(args.space, weights=args.weights)
+    evaluate = None
+    if args.simulate is not None:
+        import functools
+
+        from ..training import simulate
+
+        evaluate = functools.partial(simulate, seconds=args.simulate)
+    run = evolve(space, dataset, population=args.population, generations=args.generations,
+                 objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
+                 run_dir=args.run_dir, seed=args.seed, algorithm=args.algorithm, verbose=not args.quiet)
+    print_outcome(run)
+    return 0
+
+
+def print_outcome(run: Any) -> None:
+    """Print where a finished (or resumed) search's run folder is, its best genome, and how to inspect it."""
+    best = run.best
+    print(f"run folder: {run.path}")
+    if best is not None:
+        print(f"best genome {best.genome_hash}: " + ", ".join(f"{k}={v}" for k, v in best.metrics.items()))
+    print(f"inspect: nas runs show {run.path}    plots: {run.path / 'plots'}")
