@@ -26,7 +26,10 @@ demo: install
 chromium:
 	.ci/chromium
 
+# The linter and the type checker first (ruff.toml, mypy.ini), then the test suite.
 test: install chromium
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 clean:

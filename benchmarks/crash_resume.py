@@ -132,7 +132,8 @@ def main() -> None:
     identical = sum(r["identical"] for r in rows)
     figures = {"runs": rows, "identical": identical, "lost": sum(r["lost"] for r in rows),
                "repeated": sum(r["repeated"] for r in rows), "kills": sum(r["kills"] for r in rows),
-               "uninterrupted_run_seconds": duration, "resume_latencies_seconds": resume_latencies, "resume_finished_run_seconds": restore_seconds,
+               "uninterrupted_run_seconds": duration, "resume_latencies_seconds": resume_latencies,
+               "resume_finished_run_seconds": restore_seconds,
                "resume_finished_run_evaluations": len(resumed.evaluations), "runs_show_seconds": show_seconds}
     figures["algorithm"] = args.algorithm
     path = save("crash_resume" if args.algorithm == "generational" else f"crash_resume_{args.algorithm}", figures)

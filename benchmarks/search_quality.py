@@ -73,7 +73,8 @@ def main() -> None:
                        "seconds": round(time.perf_counter() - clock, 1)}
                 rows.append(row)
                 print(f"{name} seed {seed}: {count} evaluations each; best val_accuracy genetic {row['genetic']:.4f}"
-                      f" vs random {row['random']:.4f} (population mean: last generation {row['genetic_mean_last_generation']:.4f},"
+                      f" vs random {row['random']:.4f} (population mean: last generation "
+                      f"{row['genetic_mean_last_generation']:.4f},"
                       f" random {row['random_mean']:.4f}); best genome retrained, test accuracy genetic "
                       f"{row['genetic_test']:.4f} vs random {row['random_test']:.4f}; {row['seconds']} s", flush=True)
             wins = sum(r["genetic"] > r["random"] for r in rows)

@@ -152,9 +152,9 @@ def load(run_path: Path, photos: list[Path], requests: int, clients: int, timeou
             try:
                 urllib.request.urlopen(url, timeout=2).close()
                 break
-            except OSError:
+            except OSError as error:
                 if server.poll() is not None or time.monotonic() > deadline:
-                    raise SystemExit(f"nas serve did not come up at {url}")
+                    raise SystemExit(f"nas serve did not come up at {url}") from error
                 time.sleep(0.5)
         queue = list(range(requests))
         lock = threading.Lock()

@@ -21,7 +21,7 @@ from .space import Bool, Choice, Float, Gene, Int, LogFloat, SearchSpace, genome
 from .training import Budget
 
 __all__ = [
-    "evolve", "resume", "load_run", "Run", "Individual", "Budget", "SearchSpace", "Gene", "Int", "Float", "LogFloat", "Choice",
-    "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "InlineExecutor", "RayExecutor", "ConfigError", "DataError", "InvalidGenomeError",
-    "NasError",
+    "evolve", "resume", "load_run", "Run", "Individual", "Budget", "SearchSpace", "Gene", "Int", "Float", "LogFloat",
+    "Choice", "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "InlineExecutor", "RayExecutor",
+    "ConfigError", "DataError", "InvalidGenomeError", "NasError",
 ]

@@ -1,4 +1,5 @@
-"""The paper's baselines: its traditional CNN (Table 1), VGG16 and ResNet50, built to train on the same data as a search.
+"""The paper's baselines: its traditional CNN (Table 1), VGG16 and ResNet50, built to train on the same data as a
+search.
 
 Every model takes images scaled to [0, 1] (like every ``nas`` model) and ends in a softmax. VGG16 and ResNet50 carry
 their ImageNet preprocessing inside the model as plain Keras layers (no ``Lambda``), so saved models load in Keras safe

@@ -1,4 +1,5 @@
-"""Plots of a run, written to ``<run>/plots/``: fitness per generation, and the Pareto front of a multi-objective run."""
+"""Plots of a run, written to ``<run>/plots/``: fitness per generation, and the Pareto front of a multi-objective
+run."""
 from __future__ import annotations
 
 import io

@@ -1,4 +1,5 @@
-"""The clinical evaluation report of a trained classifier: metrics, ``report.json``, ``report.md`` and the confusion matrix.
+"""The clinical evaluation report of a trained classifier: metrics, ``report.json``, ``report.md`` and the confusion
+matrix.
 
 :func:`classification_report` turns test labels and predicted probabilities into one JSON-able dict;
 :func:`write_report` writes it (with an optional comparison against baselines) to a folder, normally ``RUN/final/``;
@@ -262,7 +263,8 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
     lines.append(f"| expected calibration error ({report['calibration_bins']} bins) | "
                  f"{_number(report['expected_calibration_error'])} |")
 
-    lines += ["", "## Per class", "", "| class | precision | recall | F1 | ROC AUC | support |", "|---|---|---|---|---|---|"]
+    lines += ["", "## Per class", "", "| class | precision | recall | F1 | ROC AUC | support |",
+              "|---|---|---|---|---|---|"]
     for name in names:
         row = report["per_class"][name]
         lines.append(f"| {CLASS_FULL_NAMES.get(name, name)} | {_number(row['precision'])} | {_number(row['recall'])} "
@@ -276,8 +278,9 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
 
     if baselines:
         lines += ["", "## Comparison with the baselines", "",
-                  "Every model is scored on the same test split as the searched one. The paper's accuracies are quoted as published; its split is not known to keep the images of one "
-                  "lesion together, which inflates accuracy.", "",
+                  "Every model is scored on the same test split as the searched one. The paper's accuracies are "
+                  "quoted as published; its split is not known to keep the images of one lesion together, which "
+                  "inflates accuracy.", "",
                   "| model | accuracy | balanced accuracy | macro F1 | paper's accuracy |", "|---|---|---|---|---|"]
         for name, row in [("searched", report), *baselines.items()]:
             lines.append(f"| {_label(name)} | {_percent(row['accuracy'])} | {_percent(row['balanced_accuracy'])} | "

@@ -117,7 +117,8 @@ class Int(Gene):
 
 @dataclass(frozen=True)
 class Float(Gene):
-    """A float in ``[low, high]``, quantised to ``step`` (or to 4 decimals) so that near-identical genomes hash alike."""
+    """A float in ``[low, high]``, quantised to ``step`` (or to 4 decimals) so that near-identical genomes hash
+    alike."""
 
     low: float = 0.0
     high: float = 1.0
@@ -315,7 +316,8 @@ class SearchSpace:
         return left, right
 
     def check(self, genome: Mapping) -> None:
-        """Raise :class:`InvalidGenomeError` naming every gene of ``genome`` that is missing, unknown or out of range."""
+        """Raise :class:`InvalidGenomeError` naming every gene of ``genome`` that is missing, unknown or out of
+        range."""
         problems = [f"missing gene {name!r}" for name in self._by_name if name not in genome]
         problems += [f"unknown gene {name!r}" for name in genome if name not in self._by_name]
         for name, value in genome.items():

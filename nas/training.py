@@ -134,7 +134,8 @@ def train(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_has
                                                                              data.y_train[picked])
     clock = time.perf_counter()
     history = model.fit(x_train, y_train, epochs=budget.epochs, batch_size=int(genome.get("batch_size", 32)),
-                        class_weight=data.class_weights() if budget.for_data(data).class_weighted else None, shuffle=True,
+                        class_weight=data.class_weights() if budget.for_data(data).class_weighted else None,
+                        shuffle=True,
                         verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
     losses = history.history.get("loss", [])
     info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),

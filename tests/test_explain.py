@@ -122,7 +122,7 @@ def test_threads_share_one_gradient_function_which_does_not_keep_the_model_alive
     model = cnn.build(dict(cnn.TABLE1, filters_1=8, filters_2=8, dense_units=32), (16, 16, 3), 7)
     x = np.random.default_rng(4).random((3, 16, 16, 3), dtype=np.float32)
     with ThreadPoolExecutor(4) as pool:  # as a web server's request threads would, on a model not explained yet
-        results = list(pool.map(lambda _: explain.gradcam(model, x), range(4)))
+        results = list(pool.map(lambda _: explain.gradcam(model, x), range(4)))  # noqa: F821 - del-ed below
     for heatmaps in results[1:]:
         np.testing.assert_allclose(heatmaps, results[0], atol=1e-6)
     assert len(explain._CACHE[model]) == 1

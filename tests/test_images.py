@@ -24,7 +24,8 @@ def encoded(image: Image.Image, fmt: str = "PNG") -> bytes:
 def test_every_colour_mode_becomes_rgb_in_unit_range(tmp_path, mode):
     rng = np.random.default_rng(0)
     rgb = Image.fromarray(rng.integers(0, 256, (20, 30, 3), dtype=np.uint8))
-    image = rgb.convert(mode) if mode != "I;16" else Image.fromarray((rng.integers(0, 65535, (20, 30))).astype(np.uint16))
+    image = (rgb.convert(mode) if mode != "I;16"
+             else Image.fromarray((rng.integers(0, 65535, (20, 30))).astype(np.uint16)))
     fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")
     path = tmp_path / f"image.{fmt.lower()}"
     path.write_bytes(encoded(image, fmt))

@@ -81,7 +81,7 @@ def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(re
                   algorithm, "--run-dir", run_dir, "--quiet")
     kills = 0
     log = run_dir / "evaluations.jsonl"
-    for attempt in range(12):
+    for _ in range(12):
         # Kill at a random point of the search's progress (not of the wall clock: a fast machine could otherwise
         # finish before the first kill), a random few milliseconds after an evaluation landed, so some kills fall
         # inside checkpoint writes.
@@ -114,7 +114,8 @@ def test_sigint_and_sigterm_stop_cleanly_and_resume_exactly(reference, tmp_path,
     # As in a terminal: a shell that runs jobs in the background (CI's does) makes them ignore SIGINT, and Python
     # respects that; the search should see Ctrl-C as a user at a terminal would send it.
     process = subprocess.Popen(cli("search", *SEARCH, "--simulate", "0.05", "--executor", executor, "--seed", 1,
-                                   "--algorithm", algorithm, "--run-dir", run_dir), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                   "--algorithm", algorithm, "--run-dir", run_dir),
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = run_dir / "evaluations.jsonl"
     deadline = time.monotonic() + 60

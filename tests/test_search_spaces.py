@@ -127,7 +127,8 @@ def test_unfreeze_controls_exactly_which_backbone_blocks_train():
         if unfreeze == 0:
             assert not backbone.trainable_weights and trainable == 0
         elif unfreeze == 8:
-            assert names == {n for n in (l.name for l in backbone.layers if l.weights) if n[:12] in LAST_8_BLOCKS}
+            trained = (layer.name for layer in backbone.layers if layer.weights)
+            assert names == {n for n in trained if n[:12] in LAST_8_BLOCKS}
             assert "conv5_block3_3_conv" in names and "conv4_block1_1_conv" not in names
         elif unfreeze == resnet50.UNFREEZE_ALL:
             assert all(layer.trainable for layer in backbone.layers) and frozen == 0

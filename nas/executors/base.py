@@ -82,7 +82,7 @@ class Executor(abc.ABC):
         """How many evaluations run at once (the asynchronous algorithm keeps this many in flight)."""
         return 1
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional: executors without resources need not override it
         """Release resources (workers, connections)."""
 
     def describe(self) -> dict:

@@ -23,8 +23,8 @@ Example:
 """
 from __future__ import annotations
 
-from .cam import _CACHE, METHODS, feature_layer, gradcam
-from .faithfulness import (BASELINES, _baseline_images, _curves, deletion_auc, energy_in_mask, evaluate_faithfulness,
+from .cam import _CACHE, METHODS, feature_layer, gradcam  # noqa: F401 - _CACHE: inspected by tests
+from .faithfulness import (BASELINES, _baseline_images, _curves,  # noqa: F401 - the private ones: tests deletion_auc, energy_in_mask, evaluate_faithfulness,
                            insertion_auc, pointing_game, random_heatmaps)
 from .panels import caption, overlay, panel_png, save_panel
 
