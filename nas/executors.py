@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from . import training
 from .errors import ConfigError
-from .runfolder import now
+from .clock import now
 
 
 @dataclass

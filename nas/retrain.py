@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,7 +20,7 @@ import numpy as np
 
 from .augment import Augmentation, pipeline
 from .errors import ConfigError
-from .runfolder import RunFolder, default_run_dir
+from .runs.writer import RunFolder, default_run_dir
 
 __all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline", "add_parser"]
 
@@ -86,14 +85,6 @@ def _test_report(model, data) -> dict:
     from .report import evaluate_model
 
     return evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
-
-
-def _save_model(model, folder: RunFolder, relative: str) -> Path:
-    # Keras writes .keras archives only to a path; the run folder writes them atomically from bytes.
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "model.keras"
-        model.save(path)
-        return folder.write_bytes(relative, path.read_bytes())
 
 
 def _plot_curves(trained: dict[str, dict], folder: RunFolder, relative: str) -> Path:
@@ -168,7 +159,7 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
                                        verbose=verbose)
         result["report"] = _test_report(model, data)
         if save_models:
-            _save_model(model, folder, f"{name}/model.keras")
+            folder.save_model(f"{name}/model.keras", model)
         results[name] = result
         del model
         keras.backend.clear_session()
@@ -226,12 +217,12 @@ def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str 
 
     from . import data as data_module
     from .report import write_report
-    from .run import Run
+    from .runs.reader import Run
     from .training import training_seed
 
     run = run if isinstance(run, Run) else Run(run)
     config = run.config
-    dataset = data_module.coerce(data) if data is not None else data_module.from_spec(config["data"])
+    dataset = run.dataset(data)
     if list(dataset.class_names) != list(config["class_names"]):
         raise ConfigError(f"the data's classes {list(dataset.class_names)} differ from the run's "
                           f"{config['class_names']}; retrain on the data the run searched")
@@ -265,7 +256,7 @@ def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str 
     _, best, model = chosen
     best["report"] = report = _test_report(model, dataset)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset)
-    files = [_save_model(model, folder, f"{FINAL}/model.keras")]
+    files = [folder.save_model(f"{FINAL}/model.keras", model)]
     del model
     keras.backend.clear_session()
     baseline_results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience,
@@ -297,7 +288,7 @@ def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | 
     """
     from . import data as data_module
     from .report import write_report
-    from .runfolder import read_config
+    from .runs.writer import read_config
 
     names = _baseline_names(models)
     if not names:
@@ -315,8 +306,8 @@ def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | 
     files = [folder.write_json("baselines.json", {"settings": _settings(epochs, patience, augmentation,
                                                                          class_weighted, dataset),
                                                   "models": results})]
-    written = dataset.write_splits(path / "splits.csv")
-    files += [written] if written else []
+    splits = dataset.splits_csv()
+    files += [folder.write_bytes("splits.csv", splits)] if splits is not None else []
     for name, result in results.items():
         files += write_report(result["report"], path / name, title=f"baseline {name} on {dataset.name}")
     files.append(_plot_curves(results, folder, "training_curves.png"))

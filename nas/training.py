@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from .errors import ConfigError
-from .runfolder import now
+from .clock import now
 
 #: Metrics every successful evaluation reports; objectives are chosen among them.
 METRICS = ("val_accuracy", "val_balanced_accuracy", "val_loss", "params", "train_seconds")

@@ -11,8 +11,8 @@ from typing import Iterable, Mapping, Sequence
 
 from deap import base
 
-from ..errors import ConfigError
-from ..training import METRICS
+from .errors import ConfigError
+from .training import METRICS
 
 #: A failed evaluation scores this far on the wrong side of every objective. Finite, because NSGA-II's crowding
 #: distance turns infinities into NaN.

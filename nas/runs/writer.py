@@ -1,4 +1,5 @@
-"""The run folder: the only module that writes ``runs/<name>/``, and the reader behind :func:`nas.load_run`.
+"""Writing a run folder: :class:`RunFolder` is the only writer of ``runs/<name>/`` (the reader is
+:mod:`nas.runs.reader`).
 
 Everything is written so that a crash at any instant leaves a readable folder: JSONL files are appended one whole
 line per ``write`` and fsynced (a torn last line is skipped by readers), other files are written to a temporary name,
@@ -8,24 +9,19 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import math
 import os
 import warnings
 from pathlib import Path
 from typing import Any, Iterable
 
-from .errors import ConfigError
+from ..errors import ConfigError
+from ..files import dumps, fsync_dir, json_safe, write_atomic
 
 CONFIG = "config.json"
 EVALUATIONS = "evaluations.jsonl"
 GENERATIONS = "generations.jsonl"
 CHECKPOINT = "checkpoint.json"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.json"
-
-
-def now() -> str:
-    """The current UTC time as an ISO 8601 string (what every record uses)."""
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 
 
 def default_run_dir(root: str | os.PathLike = "runs") -> Path:
@@ -37,46 +33,6 @@ def default_run_dir(root: str | os.PathLike = "runs") -> Path:
         suffix += 1
         path = Path(root) / f"{stamp}-{suffix}"
     return path
-
-
-def _json_safe(value: Any) -> Any:
-    # JSON has no NaN or infinity; writing them would make the line unreadable for strict parsers (jq, browsers).
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    """One-line JSON with NaN/inf written as null."""
-    return json.dumps(_json_safe(value), separators=(",", ":"), allow_nan=False)
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` so that readers see the old or the new file, never a partial one."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "wb") as handle:
-        handle.write(content.encode() if isinstance(content, str) else content)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -128,11 +84,12 @@ class RunFolder:
         except OSError as error:
             raise ConfigError(f"cannot write the run folder {folder.path}: {error.strerror or error}; choose a "
                               f"writable run_dir") from None
-        write_atomic(folder.path / CONFIG, json.dumps(_json_safe(config), indent=2) + "\n")
+        write_atomic(folder.path / CONFIG, json.dumps(json_safe(config), indent=2) + "\n")
         return folder
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> "RunFolder":
+        """Open an existing run folder to append to it (resume), repairing a torn last line of its logs."""
         folder = cls(path)
         if not (folder.path / CONFIG).exists():
             raise ConfigError(f"{folder.path} is not a run folder (no {CONFIG}); check the path")
@@ -166,9 +123,11 @@ class RunFolder:
             os.close(fd)
 
     def append_evaluation(self, record: dict) -> None:
+        """Append one evaluation record to ``evaluations.jsonl`` (fsynced)."""
         self._append(EVALUATIONS, record)
 
     def append_generation(self, record: dict) -> None:
+        """Append one generation record to ``generations.jsonl`` (fsynced)."""
         self._append(GENERATIONS, record)
 
     # -- files ---------------------------------------------------------------------------------------------------
@@ -177,33 +136,52 @@ class RunFolder:
         current = self.path / CHECKPOINT
         if current.exists():
             os.replace(current, self.path / PREVIOUS_CHECKPOINT)
-        write_atomic(current, json.dumps(_json_safe(state)) + "\n")
+        write_atomic(current, json.dumps(json_safe(state)) + "\n")
 
     def write_json(self, relative: str, value: Any) -> Path:
-        path = self.path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, json.dumps(_json_safe(value), indent=2) + "\n")
-        return path
+        """Write ``value`` as indented JSON (NaN/inf as null) to ``relative`` atomically; return its path."""
+        return write_atomic(self.path / relative, json.dumps(json_safe(value), indent=2) + "\n", parents=True)
 
-    def write_bytes(self, relative: str, content: bytes) -> Path:
-        path = self.path / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, content)
-        return path
+    def write_bytes(self, relative: str, content: bytes | str) -> Path:
+        """Write ``content`` to ``relative`` atomically (its folders are created); return its path."""
+        return write_atomic(self.path / relative, content, parents=True)
+
+    def save_model(self, relative: str, model) -> Path:
+        """Save a ``keras.Model`` to ``relative`` (a ``.keras`` file) atomically; return its path.
+
+        Keras writes archives only to a path, so the model is saved under a temporary name beside the target, fsynced
+        and renamed over it: readers see the old model or the new one, never a partial archive.
+        """
+        target = self.path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        temporary = target.with_name(f".{target.stem}.tmp-{os.getpid()}{target.suffix or '.keras'}")
+        try:
+            model.save(temporary)
+            with open(temporary, "rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temporary, target)
+        finally:
+            temporary.unlink(missing_ok=True)
+        fsync_dir(target.parent)
+        return target
 
     def subdir(self, name: str) -> Path:
+        """The folder ``name`` inside the run folder, created if missing."""
         path = self.path / name
         path.mkdir(parents=True, exist_ok=True)
         return path
 
     # -- reads ---------------------------------------------------------------------------------------------------
     def read_config(self) -> dict:
+        """The recorded ``config.json``."""
         return read_config(self.path)
 
     def read_evaluations(self) -> list[dict]:
+        """Every complete record of ``evaluations.jsonl``, retried attempts included (see :func:`latest_attempts`)."""
         return read_jsonl(self.path / EVALUATIONS)
 
     def read_generations(self) -> list[dict]:
+        """Every complete record of ``generations.jsonl``."""
         return read_jsonl(self.path / GENERATIONS)
 
     def read_checkpoint(self) -> dict | None:
@@ -221,6 +199,7 @@ class RunFolder:
 
 
 def read_config(path: str | os.PathLike) -> dict:
+    """The ``config.json`` of the run folder ``path``; ConfigError if it is missing or not JSON."""
     config_path = Path(path) / CONFIG
     if not config_path.exists():
         raise ConfigError(f"{Path(path)} is not a run folder (no {CONFIG}); check the path")
@@ -250,8 +229,8 @@ def config_differences(recorded: dict, given: dict, ignore: Iterable[str] = ()) 
                 if not prefix and key in ignore:
                     continue
                 walk(a.get(key), b.get(key), f"{prefix}.{key}" if prefix else key)
-        elif _json_safe(a) != _json_safe(b):
-            differences.append(f"{prefix}: recorded {json.dumps(_json_safe(a))}, given {json.dumps(_json_safe(b))}")
+        elif json_safe(a) != json_safe(b):
+            differences.append(f"{prefix}: recorded {json.dumps(json_safe(a))}, given {json.dumps(json_safe(b))}")
 
     walk(recorded, given, "")
     return differences

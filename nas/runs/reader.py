@@ -9,9 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
-from .runfolder import RunFolder, latest_attempts, read_config
-from .space import space_from_config
+from ..errors import ConfigError
+from ..objectives import Fitness, Objectives
+from ..space import space_from_config
+from .writer import RunFolder, latest_attempts, read_config
 
 FINAL_MODEL = "final/model.keras"  # written by ``nas retrain``
 BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use by Run.model()
@@ -42,23 +43,14 @@ class Individual:
     def train(self, data=None, space=None):
         """Train this genome as the search did (same data subset, budget and seed): on the same machine this gives
         back the very model the search scored. ``data`` defaults to the run's recorded dataset."""
-        from . import data as data_module
-        from .training import Budget, train
+        from ..training import Budget, train
 
         if self.run is None:
             raise ConfigError("this individual is not attached to a run; use nas.training.train() instead")
         config = self.run.config
-        data = data_module.coerce(data) if data is not None else data_module.from_spec(config["data"])
+        data = self.run.dataset(data)
         return train(self.genome, space=space or self.run.space, data=data, budget=Budget.from_dict(config["budget"]),
                      seed=config["seed"], genome_hash=self.genome_hash)
-
-
-def _signs(objectives: list[str]) -> list[int]:
-    return [-1 if o.startswith("-") else 1 for o in objectives]
-
-
-def _dominates(a: tuple, b: tuple) -> bool:
-    return all(x >= y for x, y in zip(a, b)) and any(x > y for x, y in zip(a, b))
 
 
 class Run:
@@ -85,15 +77,25 @@ class Run:
 
     @property
     def run_dir(self) -> Path:
+        """The run folder (same as ``path``)."""
         return self.path
 
     @property
     def objectives(self) -> list[str]:
+        """The objectives as recorded (``-`` for minimised ones)."""
         return list(self.config["objectives"])
 
     @property
     def finished(self) -> bool:
+        """Every configured generation has been recorded."""
         return len(self.generations) >= int(self.config.get("generations", 0))
+
+    def dataset(self, data=None):
+        """The run's data set: ``data`` coerced (see :func:`nas.data.coerce`) when given, else the recorded one
+        rebuilt from ``config.json`` (:func:`nas.data.from_spec`)."""
+        from .. import data as data_module
+
+        return data_module.coerce(data) if data is not None else data_module.from_spec(self.config["data"])
 
     @property
     def space(self):
@@ -108,7 +110,7 @@ class Run:
 
     def _scored(self) -> list[tuple[tuple, dict]]:
         """(signed fitness, record) of every successful evaluation, one per genome."""
-        signs = _signs(self.objectives)
+        signs = [sign for _, sign in Objectives.parse(self.objectives).parsed]
         seen, scored = set(), []
         for record in self.evaluations:
             fitness = record.get("fitness") or []
@@ -133,7 +135,9 @@ class Run:
     def pareto_front(self) -> list[Individual]:
         """Non-dominated evaluated individuals, sorted by the first objective (best first)."""
         scored = self._scored()
-        front = [(f, r) for f, r in scored if not any(_dominates(g, f) for g, _ in scored)]
+        # The fitness is signed already, so every objective is maximised: DEAP's dominance with weights of +1.
+        fitness = [Fitness((1.0,) * len(f), f) for f, _ in scored]
+        front = [(f, r) for (f, r), own in zip(scored, fitness) if not any(other.dominates(own) for other in fitness)]
         front.sort(key=lambda item: item[0], reverse=True)
         return [self._individual(r) for _, r in front]
 
@@ -147,6 +151,7 @@ class Run:
 
     @property
     def failures(self) -> list[dict]:
+        """The failed evaluation records."""
         return [r for r in self.evaluations if r.get("status") == "failed"]
 
     def model_path(self) -> Path | None:
@@ -176,11 +181,7 @@ class Run:
         if self.best is None:
             raise ConfigError(f"{self.path} has no successful evaluation yet, so there is no model to use")
         model = self.best.train()
-        target = self.path / BEST_MODEL
-        target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.keras")
-        model.save(temporary)
-        os.replace(temporary, target)
+        RunFolder(self.path).save_model(BEST_MODEL, model)
         return model
 
     def genome_sequence(self) -> list[str]:
