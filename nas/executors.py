@@ -19,8 +19,8 @@ from multiprocessing.connection import Connection
 from typing import Any, Callable
 
 from . import training
-from .errors import ConfigError
 from .clock import now
+from .errors import ConfigError
 
 
 @dataclass

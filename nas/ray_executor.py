@@ -23,8 +23,8 @@ from urllib.parse import urlparse
 
 from . import executors
 from ._worker import _rss_mb
-from .errors import ConfigError
 from .clock import now
+from .errors import ConfigError
 
 DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client, GCS
 TRIALS_PER_WORKER = 10  # a reused worker process is replaced after this many trials

@@ -215,7 +215,6 @@ def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str 
     names = _baseline_names(baselines)
     import keras
 
-    from . import data as data_module
     from .report import write_report
     from .runs.reader import Run
     from .training import training_seed
