@@ -16,7 +16,7 @@ from . import data
 from .errors import ConfigError, DataError, InvalidGenomeError, NasError
 from .engine import evolve, resume
 from .executors import Executor, InlineExecutor, LocalExecutor, RayExecutor  # Ray: imported when one starts
-from .run import Individual, Run, load_run
+from .runs import Individual, Run, load_run
 from .space import Bool, Choice, Float, Gene, Int, LogFloat, SearchSpace, genome_hash
 from .training import Budget
 

@@ -25,7 +25,8 @@ from typing import Callable
 import numpy as np
 
 from .errors import ConfigError, NasError
-from .runfolder import RunFolder
+from .files import write_atomic
+from .runs.writer import RunFolder
 
 __all__ = ["FORMATS", "QUANTIZE", "MIN_FLOAT_AGREEMENT", "ExportError", "export", "check_agreement", "to_tflite",
            "tflite_predictor", "latency_ms"]
@@ -160,8 +161,8 @@ def check_agreement(agreement: float, count: int, quantize: str | None, path: Pa
     if quantize is None and agreement < MIN_FLOAT_AGREEMENT:
         raise ExportError(f"the export agrees with the Keras model on only {agreement:.1%} of {count} test images "
                           f"(an unquantised export must agree on at least {MIN_FLOAT_AGREEMENT:.0%}), so {path} was "
-                          f"not written: the conversion changed the model's predictions (try --format keras, or another TensorFlow "
-                          f"version)")
+                          f"not written: the conversion changed the model's predictions (try --format keras, or "
+                          f"another TensorFlow version)")
 
 
 def _without_optimizer(model):
@@ -179,7 +180,7 @@ def _resolve(run_or_model):
     """(model, run or None) from a Run, a run folder path or a keras.Model."""
     import keras
 
-    from .run import Run
+    from .runs.reader import Run
 
     if isinstance(run_or_model, keras.Model):
         return run_or_model, None
@@ -222,11 +223,12 @@ def export(run_or_model, format: str = "keras", quantize: str | None = None, out
     model, run = _resolve(run_or_model)
     if run is None and (out is None or data is None):
         raise ConfigError("exporting a bare keras.Model needs out= (the file to write) and data= (to check it)")
-    dataset = data_module.coerce(data) if data is not None else data_module.from_spec(run.config["data"])
+    dataset = run.dataset(data) if run is not None else data_module.coerce(data)
     if tuple(dataset.input_shape) != tuple(int(d) for d in model.input_shape[1:]):
         raise ConfigError(f"the data's images are {dataset.input_shape} but the model takes "
                           f"{tuple(model.input_shape[1:])}; pass the data the model was trained on")
-    path = Path(out) if out is not None else run.path / "export" / _default_name(format, quantize)
+    relative = f"export/{_default_name(format, quantize)}"  # in the run folder, when no out= is given
+    path = Path(out) if out is not None else run.path / relative
     if path.suffix != f".{format}":
         raise ConfigError(f"--out {path}: a {format} export must be a .{format} file")
 
@@ -256,5 +258,8 @@ def export(run_or_model, format: str = "keras", quantize: str | None = None, out
                "latency_ms": latency, "keras_latency_ms": _keras_latency(model, image, repeats),
                "agreement": agreement, "agreeing": agreeing, "test_images": len(reference),
                "min_agreement": MIN_FLOAT_AGREEMENT if quantize is None else None}
-    RunFolder(path.parent).write_bytes(path.name, content)
+    if out is None:
+        RunFolder(run.path).write_bytes(relative, content)
+    else:  # a file of the user's choosing, maybe outside any run folder
+        write_atomic(path, content, parents=True)
     return figures

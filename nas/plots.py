@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 
 from .errors import ConfigError
-from .run import Run
-from .runfolder import RunFolder
+from .runs import Run
+from .runs import RunFolder
 
 
 def _save(figure, folder: RunFolder, name: str) -> Path:

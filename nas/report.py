@@ -34,7 +34,7 @@ import numpy as np
 
 from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import DataError
-from .runfolder import RunFolder
+from .runs import RunFolder
 
 __all__ = ["CALIBRATION_BINS", "PAPER_ACCURACY", "classification_report", "expected_calibration_error",
            "write_report", "evaluate_model"]

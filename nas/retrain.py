@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -21,7 +20,7 @@ import numpy as np
 
 from .augment import Augmentation, pipeline
 from .errors import ConfigError
-from .runfolder import RunFolder, default_run_dir
+from .runs.writer import RunFolder, default_run_dir
 
 __all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline"]
 
@@ -86,14 +85,6 @@ def _test_report(model, data) -> dict:
     from .report import evaluate_model
 
     return evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
-
-
-def _save_model(model, folder: RunFolder, relative: str) -> Path:
-    # Keras writes .keras archives only to a path; the run folder writes them atomically from bytes.
-    with tempfile.TemporaryDirectory() as scratch:
-        path = Path(scratch) / "model.keras"
-        model.save(path)
-        return folder.write_bytes(relative, path.read_bytes())
 
 
 def _plot_curves(trained: dict[str, dict], folder: RunFolder, relative: str) -> Path:
@@ -168,7 +159,7 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
                                        verbose=verbose)
         result["report"] = _test_report(model, data)
         if save_models:
-            _save_model(model, folder, f"{name}/model.keras")
+            folder.save_model(f"{name}/model.keras", model)
         results[name] = result
         del model
         keras.backend.clear_session()
@@ -199,6 +190,30 @@ def _settings(epochs: int, patience: int, augmentation: Augmentation | None, cla
             "split_sizes": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}}
 
 
+def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience: int,
+                 augmentation: Augmentation | None, class_weighted: bool, verbose: bool) -> tuple[dict, Any]:
+    """Train one of the search's genomes to convergence with the seed the search gave it; (result, model)."""
+    import keras
+
+    from .training import training_seed
+
+    space = run.space
+    seed = training_seed(run.config["seed"], individual.genome_hash)
+    keras.utils.set_random_seed(seed)
+    genome = space.repair(individual.genome, dataset.input_shape)
+    model = space.build(genome, dataset.input_shape, dataset.num_classes)
+    space.compile(model, genome)
+    if verbose:
+        print(f"retraining {label} ({model.count_params():,} parameters, search "
+              f"{run.objectives[0]}={individual.fitness[0]})", flush=True)
+    result = fit(model, dataset, epochs=epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
+                 augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=label,
+                 verbose=verbose)
+    result.update(genome_hash=individual.genome_hash, genome=genome, params=int(model.count_params()),
+                  search_fitness=list(individual.fitness), validation=_validation(model, dataset))
+    return result, model
+
+
 def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
             class_weighted: bool = True, verbose: bool = True) -> dict:
@@ -224,38 +239,24 @@ def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str 
     names = _baseline_names(baselines)
     import keras
 
-    from . import data as data_module
     from .report import write_report
-    from .run import Run
-    from .training import training_seed
+    from .runs.reader import Run
 
     run = run if isinstance(run, Run) else Run(run)
     config = run.config
-    dataset = data_module.coerce(data) if data is not None else data_module.from_spec(config["data"])
+    dataset = run.dataset(data)
     if list(dataset.class_names) != list(config["class_names"]):
         raise ConfigError(f"the data's classes {list(dataset.class_names)} differ from the run's "
                           f"{config['class_names']}; retrain on the data the run searched")
     candidates = _top(run, top_k)
     folder = RunFolder(run.path)
-    space = run.space
     trained: dict[str, dict] = {}
     chosen: tuple[float, Any, Any] | None = None
     for rank, individual in enumerate(candidates, start=1):
-        seed = training_seed(config["seed"], individual.genome_hash)
-        keras.utils.set_random_seed(seed)
-        genome = space.repair(individual.genome, dataset.input_shape)
-        model = space.build(genome, dataset.input_shape, dataset.num_classes)
-        space.compile(model, genome)
         label = f"top{rank} {individual.genome_hash}"
-        if verbose:
-            print(f"retraining {label} ({model.count_params():,} parameters, search "
-                  f"{run.objectives[0]}={individual.fitness[0]})", flush=True)
-        result = fit(model, dataset, epochs=epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
-                     augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=label,
-                     verbose=verbose)
-        result.update(rank=rank, genome_hash=individual.genome_hash, genome=genome,
-                      params=int(model.count_params()), search_fitness=list(individual.fitness),
-                      validation=_validation(model, dataset))
+        result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
+                                     augmentation=augmentation, class_weighted=class_weighted, verbose=verbose)
+        result["rank"] = rank
         trained[label] = result
         key = _selection_key(run.objectives[0], result["validation"])
         if chosen is None or key > chosen[0]:
@@ -265,7 +266,7 @@ def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str 
     _, best, model = chosen
     best["report"] = report = _test_report(model, dataset)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset)
-    files = [_save_model(model, folder, f"{FINAL}/model.keras")]
+    files = [folder.save_model(f"{FINAL}/model.keras", model)]
     del model
     keras.backend.clear_session()
     baseline_results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience,
@@ -297,7 +298,7 @@ def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | 
     """
     from . import data as data_module
     from .report import write_report
-    from .runfolder import read_config
+    from .runs.writer import read_config
 
     names = _baseline_names(models)
     if not names:
@@ -315,8 +316,8 @@ def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | 
     files = [folder.write_json("baselines.json", {"settings": _settings(epochs, patience, augmentation,
                                                                          class_weighted, dataset),
                                                   "models": results})]
-    written = dataset.write_splits(path / "splits.csv")
-    files += [written] if written else []
+    splits = dataset.splits_csv()
+    files += [folder.write_bytes("splits.csv", splits)] if splits is not None else []
     for name, result in results.items():
         files += write_report(result["report"], path / name, title=f"baseline {name} on {dataset.name}")
     files.append(_plot_curves(results, folder, "training_curves.png"))

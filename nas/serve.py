@@ -29,7 +29,7 @@ import numpy as np
 from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import ConfigError, DataError, NasError
 from .images import MAX_BYTES, UPLOAD_FORMATS, Source, open_image, to_array
-from .run import FINAL_MODEL
+from .runs.reader import FINAL_MODEL
 
 DISCLAIMER = ("This is a research tool, not a diagnosis. It was trained on a limited data set and can be wrong; only a "
               "doctor who examines the skin can diagnose a lesion. If a spot worries you, changes, bleeds or itches, "
@@ -117,7 +117,7 @@ class Predictor:
     def from_run(cls, run) -> "Predictor":
         """The model of a run folder (or :class:`nas.Run`): the retrained ``final/model.keras`` in Keras safe mode,
         else the search's best genome, trained once and cached (see :meth:`nas.Run.model`)."""
-        from .run import Run
+        from .runs.reader import Run
 
         run = run if isinstance(run, Run) else Run(run)
         return cls(run.model(), run.config["class_names"], run=run)
@@ -224,10 +224,8 @@ class Predictor:
     def _dataset(self):
         """The run's data set, rebuilt once from the run's record (None when it cannot be: arrays given in Python,
         a data folder that is gone)."""
-        from . import data as data_module
-
         try:
-            return data_module.from_spec(self.run.config["data"]) if self.run is not None else None
+            return self.run.dataset() if self.run is not None else None
         except NasError:
             return None
 

@@ -16,8 +16,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from .clock import now
 from .errors import ConfigError
-from .runfolder import now
 
 #: Metrics every successful evaluation reports; objectives are chosen among them.
 METRICS = ("val_accuracy", "val_balanced_accuracy", "val_loss", "params", "train_seconds")

@@ -17,7 +17,7 @@ from ..explain.cam import METHODS
 from .options import EXIT_USER_ERROR, positive_int
 
 if TYPE_CHECKING:
-    from ..run import Run
+    from ..runs.reader import Run
 
 _FIGURES = {"deletion_auc": "deletion AUC (lower is better)", "insertion_auc": "insertion AUC (higher is better)",
             "energy_in_mask": "energy in mask (higher is better)", "pointing_game": "pointing game (higher is better)"}
@@ -45,7 +45,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _command(args: argparse.Namespace) -> int:
-    from ..run import Run
+    from ..runs import Run
 
     run = Run(args.run_dir)
     class_names = list(run.config["class_names"])
@@ -67,10 +67,11 @@ def _command(args: argparse.Namespace) -> int:
 def _explain_files(run: Run, args: argparse.Namespace, class_names: list[str], wanted: int | None) -> bool:
     """Write one panel per readable image; True when every image was explained."""
     from ..explain.cam import _explain
-    from ..explain.panels import caption, save_panel
+    from ..explain.panels import caption, panel_png, save_panel
     from ..images import read_image
+    from ..runs.writer import RunFolder
 
-    out = Path(args.out) if args.out else run.path / "explain"
+    out = Path(args.out) if args.out else None  # None: RUN/explain/, written through the run folder
     model = None
     inputs, displays, names, failed = [], [], [], 0
     for name in args.images:
@@ -102,7 +103,9 @@ def _explain_files(run: Run, args: argparse.Namespace, class_names: list[str], w
             target = f"{stem}-{suffix}.png"
         used.add(target)
         title = caption(class_names, p, int(index))
-        print(f"{name}: {title} -> {save_panel(out / target, display, heatmap, title)}")
+        path = (save_panel(out / target, display, heatmap, title) if out is not None else
+                RunFolder(run.path).write_bytes(f"explain/{target}", panel_png(display, heatmap, title)))
+        print(f"{name}: {title} -> {path}")
     return failed == 0
 
 
@@ -114,11 +117,10 @@ def _display_size(picture: np.ndarray, longest: int = 384) -> tuple[int, int]:
 
 
 def _evaluate(run: Run, args: argparse.Namespace, wanted: int | None) -> int:
-    from .. import data as data_module
     from ..explain.faithfulness import evaluate_faithfulness
-    from ..runfolder import RunFolder
+    from ..runs.writer import RunFolder
 
-    dataset = data_module.from_spec(run.config["data"])
+    dataset = run.dataset()
     x, masks = dataset.x_test[:args.limit], dataset.masks_test
     masks = None if masks is None else masks[:args.limit]
     model = run.model()

@@ -38,7 +38,7 @@ def _megabytes(size: int) -> str:
 def _handle(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..export import _check_options, export
-    from ..run import Run
+    from ..runs import Run
 
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be a positive integer, got {args.repeats}")

@@ -13,7 +13,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def _plot(args: argparse.Namespace) -> int:
     from ..plots import plot_run
-    from ..run import Run
+    from ..runs import Run
 
     for path in plot_run(Run(args.run_dir)):
         print(path)

@@ -26,7 +26,7 @@ def _resume(args: argparse.Namespace) -> int:
     from ..engine import resume
     from ..errors import ConfigError
     from ..executors import recorded_evaluate
-    from ..runfolder import read_config
+    from ..runs import read_config
 
     if args.executor is None:  # as recorded, Ray settings included
         given = ray_options_given(args)

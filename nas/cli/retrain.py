@@ -60,7 +60,7 @@ def _print_report(label: str, report: dict) -> None:
 def _retrain_command(args: argparse.Namespace) -> int:
     from .. import data as data_module
     from ..retrain import retrain
-    from ..runfolder import read_config
+    from ..runs import read_config
 
     data = None
     if args.data is not None:

@@ -30,8 +30,8 @@ def _fmt(value: Any) -> str:
 
 def _runs_list(args: argparse.Namespace) -> int:
     from ..errors import NasError
-    from ..run import Run
-    from ..runfolder import list_runs
+    from ..runs import Run
+    from ..runs import list_runs
 
     runs = list_runs(args.root)
     if not runs:
@@ -54,7 +54,7 @@ def _runs_list(args: argparse.Namespace) -> int:
 
 def _runs_show(args: argparse.Namespace) -> int:
     from ..progress import Reporter
-    from ..run import Run
+    from ..runs import Run
 
     run = Run(args.run_dir)
     config = run.config

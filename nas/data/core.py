@@ -109,10 +109,16 @@ class Dataset:
         """Write which image went to which split as CSV (image_id, lesion_id, dx, split), so that anyone can audit
         the split and :func:`ham10000` can reuse it (``splits_file=``). Generated data has no image ids: nothing is
         written and None is returned."""
+        from ..files import write_atomic
+
+        content = self.splits_csv()
+        return None if content is None else write_atomic(path, content)
+
+    def splits_csv(self) -> str | None:
+        """The CSV :meth:`write_splits` writes (image_id, lesion_id, dx, split; each image once), or None for data
+        without image ids (generated data)."""
         if self.image_ids_train is None:
             return None
-        from ..runfolder import write_atomic
-
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["image_id", "lesion_id", "dx", "split"])
@@ -123,9 +129,7 @@ class Dataset:
                 if image not in seen:
                     seen.add(image)
                     writer.writerow([image, lesion, self.class_names[label], split])
-        path = Path(path)
-        write_atomic(path, buffer.getvalue())
-        return path
+        return buffer.getvalue()
 
     def summary(self) -> str:
         """One line: name, split sizes, input shape and classes."""

@@ -10,7 +10,8 @@ Modules, one job each:
   replay of the log on resume;
 * :mod:`~nas.engine.strategy`, :mod:`~nas.engine.generational`, :mod:`~nas.engine.aging`: the algorithms;
 * :mod:`~nas.engine.operators`: selection and variation as pure functions of an explicit ``random.Random``;
-  :mod:`~nas.engine.admission`: repair and the parameter budget; :mod:`~nas.engine.objectives`: fitness.
+  :mod:`~nas.engine.admission`: repair and the parameter budget; fitness comes from :mod:`nas.objectives` (shared
+  with the run reader, so the reader never imports the engine).
 
 What the design keeps on purpose: plain-dict genomes are the only thing that crosses processes; no DEAP ``creator``
 globals; one ``random.Random(seed)`` drives every choice and is checkpointed; each genome trains with a seed derived
@@ -19,14 +20,14 @@ as the cache.
 """
 from __future__ import annotations
 
+from ..objectives import Fitness, Objectives, parse_objectives
 from .aging import Aging
 from .api import evolve, resume
 from .config import SearchConfig, Settings
 from .generational import Generational
-from .objectives import Objectives, parse_objectives
-from .signals import Terminated
 from .algorithms import STRATEGIES, resolve_strategy
+from .signals import Terminated
 from .strategy import Strategy
 
 __all__ = ["evolve", "resume", "SearchConfig", "Settings", "Strategy", "Generational", "Aging", "Objectives",
-           "parse_objectives", "Terminated", "resolve_strategy", "STRATEGIES"]
+           "Fitness", "parse_objectives", "Terminated", "resolve_strategy", "STRATEGIES"]

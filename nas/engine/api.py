@@ -9,15 +9,16 @@ from typing import Callable, Iterable, Sequence
 
 from .. import data as data_module
 from .. import executors as executors_module
+from ..clock import now
 from ..errors import ConfigError
+from ..objectives import Objectives
 from ..plots import plot_run
 from ..progress import Reporter
-from ..run import Run
-from ..runfolder import CONFIG, RunFolder, default_run_dir, now
+from ..runs.reader import Run
+from ..runs.writer import CONFIG, RunFolder, default_run_dir
 from ..space import SearchSpace, resolve_space, space_from_config
 from ..training import Budget
 from .config import SearchConfig, Settings, versions
-from .objectives import Objectives
 from .signals import Terminated, sigterm_as_interrupt
 from .state import SearchState
 from .algorithms import resolve_strategy
@@ -125,8 +126,9 @@ def _open_folder(config: SearchConfig, run_dir: str | Path | None, resume: bool,
     """The run folder: a new one with ``config``, or (``resume``) the recorded one, which ``config`` must match."""
     if not resume:
         folder = RunFolder.create(run_dir or default_run_dir(), config.to_dict())
-        if hasattr(dataset, "write_splits"):  # datasets read from files record which image went to which split
-            dataset.write_splits(folder.path / "splits.csv")
+        splits = dataset.splits_csv() if hasattr(dataset, "splits_csv") else None
+        if splits is not None:  # datasets read from files record which image went to which split
+            folder.write_bytes("splits.csv", splits)
         return folder, config
     if run_dir is None:
         raise ConfigError("resume=True needs the run_dir of the run to continue")

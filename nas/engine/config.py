@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from ..errors import ConfigError
-from ..runfolder import config_differences
+from ..runs.writer import config_differences
 
 #: Config fields that may differ on resume: they do not change which genomes are evaluated or how they score.
 RESUMABLE_DIFFERENCES = ("versions", "created", "executor", "nas_version")

@@ -11,9 +11,9 @@ from typing import Callable, Sequence
 
 from deap import tools
 
+from ..objectives import Fitness
 from ..space import SearchSpace
 from .config import Settings
-from .objectives import Fitness
 
 
 @dataclass

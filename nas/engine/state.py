@@ -10,14 +10,15 @@ from typing import Callable, Iterable
 
 from deap import tools
 
+from ..clock import now
 from ..errors import ConfigError
+from ..objectives import Objectives
 from ..progress import Reporter
-from ..runfolder import RunFolder, latest_attempts, now
+from ..runs.writer import RunFolder, latest_attempts
 from ..space import SearchSpace
 from ..training import Budget, training_seed
 from .admission import Admission
 from .config import SearchConfig
-from .objectives import Objectives
 from .operators import Member, diversity, same
 
 CHECKPOINT_FORMAT = 1

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection
 
-from ..runfolder import now
+from ..clock import now
 from .inline import InlineExecutor
 
 

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from urllib.parse import urlparse
 
 from ..errors import ConfigError
-from ..runfolder import now
+from ..clock import now
 from .base import Executor, Job, rss_mb
 
 DEFAULT_PORTS = {"ray": 10001, "": 6379}  # Ray Client, GCS

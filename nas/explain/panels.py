@@ -104,10 +104,7 @@ def panel_png(image: ArrayLike, heatmap: ArrayLike, title: str) -> bytes:
 
 def save_panel(path: str | os.PathLike, image: ArrayLike, heatmap: ArrayLike, title: str) -> Path:
     """Write :func:`panel_png` to ``path`` (atomically; the folder is created)."""
-    from ..runfolder import write_atomic
+    from ..files import write_atomic
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, panel_png(image, heatmap, title))
-    return path
+    return write_atomic(path, panel_png(image, heatmap, title), parents=True)
 

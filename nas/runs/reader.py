@@ -1,0 +1,198 @@
+"""Reading a run folder back: :func:`load_run` and the :class:`Run` / :class:`Individual` records it returns.
+
+Everything is computed from the files, so a run that is still going, finished or crashed reads the same way.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from ..objectives import Fitness, Objectives
+from ..space import space_from_config
+from .writer import RunFolder, latest_attempts, read_config
+
+FINAL_MODEL = "final/model.keras"  # written by ``nas retrain``
+BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use by Run.model()
+
+
+@dataclass(frozen=True)
+class Individual:
+    """One evaluated genome: its genes, fitness (objective order; None for a failed objective) and metrics."""
+
+    genome: dict
+    genome_hash: str
+    fitness: tuple
+    metrics: dict
+    status: str
+    index: int
+    generation: int
+    run: "Run | None" = field(default=None, repr=False, compare=False)
+
+    def build(self, input_shape=None, num_classes: int | None = None, space=None):
+        """A fresh, uncompiled ``keras.Model`` for this genome (input shape and classes default to the run's)."""
+        if self.run is None and (space is None or input_shape is None or num_classes is None):
+            raise ConfigError("this individual is not attached to a run: pass space, input_shape and num_classes")
+        space = space or self.run.space
+        input_shape = tuple(input_shape or self.run.config["input_shape"])
+        num_classes = num_classes or len(self.run.config["class_names"])
+        return space.build(self.genome, input_shape, num_classes)
+
+    def train(self, data=None, space=None):
+        """Train this genome as the search did (same data subset, budget and seed): on the same machine this gives
+        back the very model the search scored. ``data`` defaults to the run's recorded dataset."""
+        from ..training import Budget, train
+
+        if self.run is None:
+            raise ConfigError("this individual is not attached to a run; use nas.training.train() instead")
+        config = self.run.config
+        data = self.run.dataset(data)
+        return train(self.genome, space=space or self.run.space, data=data, budget=Budget.from_dict(config["budget"]),
+                     seed=config["seed"], genome_hash=self.genome_hash)
+
+
+class Run:
+    """A run folder, read back. ``evolve`` returns one; ``nas.load_run(path)`` gives the same for any folder."""
+
+    def __init__(self, path: str | os.PathLike, space=None):
+        self.path = Path(path)
+        self.config = read_config(self.path)
+        self._space = space
+        self.refresh()
+
+    def refresh(self) -> "Run":
+        """Re-read the logs (for a run that is still going)."""
+        folder = RunFolder(self.path)
+        self.evaluations: list[dict] = latest_attempts(folder.read_evaluations())
+        self.generations: list[dict] = folder.read_generations()
+        self.checkpoint: dict | None = folder.read_checkpoint()
+        return self
+
+    def __repr__(self) -> str:
+        best = self.best
+        return (f"Run({str(self.path)!r}, {len(self.evaluations)} evaluations, {len(self.generations)}/"
+                f"{self.config.get('generations')} generations, best={best.fitness if best else None})")
+
+    @property
+    def run_dir(self) -> Path:
+        """The run folder (same as ``path``)."""
+        return self.path
+
+    @property
+    def objectives(self) -> list[str]:
+        """The objectives as recorded (``-`` for minimised ones)."""
+        return list(self.config["objectives"])
+
+    @property
+    def finished(self) -> bool:
+        """Every configured generation has been recorded."""
+        return len(self.generations) >= int(self.config.get("generations", 0))
+
+    def dataset(self, data=None):
+        """The run's data set: ``data`` coerced (see :func:`nas.data.coerce`) when given, else the recorded one
+        rebuilt from ``config.json`` (:func:`nas.data.from_spec`)."""
+        from .. import data as data_module
+
+        return data_module.coerce(data) if data is not None else data_module.from_spec(self.config["data"])
+
+    @property
+    def space(self):
+        """The run's search space: the one given to ``evolve``, else the built-in space of that name."""
+        if self._space is None:
+            self._space = space_from_config(self.config["space"])
+        return self._space
+
+    def _individual(self, record: dict) -> Individual:
+        return Individual(record["genome"], record["genome_hash"], tuple(record["fitness"]), record["metrics"],
+                          record["status"], record["index"], record["generation"], self)
+
+    def _scored(self) -> list[tuple[tuple, dict]]:
+        """(signed fitness, record) of every successful evaluation, one per genome."""
+        signs = [sign for _, sign in Objectives.parse(self.objectives).parsed]
+        seen, scored = set(), []
+        for record in self.evaluations:
+            fitness = record.get("fitness") or []
+            if record.get("status") == "failed" or record.get("error") or None in fitness or not fitness:
+                continue
+            if record["genome_hash"] in seen:
+                continue
+            seen.add(record["genome_hash"])
+            scored.append((tuple(s * v for s, v in zip(signs, fitness)), record))
+        return scored
+
+    @property
+    def best(self) -> Individual | None:
+        """The best evaluated individual (on the first objective for a multi-objective run; earliest on ties)."""
+        scored = self._scored()
+        if not scored:
+            return None
+        best = max(scored, key=lambda item: (item[0][:1], -item[1]["index"]))
+        return self._individual(best[1])
+
+    @property
+    def pareto_front(self) -> list[Individual]:
+        """Non-dominated evaluated individuals, sorted by the first objective (best first)."""
+        scored = self._scored()
+        # The fitness is signed already, so every objective is maximised: DEAP's dominance with weights of +1.
+        fitness = [Fitness((1.0,) * len(f), f) for f, _ in scored]
+        front = [(f, r) for (f, r), own in zip(scored, fitness) if not any(other.dominates(own) for other in fitness)]
+        front.sort(key=lambda item: item[0], reverse=True)
+        return [self._individual(r) for _, r in front]
+
+    @property
+    def population(self) -> list[Individual]:
+        """The population of the last checkpointed generation."""
+        if not self.checkpoint:
+            return []
+        by_index = {r.get("index"): r for r in self.evaluations}
+        return [self._individual(by_index[m["index"]]) for m in self.checkpoint["population"] if m["index"] in by_index]
+
+    @property
+    def failures(self) -> list[dict]:
+        """The failed evaluation records."""
+        return [r for r in self.evaluations if r.get("status") == "failed"]
+
+    def model_path(self) -> Path | None:
+        """The saved model :meth:`model` would load: ``final/model.keras`` (the retrained winner) if it exists, else
+        ``best/model.keras`` (the search's best genome, saved by an earlier :meth:`model` call), else None."""
+        for relative in (FINAL_MODEL, BEST_MODEL):
+            if (self.path / relative).is_file():
+                return self.path / relative
+        return None
+
+    def model(self):
+        """A ``keras.Model`` to predict with, for ``nas explain`` and ``nas serve``.
+
+        The retrained winner (``final/model.keras``) when there is one; otherwise the search's best genome, trained as
+        the search trained it and saved to ``best/model.keras`` so the next call only loads it. Saved models are
+        loaded in Keras safe mode (no arbitrary code from the file).
+        """
+        import keras
+
+        path = self.model_path()
+        if path is not None:
+            try:
+                return keras.models.load_model(path, safe_mode=True, compile=False)
+            except Exception as error:
+                raise ConfigError(f"{path} cannot be loaded ({type(error).__name__}: {error}); delete it to fall "
+                                  f"back to the search's best genome, or retrain") from None
+        if self.best is None:
+            raise ConfigError(f"{self.path} has no successful evaluation yet, so there is no model to use")
+        model = self.best.train()
+        RunFolder(self.path).save_model(BEST_MODEL, model)
+        return model
+
+    def genome_sequence(self) -> list[str]:
+        """Genome hashes of every evaluation in evaluation order (what reproducibility is judged on)."""
+        return [r["genome_hash"] for r in sorted(self.evaluations, key=lambda r: r["index"])]
+
+
+def load_run(path: str | os.PathLike, space=None) -> Run:
+    """Read a finished, running or crashed run folder.
+
+    Example:
+        >>> run = nas.load_run("runs/demo")                                    # doctest: +SKIP
+        >>> run.best.genome, run.best.metrics["val_accuracy"], len(run.evaluations)
+    """
+    return Run(path, space=space)
