@@ -185,7 +185,7 @@ def _split_indices(y: np.ndarray, class_names: Sequence[str], seed: int, val_fra
         parts[2].append(members[n_val:n_val + n_test])
         parts[0].append(members[n_val + n_test:])
     # Shuffle within each split so that batches mix classes instead of arriving sorted by class.
-    return tuple(rng.permutation(np.concatenate(p)) for p in parts)  # type: ignore[return-value]
+    return tuple(rng.permutation(np.concatenate(p)) for p in parts)
 
 
 def _oversample(index: np.ndarray, y: np.ndarray, seed: int) -> np.ndarray:
