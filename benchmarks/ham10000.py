@@ -10,7 +10,7 @@ and scored once on its test split.
 The search maximises validation balanced accuracy (the HAM10000 default) with one epoch on a seeded subset of the
 training split per genome, and caps genomes at --max-params parameters. Prints accuracy, balanced accuracy and macro
 F1 of both models on the test split, the search and training times, and writes RUN/final/report.md with the table.
-Takes about 20 minutes on 2 cores.
+Takes about 10 minutes on 2 cores (ham10000.json: 222 s of search, 49 s and 286 s of retraining, 5 s loading).
 """
 from __future__ import annotations
 

@@ -13,12 +13,15 @@ until `nas retrain`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import nas
 
-DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000"  # ../shared/data/ham10000
+# $NAS_HAM10000, else ../shared/data/ham10000 beside the repository
+DEFAULT_ROOT = Path(os.environ.get("NAS_HAM10000")
+                    or Path(__file__).resolve().parents[2] / "shared" / "data" / "ham10000")
 
 
 def main() -> None:

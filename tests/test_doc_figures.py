@@ -62,7 +62,7 @@ ALLOWED: dict[str, dict[str, str]] = {
         "status 130, SIGTERM with 143": "exit statuses (128 + signal number), not measurements",
     },
     "docs/ray.md": {
-        "10 trials": "TRIALS_PER_WORKER, a constant of nas/ray_executor.py",
+        "10 trials": "TRIALS_PER_WORKER, a constant of nas/executors/ray_cluster.py",
         "32 px": "ray_scaling.py's real-training image size, not recorded in ray_scaling.json",
     },
     "docs/ham10000.md": {
