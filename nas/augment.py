@@ -12,11 +12,14 @@ Example:
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 @dataclass(frozen=True)
@@ -51,13 +54,16 @@ class Augmentation:
 
     @property
     def active(self) -> bool:
+        """Whether any augmentation is switched on."""
         return any(bool(getattr(self, f.name)) for f in fields(self))
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "Augmentation":
+        """The augmentation :meth:`to_dict` wrote; unknown keys raise :class:`ConfigError`."""
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -83,7 +89,7 @@ class Augmentation:
 
 
 def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, training: bool,
-             augmentation: Augmentation | None = None, seed: int = 0):
+             augmentation: Augmentation | None = None, seed: int = 0) -> "tf.data.Dataset":
     """A ``tf.data.Dataset`` of ``(images, labels)`` batches.
 
     Args:

@@ -16,10 +16,13 @@ Example:
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from .errors import ConfigError
 from .weights import check_weights
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["NAMES", "VGG16_FILE", "build", "settings", "compile", "imagenet_input"]
 
@@ -42,7 +45,8 @@ def _image_shape(name: str, input_shape: Sequence[int]) -> tuple[int, int, int]:
     return int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
 
 
-def imagenet_input(input_shape: Sequence[int], min_size: int = 32):
+def imagenet_input(input_shape: Sequence[int], min_size: int = 32
+                   ) -> tuple["keras.KerasTensor", "keras.KerasTensor", tuple[int, int]]:
     """(inputs, x, size): a Keras input of [0, 1] images and the tensor an ImageNet "caffe" backbone expects.
 
     Upsamples images smaller than ``min_size`` (five stride-2 stages need at least 32 pixels), tiles grayscale to RGB,
@@ -118,7 +122,8 @@ def _resnet50(input_shape: Sequence[int], num_classes: int, weights):
 _BUILDERS = {"table1": _table1, "vgg16": _vgg16, "resnet50": _resnet50}
 
 
-def build(name: str, input_shape: Sequence[int], num_classes: int, weights: str | os.PathLike | None = None):
+def build(name: str, input_shape: Sequence[int], num_classes: int,
+          weights: str | os.PathLike | None = None) -> "keras.Model":
     """An uncompiled ``keras.Model`` of the baseline ``name`` for [0, 1] images of ``input_shape``.
 
     Args:
@@ -152,7 +157,7 @@ def settings(name: str, weights: str | os.PathLike | None = None) -> dict:
     return {"optimizer": "adam", "learning_rate": learning_rate, "batch_size": 32}
 
 
-def compile(model, name: str, weights: str | os.PathLike | None = None) -> None:  # noqa: A001 - mirrors Keras
+def compile(model: "keras.Model", name: str, weights: str | os.PathLike | None = None) -> None:  # noqa: A001 - mirrors Keras
     """Compile ``model`` with the baseline's :func:`settings`: Adam, sparse categorical cross-entropy, accuracy."""
     import keras
 

@@ -20,13 +20,19 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .errors import ConfigError, NasError
 from .files import write_atomic
 from .runs.writer import RunFolder
+
+if TYPE_CHECKING:
+    import keras
+
+    from .data import Dataset
+    from .runs.reader import Run
 
 __all__ = ["FORMATS", "QUANTIZE", "MIN_FLOAT_AGREEMENT", "ExportError", "export", "check_agreement", "to_tflite",
            "tflite_predictor", "latency_ms"]
@@ -66,7 +72,7 @@ def _quiet():
     return stack
 
 
-def to_tflite(model, quantize: str | None = None, representative: np.ndarray | None = None) -> bytes:
+def to_tflite(model: "keras.Model", quantize: str | None = None, representative: np.ndarray | None = None) -> bytes:
     """The TFLite flat buffer of a Keras model; inputs and outputs stay float32 ([0, 1] images in, probabilities out).
 
     Args:
@@ -191,8 +197,9 @@ def _resolve(run_or_model):
     raise ConfigError(f"export takes a run folder, a nas.Run or a keras.Model, got {type(run_or_model).__name__}")
 
 
-def export(run_or_model, format: str = "keras", quantize: str | None = None, out: str | os.PathLike | None = None,
-           data=None, *, repeats: int = LATENCY_REPEATS) -> dict:  # noqa: A002 - the CLI's --format
+def export(run_or_model: "str | os.PathLike | Run | keras.Model", format: str = "keras",
+           quantize: str | None = None, out: str | os.PathLike | None = None,
+           data: "Dataset | tuple | dict | str | None" = None, *, repeats: int = LATENCY_REPEATS) -> dict:  # noqa: A002 - the CLI's --format
     """Export a run's model (or a given model), check it on the test split, and return its figures.
 
     Args:

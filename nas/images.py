@@ -11,11 +11,14 @@ import io
 import math
 import os
 from pathlib import Path
-from typing import BinaryIO, Sequence, Union
+from typing import TYPE_CHECKING, BinaryIO, Sequence, Union
 
 import numpy as np
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 MAX_PIXELS = 40_000_000  # a 40-megapixel phone photo passes; a decompression bomb does not
 MAX_BYTES = 50 * 1024 * 1024
@@ -51,7 +54,7 @@ def read_image(source: Source, size: tuple[int, int] | int | None = None, *,
     return to_array(open_image(source, formats=formats), size)
 
 
-def to_array(image, size: tuple[int, int] | int | None = None) -> np.ndarray:
+def to_array(image: "Image.Image", size: tuple[int, int] | int | None = None) -> np.ndarray:
     """An RGB Pillow image (from :func:`open_image`) as float32 in [0, 1], resized (bilinear) to ``size`` first, so
     only the resized image is ever converted to floats."""
     from PIL import Image
@@ -65,7 +68,7 @@ def to_array(image, size: tuple[int, int] | int | None = None) -> np.ndarray:
     return array
 
 
-def open_image(source: Source, *, formats: Sequence[str] = FORMATS):
+def open_image(source: Source, *, formats: Sequence[str] = FORMATS) -> "Image.Image":
     """One image as an RGB Pillow image (uint8), decoded now.
 
     Grayscale, palette, RGBA (composited on white), CMYK and 16-bit images are converted to RGB; a phone photo's

@@ -1,9 +1,14 @@
 """Console progress of a search: one line per evaluation, one table row per generation."""
 from __future__ import annotations
 
+import os
 import sys
 import time
-from typing import TextIO
+from typing import TYPE_CHECKING, Iterable, Sequence, TextIO
+
+if TYPE_CHECKING:
+    from .data import Dataset
+    from .space import SearchSpace
 
 
 def _duration(seconds: float) -> str:
@@ -24,7 +29,7 @@ def _value(value) -> str:
 class Reporter:
     """Prints progress to ``stream`` (stdout) when ``verbose``; silent otherwise."""
 
-    def __init__(self, verbose: bool = True, stream: TextIO | None = None):
+    def __init__(self, verbose: bool = True, stream: TextIO | None = None) -> None:
         self.verbose = verbose
         self.stream = stream or sys.stdout
         self.trained = 0
@@ -38,7 +43,10 @@ class Reporter:
         """One line of information."""
         self._print(f"nas: {text}")
 
-    def start(self, path, space, data, objectives, population, generations, start_generation) -> None:
+    def start(self, path: str | os.PathLike, space: "SearchSpace", data: "Dataset",
+              objectives: Sequence[tuple[str, int]], population: int, generations: int,
+              start_generation: int) -> None:
+        """Begin a search (or its resumption at ``start_generation``): print the space, data, sizes and goals."""
         self.population, self.generations = population, generations
         self.objectives = objectives
         self.clock = time.perf_counter()
@@ -49,6 +57,7 @@ class Reporter:
         self.header_printed = False
 
     def batch(self, generation: int, generations: int, submitted: int) -> None:
+        """Begin a generation's batch of ``submitted`` trainings."""
         self.current, self.batch_size, self.batch_done = generation, submitted, 0
         self.batch_clock = time.perf_counter()
         if submitted:
@@ -61,7 +70,8 @@ class Reporter:
         remaining = (self.batch_size - self.batch_done) + self.population * (self.generations - self.current - 1)
         return _duration(per_evaluation * remaining)
 
-    def evaluation(self, record: dict, objectives) -> None:
+    def evaluation(self, record: dict, objectives: Sequence[tuple[str, int]]) -> None:
+        """One line for a finished evaluation: its result, the best so far and the ETA."""
         self.trained += 1
         self.batch_done += 1
         metrics = record["metrics"]
@@ -79,6 +89,7 @@ class Reporter:
                     f"{result}  {record.get('seconds') or 0:.1f}s{best_text} | ETA {self._eta()}")
 
     def generation(self, record: dict, generations: int) -> None:
+        """One table row for a finished generation (the header before the first)."""
         names = list(record["stats"])
         if not self.header_printed:
             self._print(self.table_header(names))
@@ -86,12 +97,14 @@ class Reporter:
         self._print(self.table_row(record, generations))
 
     @staticmethod
-    def table_header(names) -> str:
+    def table_header(names: Iterable[str]) -> str:
+        """The generation table's header for the statistics ``names``."""
         stats = "  ".join(f"{name + ' min/mean/max':>28}" for name in names)
         return f"{'gen':>7} {'trained':>7} {'cached':>6} {'failed':>6}  {stats}  {'diversity':>9}  {'elapsed':>8}"
 
     @staticmethod
     def table_row(record: dict, generations: int) -> str:
+        """The generation table's row for a generation record."""
         cells = []
         for stats in record["stats"].values():
             cells.append(f"{'-':>28}" if stats is None else
@@ -101,6 +114,7 @@ class Reporter:
                 f"{_duration(record['elapsed_seconds']):>8}")
 
     def finish(self, best: dict | None) -> None:
+        """The closing line: the time taken and the best record (or that none succeeded)."""
         if best is None:
             self._print("nas: no genome was evaluated successfully")
             return

@@ -28,13 +28,17 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
+from numpy.typing import ArrayLike
 
 from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import DataError
 from .runs import RunFolder
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["CALIBRATION_BINS", "PAPER_ACCURACY", "classification_report", "expected_calibration_error",
            "write_report", "evaluate_model"]
@@ -150,7 +154,7 @@ def _benign_vs_malignant(y: np.ndarray, p: np.ndarray, predicted: np.ndarray, na
             "malignant_support": int(truth.sum()), "benign_support": int((~truth).sum())}
 
 
-def classification_report(y_true, probabilities, class_names: Sequence[str], *,
+def classification_report(y_true: ArrayLike, probabilities: ArrayLike, class_names: Sequence[str], *,
                           malignant: Sequence[str] | None = None) -> dict:
     """Every figure of the clinical evaluation for one model on one test split (keys: see the module docstring).
 
@@ -218,7 +222,7 @@ def classification_report(y_true, probabilities, class_names: Sequence[str], *,
     }
 
 
-def evaluate_model(model, x: np.ndarray, y: np.ndarray, class_names: Sequence[str], *,
+def evaluate_model(model: "keras.Model", x: np.ndarray, y: np.ndarray, class_names: Sequence[str], *,
                    malignant: Sequence[str] | None = None) -> dict:
     """Predict ``x`` with ``model`` in batches and return :func:`classification_report` of the result."""
     from .training import predict

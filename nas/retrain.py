@@ -14,13 +14,19 @@ import io
 import os
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from .augment import Augmentation, pipeline
 from .errors import ConfigError
 from .runs.writer import RunFolder, default_run_dir
+
+if TYPE_CHECKING:
+    import keras
+
+    from .data import Dataset
+    from .runs.reader import Run
 
 __all__ = ["BASELINES", "fit", "retrain", "baseline", "train_baseline"]
 
@@ -44,8 +50,9 @@ def _epoch_printer(label: str, epochs: int):
                                           on_epoch_end=end)
 
 
-def fit(model, data, *, epochs: int, batch_size: int, seed: int, augmentation: Augmentation | None = None,
-        class_weighted: bool = True, patience: int = 5, label: str = "model", verbose: bool = True) -> dict:
+def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, seed: int,
+        augmentation: Augmentation | None = None, class_weighted: bool = True, patience: int = 5,
+        label: str = "model", verbose: bool = True) -> dict:
     """Train a compiled ``model`` on ``data``'s training split until the validation loss stops improving.
 
     Early stopping waits ``patience`` epochs without a better validation loss and then restores the best epoch's
@@ -125,8 +132,9 @@ def _baseline_names(baselines: str | Sequence[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def train_baseline(name: str, data, *, epochs: int, patience: int, seed: int, augmentation: Augmentation | None,
-                   class_weighted: bool, weights: str | None = None, verbose: bool = True):
+def train_baseline(name: str, data: "Dataset", *, epochs: int, patience: int, seed: int,
+                   augmentation: Augmentation | None, class_weighted: bool, weights: str | None = None,
+                   verbose: bool = True) -> tuple["keras.Model", dict]:
     """Build one of the paper's baselines with ``nas.baselines`` and train it with :func:`fit`.
 
     Returns ``(model, result)``; ``result`` holds the fit history, ``params`` and ``validation`` metrics.
@@ -214,7 +222,8 @@ def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience:
     return result, model
 
 
-def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str | Sequence[str] = (),
+def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
+            data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
             class_weighted: bool = True, verbose: bool = True) -> dict:
     """Retrain a run's best genome (or each of its ``top_k``), report on the test split, write ``final/``.
@@ -287,10 +296,10 @@ def retrain(run, *, epochs: int = 30, top_k: int = 1, data=None, baselines: str 
             "files": [str(f) for f in files]}
 
 
-def baseline(models: str | Sequence[str], data, *, run_dir: str | os.PathLike | None = None, epochs: int = 30,
-             patience: int = 5, seed: int = 0, weights: str | None = None,
-             augmentation: Augmentation | None = Augmentation(), class_weighted: bool = True,
-             verbose: bool = True) -> dict:
+def baseline(models: str | Sequence[str], data: "Dataset | tuple | dict | str | None", *,
+             run_dir: str | os.PathLike | None = None, epochs: int = 30, patience: int = 5, seed: int = 0,
+             weights: str | None = None, augmentation: Augmentation | None = Augmentation(),
+             class_weighted: bool = True, verbose: bool = True) -> dict:
     """Train baselines alone (no search) and write ``<run_dir>/baselines.json``, ``splits.csv`` and per model
     ``<name>/model.keras``, ``report.json``, ``report.md`` and ``confusion_matrix.png``.
 

@@ -22,7 +22,7 @@ import sys
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
@@ -30,6 +30,12 @@ from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import ConfigError, DataError, NasError
 from .images import MAX_BYTES, UPLOAD_FORMATS, Source, open_image, to_array
 from .runs.reader import FINAL_MODEL
+
+if TYPE_CHECKING:
+    import gradio
+    import keras
+
+    from .runs.reader import Run
 
 DISCLAIMER = ("This is a research tool, not a diagnosis. It was trained on a limited data set and can be wrong; only a "
               "doctor who examines the skin can diagnose a lesion. If a spot worries you, changes, bleeds or itches, "
@@ -101,7 +107,8 @@ class Predictor:
         gradcam_layer: the layer Grad-CAM looks at; None lets :func:`nas.explain.gradcam` pick the last conv layer.
     """
 
-    def __init__(self, model, class_names: Sequence[str], run=None, gradcam_layer: str | None = None):
+    def __init__(self, model: "keras.Model", class_names: Sequence[str], run: "Run | None" = None,
+                 gradcam_layer: str | None = None) -> None:
         self.model = model
         self.class_names = tuple(class_names)
         self.run = run
@@ -114,7 +121,7 @@ class Predictor:
             raise ConfigError(f"the model has {outputs} outputs but {len(self.class_names)} class names were given")
 
     @classmethod
-    def from_run(cls, run) -> "Predictor":
+    def from_run(cls, run: "str | os.PathLike | Run") -> "Predictor":
         """The model of a run folder (or :class:`nas.Run`): the retrained ``final/model.keras`` in Keras safe mode,
         else the search's best genome, trained once and cached (see :meth:`nas.Run.model`)."""
         from .runs.reader import Run
@@ -188,13 +195,15 @@ class Predictor:
         history = _read_json(final / "history.json") if run.model_path() == run.path / FINAL_MODEL else None
         report = _read_json(final / "report.json") if history is not None else None
         best = run.best
+        saved = run.model_path()
+        assert saved is not None, "the model card of a run whose model was never loaded"  # from_run loads (saves) it
         genome_hash, genome = (history["genome_hash"], history["genome"]) if history else (
             (best.genome_hash, best.genome) if best else (None, None))
         # The page is open to whoever can reach the server: it names the run folder, never a path on the server.
         lines = [f"### Run `{run.path.name}`",
                  f"- search space **{config['space']['name']}**, population {config['population']} x "
                  f"{config['generations']} generations, seed {config['seed']}, objectives {', '.join(run.objectives)}",
-                 f"- model `{run.model_path().relative_to(run.path)}`: " + (
+                 f"- model `{saved.relative_to(run.path)}`: " + (
                      f"genome `{genome_hash}`, retrained (up to {history['settings']['epochs']} epochs, early "
                      f"stopping on the validation loss)" if history else
                      f"genome `{genome_hash}`, the search's best, trained with the search's short budget "
@@ -324,7 +333,7 @@ def result_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def build_app(predictor: Predictor, examples: Sequence[str | os.PathLike] = ()):
+def build_app(predictor: Predictor, examples: Sequence[str | os.PathLike] = ()) -> "gradio.Blocks":
     """The Gradio page for ``predictor``: a "Check a lesion" tab and a "Model card" tab."""
     gr = _import_gradio()
 
@@ -373,7 +382,8 @@ def build_app(predictor: Predictor, examples: Sequence[str | os.PathLike] = ()):
     return app
 
 
-def serve(run, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True):
+def serve(run: "str | os.PathLike | Run", host: str = "127.0.0.1", port: int = 7860, *,
+          block: bool = True) -> "gradio.Blocks":
     """Load the run's model and serve the page at ``http://host:port``.
 
     Args:
@@ -402,6 +412,7 @@ def serve(run, host: str = "127.0.0.1", port: int = 7860, *, block: bool = True)
     except OSError as error:
         shutil.rmtree(folder, ignore_errors=True)
         raise ConfigError(f"cannot listen on {host}:{port} ({error}); choose another --port or --host") from None
+    assert predictor.run is not None  # from_run always records the run
     print(f"nas serve: {predictor.run.path} at http://{host}:{port}  (Ctrl-C stops)", flush=True)
     if not block:
         return app

@@ -20,9 +20,12 @@ import json
 import math
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
 from .errors import ConfigError, InvalidGenomeError
+
+if TYPE_CHECKING:
+    import keras
 
 Genome = dict
 
@@ -63,6 +66,7 @@ class Gene:
     kind = "gene"
 
     def sample(self, rng: random.Random) -> Any:
+        """Draw a value of this gene with ``rng``."""
         raise NotImplementedError
 
     def mutate(self, value: Any, rng: random.Random) -> Any:
@@ -74,6 +78,7 @@ class Gene:
         raise NotImplementedError
 
     def to_config(self) -> dict:
+        """The gene as a JSON-ready dict: its ``type`` and fields."""
         config = {"type": self.kind}
         config.update(self.__dict__)
         return config
@@ -94,9 +99,11 @@ class Int(Gene):
                               f"got low={self.low}, high={self.high}, step={self.step}")
 
     def sample(self, rng: random.Random) -> int:
+        """A uniformly drawn grid value in ``[low, high]``."""
         return rng.randrange(self.low, self.high + 1, self.step)
 
     def mutate(self, value: int, rng: random.Random) -> int:
+        """A nearby grid value (a Gaussian number of steps, bouncing off the bounds)."""
         steps = (self.high - self.low) // self.step
         if steps == 0:
             return value
@@ -108,6 +115,7 @@ class Int(Gene):
         return min(self.high, max(self.low, candidate))
 
     def check(self, value: Any) -> str | None:
+        """Why ``value`` is not an integer on the grid, or None."""
         if isinstance(value, bool) or not isinstance(value, int):
             return f"{value!r} is not an integer"
         if not self.low <= value <= self.high or (value - self.low) % self.step:
@@ -138,12 +146,15 @@ class Float(Gene):
         return round(value, 10 if self.step else 4)
 
     def sample(self, rng: random.Random) -> float:
+        """A uniformly drawn, quantised value in ``[low, high]``."""
         return self._quantise(rng.uniform(self.low, self.high))
 
     def mutate(self, value: float, rng: random.Random) -> float:
+        """``value`` plus Gaussian noise (a fifth of the range), clipped and quantised."""
         return _changed(lambda: self._quantise(value + rng.gauss(0.0, 0.2 * (self.high - self.low))), value)
 
     def check(self, value: Any) -> str | None:
+        """Why ``value`` is not a number in ``[low, high]``, or None."""
         return _check_number(value, self.low, self.high)
 
 
@@ -163,13 +174,16 @@ class LogFloat(Gene):
         return min(self.high, max(self.low, _significant(value, 3)))
 
     def sample(self, rng: random.Random) -> float:
+        """A value drawn uniformly on a log scale in ``[low, high]``."""
         return self._clip(math.exp(rng.uniform(math.log(self.low), math.log(self.high))))
 
     def mutate(self, value: float, rng: random.Random) -> float:
+        """``value`` moved by Gaussian noise on a log scale (a fifth of the range), clipped."""
         width = math.log(self.high) - math.log(self.low)
         return _changed(lambda: self._clip(math.exp(math.log(value) + rng.gauss(0.0, 0.2 * width))), value)
 
     def check(self, value: Any) -> str | None:
+        """Why ``value`` is not a number in ``[low, high]``, or None."""
         return _check_number(value, self.low, self.high)
 
 
@@ -187,9 +201,11 @@ class Choice(Gene):
             raise ConfigError(f"gene {self.name!r}: options must be a non-empty list of distinct values")
 
     def sample(self, rng: random.Random) -> Any:
+        """One of the options, drawn uniformly."""
         return rng.choice(self.options)
 
     def mutate(self, value: Any, rng: random.Random) -> Any:
+        """Another option: a neighbouring one when ``ordered``, else any other."""
         if len(self.options) == 1:
             return value
         index = self.options.index(value)
@@ -200,11 +216,13 @@ class Choice(Gene):
         return rng.choice([o for o in self.options if o != value])
 
     def check(self, value: Any) -> str | None:
+        """Why ``value`` is not one of the options (bools and numbers kept apart), or None."""
         if not any(o == value and isinstance(o, bool) == isinstance(value, bool) for o in self.options):
             return f"{value!r} is not one of {list(self.options)}"
         return None
 
     def to_config(self) -> dict:
+        """The gene as a JSON-ready dict, its options as a list."""
         config = super().to_config()
         config["options"] = list(self.options)
         return config
@@ -217,12 +235,15 @@ class Bool(Gene):
     kind = "bool"
 
     def sample(self, rng: random.Random) -> bool:
+        """True or False with equal chance."""
         return rng.random() < 0.5
 
     def mutate(self, value: bool, rng: random.Random) -> bool:
+        """The other value."""
         return not value
 
     def check(self, value: Any) -> str | None:
+        """Why ``value`` is not a bool, or None."""
         return None if isinstance(value, bool) else f"{value!r} is not a bool"
 
 
@@ -333,13 +354,13 @@ class SearchSpace:
         return dict(self._repair(dict(genome), tuple(input_shape))) if self._repair else dict(genome)
 
     # -- models --------------------------------------------------------------------------------------------------
-    def build(self, genome: Mapping, input_shape: Sequence[int], num_classes: int):
+    def build(self, genome: Mapping, input_shape: Sequence[int], num_classes: int) -> "keras.Model":
         """An uncompiled ``keras.Model`` for ``genome``."""
         if self._build is None:
             raise ConfigError(f"search space {self.name!r} has no build function")
         return self._build(dict(genome), tuple(input_shape), int(num_classes))
 
-    def compile(self, model, genome: Mapping) -> None:
+    def compile(self, model: "keras.Model", genome: Mapping) -> None:
         """Compile ``model`` with the genome's training settings."""
         if self._compile is not None:
             self._compile(model, dict(genome))

@@ -12,12 +12,18 @@ import socket
 import time
 import traceback
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from .clock import now
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    import keras
+
+    from .data import Dataset
+    from .space import SearchSpace
 
 #: Metrics every successful evaluation reports; objectives are chosen among them.
 METRICS = ("val_accuracy", "val_balanced_accuracy", "val_loss", "params", "train_seconds")
@@ -57,9 +63,10 @@ class Budget:
                                   f" got {value!r}")
 
     def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
         return asdict(self)
 
-    def for_data(self, data) -> "Budget":
+    def for_data(self, data: "Dataset") -> "Budget":
         """This budget with ``class_weighted`` resolved from ``data`` where it was left to the data (None)."""
         if self.class_weighted is not None:
             return self
@@ -67,6 +74,7 @@ class Budget:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "Budget":
+        """The budget :meth:`to_dict` wrote; unknown keys raise :class:`ConfigError`."""
         known = {f.name for f in fields(cls)}
         unknown = set(values) - known
         if unknown:
@@ -97,7 +105,7 @@ def _where() -> dict:
     return {"node": socket.gethostname(), "worker": f"pid-{os.getpid()}"}
 
 
-def predict(model, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
+def predict(model: "keras.Model", x: np.ndarray, batch_size: int = 256) -> np.ndarray:
     """Class probabilities by direct calls in batches: for one-off scoring this skips tracing ``model.predict``."""
     return np.concatenate([np.asarray(model(x[i:i + batch_size], training=False), dtype=np.float64)
                            for i in range(0, len(x), batch_size)])
@@ -107,8 +115,8 @@ class NaNLossError(Exception):
     """Training diverged: the loss or the predictions became NaN or infinite."""
 
 
-def train(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None,
-          info: dict | None = None):
+def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
+          genome_hash: str | None = None, info: dict | None = None) -> "keras.Model":
     """Build, compile and train ``genome`` exactly as one evaluation of a search with this ``seed`` does.
 
     Training is seeded by (seed, genome hash), so on the same machine this gives back the very model the search
@@ -146,7 +154,7 @@ def train(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_has
     return model
 
 
-def score(model, data, budget: Budget, seed: int) -> dict:
+def score(model: "keras.Model", data: "Dataset", budget: Budget, seed: int) -> dict:
     """Validation metrics of a trained model: val_accuracy, val_balanced_accuracy, val_loss."""
     picked = subset(len(data.x_val), budget.max_val_samples, seed)
     x_val, y_val = (data.x_val, data.y_val) if picked is None else (data.x_val[picked], data.y_val[picked])
@@ -160,7 +168,8 @@ def score(model, data, budget: Budget, seed: int) -> dict:
             "val_loss": float(-np.mean(np.log(picked_probability)))}
 
 
-def evaluate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None) -> dict:
+def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
+             genome_hash: str | None = None) -> dict:
     """Train ``genome`` within ``budget`` and score it on ``data``'s validation split; never raises.
 
     Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see :data:`METRICS`, plus ``epochs``,
@@ -190,8 +199,8 @@ def evaluate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_
     return outcome
 
 
-def simulate(genome: Mapping, *, space, data, budget: Budget, seed: int, genome_hash: str | None = None,
-             seconds: float = 0.0) -> dict:
+def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
+             genome_hash: str | None = None, seconds: float = 0.0) -> dict:
     """A stand-in for :func:`evaluate` that trains nothing, for exercising the search machinery (executors, resume,
     benchmarks) in milliseconds: metrics are a deterministic function of (seed, genome hash), after sleeping
     ``seconds``. Use it with ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.

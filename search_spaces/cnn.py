@@ -6,10 +6,13 @@ leaves them out, so genomes that differ only in dormant genes hash alike and are
 """
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from nas.errors import ConfigError, InvalidGenomeError
 from nas.space import Bool, Choice, Float, Int, LogFloat, SearchSpace, genome_hash
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "SPACE", "space", "build", "repair", "expressed", "feature_map_size",
            "count_params"]
@@ -125,7 +128,7 @@ def expressed(genome: Mapping) -> dict:
     return {name: value for name, value in genome.items() if name not in dormant}
 
 
-def build(genome: Mapping, input_shape: Sequence[int], num_classes: int):
+def build(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> "keras.Model":
     """An uncompiled Keras model of ``genome`` (repair it for ``input_shape`` first)."""
     SPACE.check(genome)
     if feature_map_size(genome, input_shape) is None:

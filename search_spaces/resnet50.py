@@ -19,11 +19,14 @@ from __future__ import annotations
 import functools
 import os
 import re
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 from nas.errors import ConfigError
 from nas.weights import check_weights
 from nas.space import Choice, Float, Int, LogFloat, SearchSpace, genome_hash
+
+if TYPE_CHECKING:
+    import keras
 
 __all__ = ["BLOCKS", "UNFREEZE_ALL", "GENES", "SPACE", "ResNet50Space", "space", "build", "compile_model",
            "expressed", "effective_learning_rate", "backbone_of", "trainable_split"]
@@ -55,7 +58,7 @@ def effective_learning_rate(genome: Mapping) -> float:
     return float(genome["learning_rate"]) * float(factor)
 
 
-def compile_model(model, genome: Mapping) -> None:
+def compile_model(model: "keras.Model", genome: Mapping) -> None:
     """Compile with Adam at :func:`effective_learning_rate`, sparse categorical cross-entropy and accuracy."""
     import keras
 
@@ -86,7 +89,8 @@ def _freeze(backbone, unfreeze: int, pretrained: bool) -> None:
         raise RuntimeError(f"unexpected ResNet50 layer names: found blocks {sorted(seen)}, expected {list(BLOCKS)}")
 
 
-def build(genome: Mapping, input_shape: Sequence[int], num_classes: int, weights: str | None = None):
+def build(genome: Mapping, input_shape: Sequence[int], num_classes: int,
+          weights: str | None = None) -> "keras.Model":
     """An uncompiled model: [0, 1] images -> (upsample) -> (gray to RGB) -> caffe preprocessing -> ResNet50 -> head."""
     import keras
     from keras import layers
@@ -130,6 +134,7 @@ class ResNet50Space(SearchSpace):
                          description="ResNet50 backbone, last `unfreeze` residual blocks trainable, searched head")
 
     def to_config(self) -> dict:
+        """The space's config, with its ``weights`` setting."""
         return {**super().to_config(), "weights": self.weights}
 
 
@@ -140,7 +145,7 @@ def space(weights: str | os.PathLike | None = None) -> ResNet50Space:
     return ResNet50Space(weights)
 
 
-def backbone_of(model):
+def backbone_of(model: "keras.Model") -> "keras.Model":
     """The nested ResNet50 model inside a model built by this space."""
     import keras
 
@@ -150,7 +155,7 @@ def backbone_of(model):
     raise ConfigError(f"model {model.name!r} has no nested backbone model; was it built by space 'resnet50'?")
 
 
-def trainable_split(model) -> tuple[int, int]:
+def trainable_split(model: "keras.Model") -> tuple[int, int]:
     """(trainable, frozen) counts of the backbone's layers that own weights (convolutions and batch norms)."""
     owners = [layer for layer in backbone_of(model).layers if layer.weights]
     trainable = sum(layer.trainable for layer in owners)

@@ -1,5 +1,6 @@
 """The codebase's shape, checked so that it does not drift: no import circles, no module over 500 lines, no function
-over 60 lines, every module importable on its own in a fresh interpreter, and ``import nas`` light."""
+over 60 lines, every module importable on its own in a fresh interpreter, ``import nas`` light, and every public
+function annotated and documented."""
 from __future__ import annotations
 
 import ast
@@ -137,3 +138,33 @@ def test_import_nas_imports_neither_tensorflow_nor_ray():
     code = "import sys, nas; print(sorted(m for m in ('tensorflow', 'keras', 'ray') if m in sys.modules))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr[-2000:]
+
+
+def _undocumented(node: ast.AST, prefix: str = "") -> list[str]:
+    """Public functions and methods of public classes under ``node`` that lack a parameter or return annotation or a
+    docstring (``__init__`` needs annotated parameters only); methods are named ``Class.method``."""
+    missing = []
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.ClassDef):
+            if not child.name.startswith("_"):
+                missing += _undocumented(child, f"{child.name}.")
+        elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            init = child.name == "__init__"
+            if child.name.startswith("_") and not init:
+                continue
+            params = [a for a in child.args.args + child.args.kwonlyargs if a.arg not in ("self", "cls")]
+            annotated = all(a.annotation is not None for a in params) and (child.returns is not None or init)
+            documented = init or ast.get_docstring(child) is not None
+            if not (annotated and documented):
+                missing.append(f"{prefix}{child.name} (line {child.lineno}: annotated={annotated}, "
+                               f"documented={documented})")
+    return missing
+
+
+def test_public_functions_are_annotated_and_documented():
+    missing = {}
+    for name, path in modules().items():
+        found = _undocumented(ast.parse(path.read_text(encoding="utf-8")))
+        if found:
+            missing[name] = found
+    assert missing == {}

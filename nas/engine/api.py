@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterable, Sequence
 
 from .. import data as data_module
 from .. import executors as executors_module
@@ -24,13 +24,17 @@ from .state import SearchState
 from .algorithms import resolve_strategy
 from .strategy import Strategy
 
+if TYPE_CHECKING:
+    from ..data import Dataset
+
 
 def _positive(name: str, value: object, least: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < least:
         raise ConfigError(f"{name} must be an integer >= {least}, got {value!r}")
 
 
-def evolve(space: SearchSpace | str = "cnn", data=None, *, population: int = 12, generations: int = 6,
+def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str | None" = None, *,
+           population: int = 12, generations: int = 6,
            objectives: str | Sequence[str] | None = None, budget: Budget | None = None,
            executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
            resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
@@ -174,7 +178,7 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
     return run
 
 
-def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data=None,
+def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data: "Dataset | tuple | dict | str | None" = None,
            executor: str | executors_module.Executor | None = None, callbacks: Iterable[Callable[[dict], None]] = (),
            generations: int | None = None, retry_failed: bool = False, verbose: bool = True) -> Run:
     """Continue the run in ``run_dir`` from its last checkpoint with the settings recorded in its ``config.json``.

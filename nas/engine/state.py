@@ -6,7 +6,7 @@ import random
 import statistics
 import time
 import warnings
-from typing import Callable, Iterable
+from typing import TYPE_CHECKING, Callable, Iterable
 
 from deap import tools
 
@@ -21,6 +21,10 @@ from .admission import Admission
 from .config import SearchConfig
 from .operators import Member, diversity, same
 
+if TYPE_CHECKING:
+    from ..data import Dataset
+    from ..executors import Executor
+
 CHECKPOINT_FORMAT = 1
 #: outcome keys copied into an evaluation record when present
 OPTIONAL_KEYS = ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "overhead_seconds", "gpu")
@@ -34,7 +38,7 @@ def machinery_failure(record: dict) -> bool:
 class SearchState:
     """The state of one search in progress; strategies drive it (see :mod:`nas.engine.strategies`)."""
 
-    def __init__(self, config: SearchConfig, space: SearchSpace, data, budget: Budget, executor,
+    def __init__(self, config: SearchConfig, space: SearchSpace, data: "Dataset", budget: Budget, executor: "Executor",
                  folder: RunFolder, reporter: Reporter, callbacks: Iterable[Callable[[dict], None]] = ()) -> None:
         self.config, self.space, self.data, self.budget = config, space, data, budget
         self.executor, self.folder, self.reporter, self.callbacks = executor, folder, reporter, list(callbacks)

@@ -186,6 +186,7 @@ class RayExecutor(Executor):
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def start(self, job: Job) -> None:
+        """Connect to (or start) Ray, check its resources fit one trial, and ship the job to the cluster."""
         super().start(job)
         import ray
 
@@ -224,6 +225,7 @@ class RayExecutor(Executor):
         self._started_ray = True
 
     def close(self) -> None:
+        """Cancel what is left and shut down the Ray instance this executor started."""
         self.cancel()
         if self._started_ray:
             import ray
@@ -246,10 +248,12 @@ class RayExecutor(Executor):
         return max(1, slots)
 
     def submit(self, task_id: int, genome: dict, genome_hash: str) -> None:
+        """Queue one evaluation; it starts when a slot is free."""
         self._waiting.append((task_id, genome, genome_hash, time.monotonic()))
 
     @property
     def pending(self) -> int:
+        """Evaluations submitted and not yet returned (waiting or running)."""
         return len(self._waiting) + len(self._running)
 
     def _launch(self) -> None:
@@ -262,6 +266,7 @@ class RayExecutor(Executor):
             self._running[ref] = (task_id, launched, round(launched - submitted, 3), now())
 
     def next_result(self) -> tuple[int, dict]:
+        """Wait for the next finished (or timed-out) evaluation: ``(task id, outcome)``."""
         import ray
 
         if not self.pending:
@@ -322,6 +327,7 @@ class RayExecutor(Executor):
                 "worker": None}
 
     def cancel(self) -> list[int]:
+        """Drop the waiting evaluations, cancel the running ones, and return their task ids."""
         ids = [task[0] for task in self._waiting] + [entry[0] for entry in self._running.values()]
         if self._running:
             import ray

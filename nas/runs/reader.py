@@ -7,11 +7,18 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Sequence
 
 from ..errors import ConfigError
 from ..objectives import Fitness, Objectives
 from ..space import space_from_config
 from .writer import RunFolder, latest_attempts, read_config
+
+if TYPE_CHECKING:
+    import keras
+
+    from ..data import Dataset
+    from ..space import SearchSpace
 
 FINAL_MODEL = "final/model.keras"  # written by ``nas retrain``
 BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use by Run.model()
@@ -30,7 +37,8 @@ class Individual:
     generation: int
     run: "Run | None" = field(default=None, repr=False, compare=False)
 
-    def build(self, input_shape=None, num_classes: int | None = None, space=None):
+    def build(self, input_shape: Sequence[int] | None = None, num_classes: int | None = None,
+              space: "SearchSpace | None" = None) -> "keras.Model":
         """A fresh, uncompiled ``keras.Model`` for this genome (input shape and classes default to the run's)."""
         if self.run is None and (space is None or input_shape is None or num_classes is None):
             raise ConfigError("this individual is not attached to a run: pass space, input_shape and num_classes")
@@ -39,7 +47,7 @@ class Individual:
         num_classes = num_classes or len(self.run.config["class_names"])
         return space.build(self.genome, input_shape, num_classes)
 
-    def train(self, data=None, space=None):
+    def train(self, data: "Dataset | tuple | dict | str | None" = None, space: "SearchSpace | None" = None) -> "keras.Model":
         """Train this genome as the search did (same data subset, budget and seed): on the same machine this gives
         back the very model the search scored. ``data`` defaults to the run's recorded dataset."""
         from ..training import Budget, train
@@ -55,7 +63,7 @@ class Individual:
 class Run:
     """A run folder, read back. ``evolve`` returns one; ``nas.load_run(path)`` gives the same for any folder."""
 
-    def __init__(self, path: str | os.PathLike, space=None):
+    def __init__(self, path: str | os.PathLike, space: "SearchSpace | None" = None) -> None:
         self.path = Path(path)
         self.config = read_config(self.path)
         self._space = space
@@ -89,7 +97,7 @@ class Run:
         """Every configured generation has been recorded."""
         return len(self.generations) >= int(self.config.get("generations", 0))
 
-    def dataset(self, data=None):
+    def dataset(self, data: "Dataset | tuple | dict | str | None" = None) -> "Dataset":
         """The run's data set: ``data`` coerced (see :func:`nas.data.coerce`) when given, else the recorded one
         rebuilt from ``config.json`` (:func:`nas.data.from_spec`)."""
         from .. import data as data_module
@@ -97,7 +105,7 @@ class Run:
         return data_module.coerce(data) if data is not None else data_module.from_spec(self.config["data"])
 
     @property
-    def space(self):
+    def space(self) -> "SearchSpace":
         """The run's search space: the one given to ``evolve``, else the built-in space of that name."""
         if self._space is None:
             self._space = space_from_config(self.config["space"])
@@ -161,7 +169,7 @@ class Run:
                 return self.path / relative
         return None
 
-    def model(self):
+    def model(self) -> "keras.Model":
         """A ``keras.Model`` to predict with, for ``nas explain`` and ``nas serve``.
 
         The retrained winner (``final/model.keras``) when there is one; otherwise the search's best genome, trained as
@@ -188,7 +196,7 @@ class Run:
         return [r["genome_hash"] for r in sorted(self.evaluations, key=lambda r: r["index"])]
 
 
-def load_run(path: str | os.PathLike, space=None) -> Run:
+def load_run(path: str | os.PathLike, space: "SearchSpace | None" = None) -> Run:
     """Read a finished, running or crashed run folder.
 
     Example:

@@ -12,10 +12,13 @@ import json
 import os
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from ..errors import ConfigError
 from ..files import dumps, fsync_dir, json_safe, write_atomic
+
+if TYPE_CHECKING:
+    import keras
 
 CONFIG = "config.json"
 EVALUATIONS = "evaluations.jsonl"
@@ -146,7 +149,7 @@ class RunFolder:
         """Write ``content`` to ``relative`` atomically (its folders are created); return its path."""
         return write_atomic(self.path / relative, content, parents=True)
 
-    def save_model(self, relative: str, model) -> Path:
+    def save_model(self, relative: str, model: "keras.Model") -> Path:
         """Save a ``keras.Model`` to ``relative`` (a ``.keras`` file) atomically; return its path.
 
         Keras writes archives only to a path, so the model is saved under a temporary name beside the target, fsynced
