@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Mapping
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, from_fields
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -64,11 +64,7 @@ class Augmentation:
     @classmethod
     def from_dict(cls, values: Mapping) -> "Augmentation":
         """The augmentation :meth:`to_dict` wrote; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown Augmentation fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**dict(values))
+        return from_fields(cls, values)
 
     def layers(self, seed: int) -> list:
         """The Keras preprocessing layers that apply this augmentation."""

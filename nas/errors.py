@@ -6,6 +6,11 @@ is caught by the trainer and recorded as a failed evaluation, so the search goes
 """
 from __future__ import annotations
 
+from dataclasses import fields
+from typing import Any, Mapping, TypeVar
+
+T = TypeVar("T")
+
 
 class NasError(Exception):
     """Base class of every error nas raises on purpose."""
@@ -21,3 +26,13 @@ class DataError(ConfigError):
 
 class InvalidGenomeError(NasError, ValueError):
     """A genome is not a point of its search space, or cannot be built at the given input size."""
+
+
+def from_fields(cls: type[T], values: Mapping[str, Any]) -> T:
+    """``cls(**values)`` for a dataclass, with one clear :class:`ConfigError` naming unknown keys (a settings dict
+    from a newer version or a typo) instead of Python's ``unexpected keyword argument``."""
+    known = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown {cls.__name__} fields {sorted(unknown)}; known: {sorted(known)}")
+    return cls(**dict(values))

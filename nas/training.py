@@ -11,13 +11,13 @@ import os
 import socket
 import time
 import traceback
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
 from .clock import now
-from .errors import ConfigError
+from .errors import ConfigError, from_fields
 
 if TYPE_CHECKING:
     import keras
@@ -75,11 +75,7 @@ class Budget:
     @classmethod
     def from_dict(cls, values: Mapping) -> "Budget":
         """The budget :meth:`to_dict` wrote; unknown keys raise :class:`ConfigError`."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ConfigError(f"unknown Budget fields {sorted(unknown)}; known: {sorted(known)}")
-        return cls(**dict(values))
+        return from_fields(cls, values)
 
 
 def training_seed(run_seed: int, genome_hash: str) -> int:
