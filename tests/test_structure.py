@@ -168,3 +168,14 @@ def test_public_functions_are_annotated_and_documented():
         if found:
             missing[name] = found
     assert missing == {}
+
+
+def test_every_name_in_all_exists():
+    """A re-export lost in a move (a package's ``__all__`` naming what it no longer imports) fails here."""
+    code = ("import importlib\n"
+            f"for name in {sorted(n for n in modules() if not n.endswith('__main__'))!r}:\n"
+            "    module = importlib.import_module(name)\n"
+            "    missing = [n for n in getattr(module, '__all__', ()) if not hasattr(module, n)]\n"
+            "    assert not missing, (name, missing)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]

@@ -24,8 +24,17 @@ Example:
 from __future__ import annotations
 
 from .cam import _CACHE, METHODS, feature_layer, gradcam  # noqa: F401 - _CACHE: inspected by tests
-from .faithfulness import (BASELINES, _baseline_images, _curves,  # noqa: F401 - the private ones: tests deletion_auc, energy_in_mask, evaluate_faithfulness,
-                           insertion_auc, pointing_game, random_heatmaps)
+from .faithfulness import (  # noqa: F401 - _baseline_images and _curves: used by tests
+    BASELINES,
+    _baseline_images,
+    _curves,
+    deletion_auc,
+    energy_in_mask,
+    evaluate_faithfulness,
+    insertion_auc,
+    pointing_game,
+    random_heatmaps,
+)
 from .panels import caption, overlay, panel_png, save_panel
 
 __all__ = ["METHODS", "BASELINES", "gradcam", "feature_layer", "overlay", "panel_png", "save_panel", "caption",
