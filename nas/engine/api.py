@@ -121,8 +121,7 @@ def _launch(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
         return _search(config, strategy, space, dataset, budget, runner, run_dir, resume, retry_failed,
                        callbacks, verbose)
     finally:
-        runner.cancel()
-        runner.close()
+        runner.close()  # drops what is still pending
 
 
 def _open_folder(config: SearchConfig, run_dir: str | Path | None, resume: bool, dataset,

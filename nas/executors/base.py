@@ -83,7 +83,8 @@ class Executor(abc.ABC):
         return 1
 
     def close(self) -> None:  # noqa: B027 - optional: executors without resources need not override it
-        """Release resources (workers, connections)."""
+        """Drop pending evaluations and release resources (workers, connections); the engine calls it however a
+        search ends."""
 
     def describe(self) -> dict:
         """Settings recorded in ``config.json``: the name, the fitness and each of ``settings``."""

@@ -40,3 +40,7 @@ class InlineExecutor(Executor):
         ids = [task[0] for task in self._queue]
         self._queue.clear()
         return ids
+
+    def close(self) -> None:
+        """Drop what is queued."""
+        self.cancel()

@@ -106,5 +106,6 @@ class LocalExecutor(InlineExecutor):
         connection.close()
 
     def close(self) -> None:
-        """Stop the worker process."""
+        """Drop what is queued and stop the worker process."""
+        self.cancel()
         self._stop_worker()

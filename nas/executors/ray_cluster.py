@@ -225,13 +225,19 @@ class RayExecutor(Executor):
         self._started_ray = True
 
     def close(self) -> None:
-        """Cancel what is left and shut down the Ray instance this executor started."""
-        self.cancel()
-        if self._started_ray:
-            import ray
+        """Drop what is left and shut down the Ray instance this executor started (which ends its tasks), or, on a
+        cluster it joined, cancel them. The private instance's tasks are not force-cancelled one by one first: a
+        reply racing a forced cancel can trip a check in Ray's core worker and crash the process on its way out
+        (seen once in CI after SIGTERM)."""
+        if not self._started_ray:
+            self.cancel()
+            return
+        import ray
 
-            ray.shutdown()
-            self._started_ray = False
+        self._waiting.clear()
+        self._running.clear()
+        ray.shutdown()
+        self._started_ray = False
 
     # -- tasks ---------------------------------------------------------------------------------------------------
     @property
