@@ -205,7 +205,7 @@ def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data: "Data
     elif isinstance(executor, str):  # keep the fitness the run was started with (for example a simulated one)
         executor = executors_module.resolve(executor, executors_module.recorded_evaluate(config.executor))
     space = resolve_space(space) if space is not None else space_from_config(config.space)
-    dataset = data_module.coerce(data) if data is not None else data_module.from_spec(config.data)
+    dataset = data_module.coerce(config.data if data is None else data)
     # what was given must be what the run recorded: compared field by field when the folder is opened
     given = config.replace(space=space.to_config(), data=dataset.spec, input_shape=list(dataset.input_shape),
                            class_names=list(dataset.class_names))
