@@ -11,7 +11,7 @@ $(BIN)/python:
 
 # Reinstalled when the package metadata changes; the install is editable, so code changes need no reinstall.
 $(VENV)/.installed: setup.cfg pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,ui]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ui,peers]'
 	touch $@
 
 install: $(VENV)/.installed

@@ -77,6 +77,11 @@ class Gene:
         """Return why ``value`` is not a value of this gene, or None when it is."""
         raise NotImplementedError
 
+    def nearest(self, value: Any) -> Any:
+        """The value of this gene nearest to ``value`` (as another tool proposes it: a float for an integer, a numpy
+        scalar for an option); raises :class:`InvalidGenomeError` when nothing is near."""
+        raise NotImplementedError
+
     def to_config(self) -> dict:
         """The gene as a JSON-ready dict: its ``type`` and fields."""
         config = {"type": self.kind}
@@ -122,6 +127,11 @@ class Int(Gene):
             return f"{value} is not in {self.low}..{self.high} (step {self.step})"
         return None
 
+    def nearest(self, value: Any) -> int:
+        """The grid value nearest to ``value``, within the bounds."""
+        snapped = self.low + round((float(value) - self.low) / self.step) * self.step
+        return int(min(self.high, max(self.low, snapped)))
+
 
 @dataclass(frozen=True)
 class Float(Gene):
@@ -157,6 +167,10 @@ class Float(Gene):
         """Why ``value`` is not a number in ``[low, high]``, or None."""
         return _check_number(value, self.low, self.high)
 
+    def nearest(self, value: Any) -> float:
+        """``value`` clipped and quantised as sampled values are."""
+        return self._quantise(float(value))
+
 
 @dataclass(frozen=True)
 class LogFloat(Gene):
@@ -185,6 +199,10 @@ class LogFloat(Gene):
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not a number in ``[low, high]``, or None."""
         return _check_number(value, self.low, self.high)
+
+    def nearest(self, value: Any) -> float:
+        """``value`` clipped and kept to 3 significant digits, as sampled values are."""
+        return self._clip(float(value))
 
 
 @dataclass(frozen=True)
@@ -221,6 +239,14 @@ class Choice(Gene):
             return f"{value!r} is not one of {list(self.options)}"
         return None
 
+    def nearest(self, value: Any) -> Any:
+        """The option equal to ``value`` (a numpy scalar counts as its Python value)."""
+        value = value.item() if hasattr(value, "item") else value
+        if self.check(value) is not None:
+            raise InvalidGenomeError(f"gene {self.name!r}: {value!r} is not one of {list(self.options)}")
+        return self.options[[o == value and isinstance(o, bool) == isinstance(value, bool)
+                             for o in self.options].index(True)]
+
     def to_config(self) -> dict:
         """The gene as a JSON-ready dict, its options as a list."""
         config = super().to_config()
@@ -245,6 +271,13 @@ class Bool(Gene):
     def check(self, value: Any) -> str | None:
         """Why ``value`` is not a bool, or None."""
         return None if isinstance(value, bool) else f"{value!r} is not a bool"
+
+    def nearest(self, value: Any) -> bool:
+        """``value`` as a bool (True, False, 1, 0 or their numpy and string forms)."""
+        value = value.item() if hasattr(value, "item") else value
+        if value in (True, False, "True", "False", "true", "false"):
+            return value in (True, "True", "true")
+        raise InvalidGenomeError(f"gene {self.name!r}: {value!r} is not a bool")
 
 
 _GENE_TYPES = {cls.kind: cls for cls in (Int, Float, LogFloat, Choice, Bool)}

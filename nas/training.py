@@ -12,7 +12,7 @@ import socket
 import time
 import traceback
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
@@ -111,18 +111,13 @@ class NaNLossError(Exception):
     """Training diverged: the loss or the predictions became NaN or infinite."""
 
 
-def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
+def build(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
           genome_hash: str | None = None, info: dict | None = None) -> "keras.Model":
-    """Build, compile and train ``genome`` exactly as one evaluation of a search with this ``seed`` does.
-
-    Training is seeded by (seed, genome hash), so on the same machine this gives back the very model the search
-    scored. Returns the trained ``keras.Model``; ``info`` (if given) receives params, train_seconds, epochs,
-    train_samples and train_loss, also when training fails part-way. Raises on any failure.
-    """
+    """The compiled, untrained model an evaluation of ``genome`` starts from: Keras seeded by (seed, genome hash),
+    the model built and checked against ``budget.max_params``. ``info`` (if given) receives ``params``."""
     import keras
 
     info = {} if info is None else info
-    genome = dict(genome)
     if budget.deterministic:
         import tensorflow as tf
 
@@ -133,20 +128,49 @@ def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Bud
     if budget.max_params is not None and params > budget.max_params:
         raise ConfigError(f"model has {params:,} parameters, more than Budget.max_params={budget.max_params:,}")
     space.compile(model, genome)
+    return model
+
+
+def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budget, seed: int,
+        epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence = (),
+        info: dict | None = None) -> None:
+    """Train ``model`` from epoch ``initial_epoch`` up to ``epochs`` (default ``budget.epochs``) as an evaluation
+    does: the seeded training subset, the genome's batch size, class weights where the budget asks for them.
+
+    ``callbacks`` run after Keras's NaN guard. ``info`` (if given) receives train_seconds, epochs (trained in this
+    call), train_samples and train_loss, also when training fails. Raises :class:`NaNLossError` when it diverges.
+    """
+    import keras
+
+    info = {} if info is None else info
     picked = subset(len(data.x_train), budget.max_train_samples, seed)
     x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
                                                                              data.y_train[picked])
     clock = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=budget.epochs, batch_size=int(genome.get("batch_size", 32)),
+    history = model.fit(x_train, y_train, epochs=budget.epochs if epochs is None else epochs,
+                        initial_epoch=initial_epoch, batch_size=int(genome.get("batch_size", 32)),
                         class_weight=data.class_weights() if budget.for_data(data).class_weighted else None,
-                        shuffle=True,
-                        verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])
+                        shuffle=True, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks])
     losses = history.history.get("loss", [])
     info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
                 train_samples=int(len(x_train)), train_loss=float(losses[-1]) if losses else None)
     if not losses or not all(math.isfinite(v) for v in losses):
-        raise NaNLossError(f"training loss became NaN or infinite at epoch {len(losses)} (learning rate "
-                           f"{genome.get('learning_rate', 'default')} too high?)")
+        raise NaNLossError(f"training loss became NaN or infinite at epoch {initial_epoch + len(losses)} (learning "
+                           f"rate {genome.get('learning_rate', 'default')} too high?)")
+
+
+def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
+          genome_hash: str | None = None, info: dict | None = None) -> "keras.Model":
+    """Build, compile and train ``genome`` exactly as one evaluation of a search with this ``seed`` does.
+
+    Training is seeded by (seed, genome hash), so on the same machine this gives back the very model the search
+    scored. Returns the trained ``keras.Model``; ``info`` (if given) receives params, train_seconds, epochs,
+    train_samples and train_loss, also when training fails part-way. Raises on any failure.
+    """
+    info = {} if info is None else info
+    genome = dict(genome)
+    model = build(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, info=info)
+    fit(model, genome, data=data, budget=budget, seed=seed, info=info)
     return model
 
 

@@ -284,7 +284,7 @@ def _explain(model, images, class_index=None, layer=None, method: str = "gradcam
         parts[0].append(np.clip(np.divide(heatmaps, peak, out=np.zeros_like(heatmaps), where=peak > 0), 0, 1))
         parts[1].append(probabilities.numpy())
         parts[2].append(index.numpy())
-    return tuple(np.concatenate(p) for p in parts)  # type: ignore[return-value]
+    return np.concatenate(parts[0]), np.concatenate(parts[1]), np.concatenate(parts[2])
 
 
 def gradcam(model: keras.Model, images: ArrayLike, class_index: ArrayLike | None = None,

@@ -88,7 +88,8 @@ def _curves(model, images, heatmaps, class_index, *, insert: bool, steps: int, b
 
 
 def _area(curves: np.ndarray) -> np.ndarray:
-    return np.trapezoid(curves, dx=1.0 / (curves.shape[1] - 1), axis=1)
+    """The trapezoid rule on [0, 1] (written out: numpy 1.x has no ``trapezoid``, numpy 2 deprecates ``trapz``)."""
+    return (curves[:, 1:] + curves[:, :-1]).sum(axis=1) / (2.0 * (curves.shape[1] - 1))
 
 
 def deletion_auc(model: keras.Model, images: ArrayLike, heatmaps: ArrayLike, class_index: ArrayLike | None = None,
@@ -133,17 +134,17 @@ def energy_in_mask(heatmaps: ArrayLike, masks: ArrayLike) -> np.ndarray:
 def pointing_game(heatmaps: ArrayLike, masks: ArrayLike, tolerance: int = 0) -> np.ndarray:
     """Whether each heatmap's peak falls inside its mask, grown by ``tolerance`` pixels (Zhang et al., ECCV 2016,
     used 15 px at 224 px). An all-zero heatmap points nowhere and misses."""
-    heatmaps, masks = _check_masks(heatmaps, masks)
+    maps, regions = _check_masks(heatmaps, masks)
     if tolerance:
         from scipy.ndimage import binary_dilation
 
         radius = int(tolerance)
         grid = np.arange(-radius, radius + 1)
         disk = grid[:, None] ** 2 + grid[None, :] ** 2 <= radius ** 2
-        masks = np.stack([binary_dilation(mask, structure=disk) for mask in masks])
-    flat = heatmaps.reshape(len(heatmaps), -1)
+        regions = np.stack([binary_dilation(mask, structure=disk) for mask in regions])
+    flat = maps.reshape(len(maps), -1)
     peaks = flat.argmax(axis=1)
-    return masks.reshape(len(masks), -1)[np.arange(len(masks)), peaks] & (flat.max(axis=1) > 0)
+    return regions.reshape(len(regions), -1)[np.arange(len(regions)), peaks] & (flat.max(axis=1) > 0)
 
 
 def _paired_figure(key: str, ours: np.ndarray, chance: np.ndarray) -> tuple[dict[str, float], bool]:
