@@ -198,3 +198,9 @@ def test_import_nas_imports_no_peer_and_a_missing_peer_names_the_extra():
     assert lines[0] == "[]"
     assert lines[1].startswith("Optuna is not installed") and lines[1].endswith(
         'pip install "nas[peers]" installs the peer tools')
+
+
+def test_the_trainer_takes_data_as_evolve_does():
+    trainer = Trainer("cnn", "digits", nas.Budget(epochs=1))
+    assert trainer.data.num_classes == 10 and trainer.data.input_shape == (8, 8, 1)
+    assert trainer.budget.class_weighted is False and trainer.epochs == 0 and not trainer.spent

@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
+from ..data import coerce
 from ..engine.admission import Admission
 from ..errors import ConfigError, InvalidGenomeError, NasError
 from ..space import SearchSpace, genome_hash, resolve_space
@@ -55,7 +56,8 @@ class Trainer:
 
     Args:
         space: a :class:`nas.SearchSpace` or the name of a built-in one.
-        data: the :class:`nas.data.Dataset` (the same split and subsets as a search on it).
+        data: what ``nas.evolve`` takes as data: a :class:`nas.data.Dataset`, an ``(x, y)`` pair, a spec dict or a
+            name such as "digits" (the same split and subsets as a search on it).
         budget: ``epochs`` is the training length of a trial whose tool does not choose one; ``max_train_samples``,
             ``max_val_samples``, ``max_params`` and ``class_weighted`` apply as in a search.
         seed: the search seed; training is seeded by (seed, genome hash) and the subsets by ``seed``, as in nas.
@@ -65,17 +67,18 @@ class Trainer:
         tool: the name recorded with each trial.
     """
 
-    def __init__(self, space: SearchSpace | str, data: "Dataset", budget: Budget = Budget(), *, seed: int = 0,
-                 objective: str = "val_accuracy", max_epochs: int | None = None, tool: str = "peer") -> None:
+    def __init__(self, space: SearchSpace | str, data: "Dataset | tuple | dict | str", budget: Budget = Budget(), *,
+                 seed: int = 0, objective: str = "val_accuracy", max_epochs: int | None = None,
+                 tool: str = "peer") -> None:
         if objective not in OBJECTIVES:
             raise ConfigError(f"objective {objective!r}: a peer maximises one of {', '.join(OBJECTIVES)}")
         if max_epochs is not None and max_epochs < 1:
             raise ConfigError(f"max_epochs must be a positive number of epochs or None, got {max_epochs!r}")
         self.space = resolve_space(space)
-        self.data = data
-        self.budget = budget.for_data(data)
+        self.data = coerce(data)
+        self.budget = budget.for_data(self.data)
         self.seed, self.objective, self.max_epochs, self.tool = seed, objective, max_epochs, tool
-        self.admission = Admission(self.space, data.input_shape, data.num_classes, self.budget)
+        self.admission = Admission(self.space, self.data.input_shape, self.data.num_classes, self.budget)
         self.trials: list[dict] = []
 
     @property

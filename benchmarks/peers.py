@@ -1,0 +1,272 @@
+"""nas against the tools researchers would pick instead, at the same number of training epochs: random sampling, nas
+(generational and aging), Keras Tuner (Hyperband, Bayesian optimisation), Optuna (TPE with a Hyperband pruner) and DEHB.
+
+    python benchmarks/peers.py [--datasets digits,synthetic_lesions] [--seeds 5] [--epochs 48] [--max-fidelity 3]
+                               [--fixed-epochs 2] [--retrain-epochs 6] [--methods ...] [--ham PATH]
+
+Every method searches the built-in "cnn" space, trains through the same code (nas.training.build/fit/score, the same
+seeded training subset, class weights and validation score) and stops starting trials once it has trained
+``--epochs`` epochs in all, counted from the trials it really ran (a trial under way when the limit is reached
+finishes, so a method can pass it by at most one trial). Multi-fidelity tools train between 1 and ``--max-fidelity``
+epochs per trial (factor 3); the others train ``--fixed-epochs`` per trial.
+
+The verdict: at a third, two thirds and all of the budget, the best genome found so far (by validation score, the rule
+the tools use; at the end, each tool's own choice) is trained again on the whole training split for
+``--retrain-epochs`` epochs with a fresh seed and scored once on the test split (accuracy; balanced accuracy for
+HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/results/peers.png at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, save  # noqa: E402
+
+import nas  # noqa: E402
+from nas.training import Budget, balanced_accuracy, predict, train  # noqa: E402
+
+METHODS = ("random", "nas-generational", "nas-aging", "kt-hyperband", "kt-bayesian", "optuna-tpe-hyperband", "dehb")
+POPULATION = 8
+
+
+def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tuple[list[dict], dict]:
+    """random / nas-generational / nas-aging through nas.evolve; the trials from the run's records, in log order."""
+    trials_each = max(1, args.epochs // args.fixed_epochs)
+    shape = ({"population": trials_each, "generations": 1} if method == "random" else
+             {"population": min(POPULATION, trials_each),
+              "generations": max(1, math.ceil(trials_each / POPULATION)),
+              "algorithm": method.split("-")[1]})
+    run = nas.evolve("cnn", data, budget=Budget(epochs=args.fixed_epochs, max_train_samples=args.train_samples),
+                     objectives=objective, seed=seed, run_dir=folder, verbose=False, **shape)
+    trials = [{"genome": r["genome"], "epochs": r["metrics"].get("epochs", 0), "score": r["metrics"][objective],
+               "status": "ok"} for r in run.evaluations if r["status"] == "ok"]
+    return trials, run.best.genome
+
+
+def _keras_tuner(method: str, trainer, args, seed: int, folder: str) -> dict:
+    import keras_tuner
+
+    from nas.peers import BudgetSpent
+    from nas.peers import keras_tuner as adapter
+
+    options = dict(objective=adapter.objective(trainer), seed=seed, directory=folder, project_name=method,
+                   max_consecutive_failed_trials=1000)
+    if method == "kt-hyperband":
+        tuner = keras_tuner.Hyperband(adapter.HyperModel(trainer), max_epochs=args.max_fidelity, factor=3,
+                                      hyperband_iterations=1000, **options)
+    else:
+        tuner = keras_tuner.BayesianOptimization(adapter.HyperModel(trainer), max_trials=100000, **options)
+    try:
+        tuner.search(verbose=0)
+    except BudgetSpent:
+        pass
+    return adapter.best_genome(tuner, trainer)
+
+
+def _optuna(trainer, seed: int) -> dict:
+    import optuna
+
+    from nas.peers import BudgetSpent
+    from nas.peers import optuna as adapter
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+                                pruner=optuna.pruners.HyperbandPruner(min_resource=1,
+                                                                      max_resource=trainer.budget.epochs,
+                                                                      reduction_factor=3))
+    try:
+        study.optimize(adapter.objective(trainer), n_trials=100000)
+    except BudgetSpent:
+        pass
+    return adapter.best_genome(study, trainer)
+
+
+def _peer(method: str, data, args, seed: int, objective: str, folder: str) -> tuple[list[dict], dict]:
+    """A peer tool through nas.peers; the trials from the trainer's ledger (rejected genomes cost no epoch)."""
+    from nas.peers import Trainer
+
+    fixed = method == "kt-bayesian"
+    trainer = Trainer("cnn", data, Budget(epochs=args.fixed_epochs if fixed else args.max_fidelity,
+                                          max_train_samples=args.train_samples),
+                      seed=seed, objective=objective, max_epochs=args.epochs, tool=method)
+    if method.startswith("kt-"):
+        chosen = _keras_tuner(method, trainer, args, seed, folder)
+    elif method == "optuna-tpe-hyperband":
+        chosen = _optuna(trainer, seed)
+    else:
+        from nas.peers import dehb as adapter
+
+        chosen = adapter.best_genome(adapter.search(trainer, min_epochs=1, max_epochs=args.max_fidelity, eta=3,
+                                                    seed=seed, output_path=folder), trainer)
+    return trainer.trials, chosen
+
+
+def test_score(genome: dict, data, args, seed: int, cache: dict) -> float:
+    """The genome trained on the whole training split for --retrain-epochs with a fresh seed, scored once on the
+    test split (balanced accuracy where the data is imbalanced, else accuracy)."""
+    import keras
+
+    key = nas.genome_hash(genome)
+    if key not in cache:
+        model = train(genome, space=nas.space.builtin_space("cnn"), data=data,
+                      budget=Budget(epochs=args.retrain_epochs), seed=seed + 1000)
+        predicted = predict(model, data.x_test).argmax(axis=1)
+        cache[key] = (balanced_accuracy(data.y_test, predicted) if data.class_weighted
+                      else float((predicted == data.y_test).mean()))
+        keras.backend.clear_session()
+    return cache[key]
+
+
+def incumbents(trials: list[dict], budget: int) -> list[tuple[int, dict | None]]:
+    """The best genome by validation score among the trials finished by a third, two thirds and all of ``budget``
+    epochs (counted cumulatively in the order they finished)."""
+    points, spent, best = [], 0, None
+    marks = [budget // 3, 2 * budget // 3]
+    for trial in trials:
+        while marks and spent + trial["epochs"] > marks[0]:
+            points.append((marks.pop(0), best and best["genome"]))
+        spent += trial["epochs"]
+        if trial["status"] in ("ok", "pruned") and (best is None or trial["score"] > best["score"]):
+            best = trial
+    points += [(mark, best and best["genome"]) for mark in marks]
+    return points
+
+
+def one_run(method: str, data, args, seed: int, objective: str) -> dict:
+    """Search with ``method``; then the test score of its incumbents. A crashed or missing tool is reported, not
+    raised."""
+    clock = time.perf_counter()
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            search = _nas if method in ("random", "nas-generational", "nas-aging") else _peer
+            trials, chosen = search(method, data, args, seed, objective, folder)
+        except ImportError as error:
+            return {"method": method, "seed": seed, "status": f"not installed: {error}"}
+        except Exception as error:  # noqa: BLE001 - one tool's crash must not end the benchmark
+            traceback.print_exc()
+            return {"method": method, "seed": seed, "status": f"crashed: {type(error).__name__}: {error}"}
+    seconds = time.perf_counter() - clock
+    trained = [t for t in trials if t["status"] in ("ok", "pruned")]
+    cache: dict = {}
+    curve = [(mark, test_score(genome, data, args, seed, cache)) for mark, genome in incumbents(trials, args.epochs)
+             if genome is not None]
+    total = sum(t["epochs"] for t in trials)
+    final = test_score(chosen, data, args, seed, cache)
+    return {"method": method, "seed": seed, "status": "ok", "seconds": round(seconds, 1), "trainings": len(trained),
+            "rejected": len(trials) - len(trained), "epochs": total,
+            "best_val": max(t["score"] for t in trained), "test": final, "curve": curve[:-1] + [(total, final)],
+            "genome": chosen}
+
+
+def summary(rows: list[dict], reference: str = "nas-generational") -> dict:
+    """Per method: mean and standard error of the test score, per-seed wins against ``reference``, and what it spent."""
+    done = [r for r in rows if r["status"] == "ok"]
+    by_seed = {r["seed"]: r["test"] for r in done if r["method"] == reference}
+    table = {}
+    for method in dict.fromkeys(r["method"] for r in rows):
+        mine = [r for r in done if r["method"] == method]
+        failures = [r["status"] for r in rows if r["method"] == method and r["status"] != "ok"]
+        if not mine:
+            table[method] = {"status": failures[0] if failures else "no runs"}
+            continue
+        tests = [r["test"] for r in mine]
+        table[method] = {
+            "runs": len(mine), "failures": failures, "mean_test": statistics.fmean(tests),
+            "se_test": statistics.stdev(tests) / math.sqrt(len(tests)) if len(tests) > 1 else None,
+            "wins_vs_nas": sum(r["test"] > by_seed[r["seed"]] for r in mine if r["seed"] in by_seed),
+            "ties_vs_nas": sum(r["test"] == by_seed[r["seed"]] for r in mine if r["seed"] in by_seed),
+            "mean_best_val": statistics.fmean(r["best_val"] for r in mine),
+            "mean_epochs": statistics.fmean(r["epochs"] for r in mine),
+            "mean_trainings": statistics.fmean(r["trainings"] for r in mine),
+            "mean_seconds": statistics.fmean(r["seconds"] for r in mine)}
+    return table
+
+
+def plot(figures: dict, path: Path) -> None:
+    """Test score against epochs spent, one line per method (mean over seeds, a band of one standard error)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(figures["datasets"])
+    fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
+    for ax, name in zip(axes[0], datasets):
+        rows = [r for r in figures["datasets"][name]["runs"] if r["status"] == "ok"]
+        for method in dict.fromkeys(r["method"] for r in rows):
+            curves = [r["curve"] for r in rows if r["method"] == method and len(r["curve"]) == 3]
+            if not curves:
+                continue
+            x = [statistics.fmean(c[i][0] for c in curves) for i in range(3)]
+            y = [statistics.fmean(c[i][1] for c in curves) for i in range(3)]
+            se = [statistics.stdev(c[i][1] for c in curves) / math.sqrt(len(curves)) if len(curves) > 1 else 0.0
+                  for i in range(3)]
+            line, = ax.plot(x, y, marker="o", label=method)
+            ax.fill_between(x, [a - b for a, b in zip(y, se)], [a + b for a, b in zip(y, se)],
+                            color=line.get_color(), alpha=0.15)
+        metric = figures["datasets"][name]["metric"]
+        ax.set(title=f"{name} ({len({r['seed'] for r in rows})} seeds)", xlabel="training epochs spent",
+               ylabel=f"test {metric} of the incumbent, retrained")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", default="digits,synthetic_lesions",
+                        help="comma-separated: digits, synthetic_lesions, ham10000 (needs --ham)")
+    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=48, help="training epochs each method may spend per search")
+    parser.add_argument("--max-fidelity", type=int, default=3, help="most epochs of one multi-fidelity trial")
+    parser.add_argument("--fixed-epochs", type=int, default=2, help="epochs of one trial of a fixed-budget method")
+    parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--train-samples", type=int, default=None, help="Budget.max_train_samples of every trial")
+    parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--ham", metavar="PATH", help="the HAM10000 folder, for --datasets ham10000 (64 px)")
+    parser.add_argument("--output", default="peers", help="results name under benchmarks/results/")
+    args = parser.parse_args()
+    makers = {"digits": lambda: nas.data.digits(seed=0),
+              "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0),
+              "ham10000": lambda: nas.data.ham10000(args.ham, image_size=64, seed=0)}
+    figures: dict = {"settings": vars(args), "datasets": {}}
+    for name in args.datasets.split(","):
+        data = makers[name]()
+        metric = "balanced_accuracy" if data.class_weighted else "accuracy"
+        objective = "val_balanced_accuracy" if data.class_weighted else "val_accuracy"
+        entry = figures["datasets"][name] = {"data": data.summary(), "metric": metric, "runs": []}
+        for seed in range(args.seeds):
+            for method in args.methods.split(","):
+                row = one_run(method, data, args, seed, objective)
+                entry["runs"].append(row)
+                entry["summary"] = summary(entry["runs"])
+                save(args.output, figures)
+                print(f"{name} seed {seed} {method}: " + (
+                    f"test {metric} {row['test']:.4f}, best val {row['best_val']:.4f}, {row['epochs']} epochs in "
+                    f"{row['trainings']} trainings ({row['rejected']} rejected), {row['seconds']} s"
+                    if row["status"] == "ok" else row["status"]), flush=True)
+    plot(figures, RESULTS / f"{args.output}.png")
+    for name, entry in figures["datasets"].items():
+        print(f"\n{name}: test {entry['metric']} of each method's choice, retrained (mean +- SE over seeds)")
+        for method, result in entry["summary"].items():
+            if "mean_test" not in result:
+                print(f"  {method:22s} {result['status']}")
+                continue
+            se = f"{result['se_test']:.4f}" if result["se_test"] is not None else "-"
+            print(f"  {method:22s} {result['mean_test']:.4f} +- {se}  wins vs nas {result['wins_vs_nas']}/"
+                  f"{result['runs']}  best val {result['mean_best_val']:.4f}  {result['mean_epochs']:.0f} epochs, "
+                  f"{result['mean_trainings']:.1f} trainings, {result['mean_seconds']:.0f} s")
+    print(f"results: {RESULTS / (args.output + '.json')}, plot: {RESULTS / (args.output + '.png')}")
+
+
+if __name__ == "__main__":
+    main()
