@@ -128,7 +128,7 @@ def incumbents(trials: list[dict], budget: int) -> list[tuple[int, dict | None]]
     """The best genome by validation score among the trials finished by a third, two thirds and all of ``budget``
     epochs (counted cumulatively in the order they finished)."""
     points, spent, best = [], 0, None
-    marks = [budget // 3, 2 * budget // 3]
+    marks = [budget // 3, 2 * budget // 3, budget]
     for trial in trials:
         while marks and spent + trial["epochs"] > marks[0]:
             points.append((marks.pop(0), best and best["genome"]))
@@ -180,8 +180,10 @@ def summary(rows: list[dict], reference: str = "nas-generational") -> dict:
         table[method] = {
             "runs": len(mine), "failures": failures, "mean_test": statistics.fmean(tests),
             "se_test": statistics.stdev(tests) / math.sqrt(len(tests)) if len(tests) > 1 else None,
-            "wins_vs_nas": sum(r["test"] > by_seed[r["seed"]] for r in mine if r["seed"] in by_seed),
-            "ties_vs_nas": sum(r["test"] == by_seed[r["seed"]] for r in mine if r["seed"] in by_seed),
+            "wins_vs_nas": sum(r["test"] > by_seed[r["seed"]] for r in mine if r["seed"] in by_seed)
+            if by_seed else None,
+            "ties_vs_nas": sum(r["test"] == by_seed[r["seed"]] for r in mine if r["seed"] in by_seed)
+            if by_seed else None,
             "mean_best_val": statistics.fmean(r["best_val"] for r in mine),
             "mean_epochs": statistics.fmean(r["epochs"] for r in mine),
             "mean_trainings": statistics.fmean(r["trainings"] for r in mine),
@@ -215,7 +217,8 @@ def plot(figures: dict, path: Path) -> None:
         ax.set(title=f"{name} ({len({r['seed'] for r in rows})} seeds)", xlabel="training epochs spent",
                ylabel=f"test {metric} of the incumbent, retrained")
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
+        if ax.lines:
+            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -262,8 +265,9 @@ def main() -> None:
                 print(f"  {method:22s} {result['status']}")
                 continue
             se = f"{result['se_test']:.4f}" if result["se_test"] is not None else "-"
-            print(f"  {method:22s} {result['mean_test']:.4f} +- {se}  wins vs nas {result['wins_vs_nas']}/"
-                  f"{result['runs']}  best val {result['mean_best_val']:.4f}  {result['mean_epochs']:.0f} epochs, "
+            wins = "-" if result["wins_vs_nas"] is None else f"{result['wins_vs_nas']}/{result['runs']}"
+            print(f"  {method:22s} {result['mean_test']:.4f} +- {se}  wins vs nas {wins}  best val "
+                  f"{result['mean_best_val']:.4f}  {result['mean_epochs']:.0f} epochs, "
                   f"{result['mean_trainings']:.1f} trainings, {result['mean_seconds']:.0f} s")
     print(f"results: {RESULTS / (args.output + '.json')}, plot: {RESULTS / (args.output + '.png')}")
 
