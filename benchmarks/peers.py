@@ -18,6 +18,7 @@ HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/r
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -237,7 +238,11 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--ham", metavar="PATH", help="the HAM10000 folder, for --datasets ham10000 (64 px)")
     parser.add_argument("--output", default="peers", help="results name under benchmarks/results/")
+    parser.add_argument("--replot", action="store_true", help="only draw the plot again from the results file")
     args = parser.parse_args()
+    if args.replot:
+        plot(json.loads((RESULTS / f"{args.output}.json").read_text()), RESULTS / f"{args.output}.png")
+        return
     makers = {"digits": lambda: nas.data.digits(seed=0),
               "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0),
               "ham10000": lambda: nas.data.ham10000(args.ham, image_size=64, seed=0)}
