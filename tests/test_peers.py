@@ -204,3 +204,17 @@ def test_the_trainer_takes_data_as_evolve_does():
     trainer = Trainer("cnn", "digits", nas.Budget(epochs=1))
     assert trainer.data.num_classes == 10 and trainer.data.input_shape == (8, 8, 1)
     assert trainer.budget.class_weighted is False and trainer.epochs == 0 and not trainer.spent
+
+
+def test_a_genome_that_fails_to_build_or_diverges_scores_zero_and_the_search_goes_on(tiny_data):
+    from conftest import dense_space
+
+    trainer = Trainer(dense_space(modes=("ok", "raise", "nan")), tiny_data, nas.Budget(epochs=1), tool="optuna")
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(nas_optuna.objective(trainer), n_trials=12)
+    by_mode = {mode: [t for t in trainer.trials if t["genome"]["mode"] == mode] for mode in ("ok", "raise", "nan")}
+    assert all(by_mode.values()), "12 random trials drew every mode"
+    assert all(t["status"] == "failed" and t["score"] == 0.0 and t["epochs"] == 0 and
+               "RuntimeError: this genome is built to fail" in t["error"] for t in by_mode["raise"])
+    assert all(t["status"] == "failed" and t["score"] == 0.0 and "NaN" in t["error"] for t in by_mode["nan"])
+    assert all(t["status"] == "ok" for t in by_mode["ok"]) and len(study.trials) == 12

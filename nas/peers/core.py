@@ -106,20 +106,27 @@ class Trainer:
             return None
 
     def start(self, genome: Mapping) -> "keras.Model | None":
-        """The compiled model a trial of ``genome`` trains, or None when the genome is rejected (recorded, see
-        :meth:`admit`). Raises :class:`BudgetSpent` once the epoch limit is reached."""
+        """The compiled model a trial of ``genome`` trains, or None when the genome is rejected (over
+        ``max_params``) or fails to build (both recorded, with no epoch spent). Raises :class:`BudgetSpent` once the
+        epoch limit is reached."""
         if self.spent:
             raise BudgetSpent(f"{self.tool}: the limit of {self.max_epochs} training epochs is spent")
         problem = self.admission.problem(dict(genome))
         if problem is not None:
             self.trials.append(self._record(genome, 0, 0, {}, "rejected", problem, time.perf_counter()))
             return None
-        return build_model(genome, space=self.space, data=self.data, budget=self.budget, seed=self.seed)
+        clock = time.perf_counter()
+        try:
+            return build_model(genome, space=self.space, data=self.data, budget=self.budget, seed=self.seed)
+        except Exception as failure:  # noqa: BLE001 - a genome that fails to build scores 0.0, as in a nas search
+            self.trials.append(self._record(genome, 0, 0, {}, "failed", f"{type(failure).__name__}: {failure}"[:500],
+                                            clock))
+            return None
 
     def train(self, model: "keras.Model", genome: Mapping, *, epochs: int | None = None, initial_epoch: int = 0,
               on_epoch: Callable[[int, dict], bool] | None = None, callbacks: Sequence = ()) -> dict:
         """Train ``model`` from ``initial_epoch`` to ``epochs`` (default ``budget.epochs``), score it and record the
-        trial; never raises for the genome's own failure (the score is then 0.0).
+        trial; never raises for a failure of training or scoring (the score is then 0.0 and the status "failed").
 
         ``on_epoch(epoch, metrics)`` (if given) sees the validation metrics after each epoch (also written into the
         Keras logs, where Keras Tuner's checkpointing reads them) and returns True to stop training there (a pruned
@@ -143,8 +150,9 @@ class Trainer:
         try:
             fit(model, genome, data=self.data, budget=self.budget, seed=self.seed, epochs=epochs,
                 initial_epoch=initial_epoch, callbacks=[Score(), *callbacks], info=info)
-        except NaNLossError as failure:
-            status, error, state["metrics"] = "failed", str(failure), {self.objective: 0.0}
+        except Exception as failure:  # noqa: BLE001 - as in a nas evaluation, a genome's failure only scores it 0.0
+            message = str(failure) if isinstance(failure, NaNLossError) else f"{type(failure).__name__}: {failure}"
+            status, error, state["metrics"] = "failed", message[:500], {self.objective: 0.0}
         status = "pruned" if state["pruned"] and status == "ok" else status
         self.trials.append(self._record(genome, info.get("epochs", 0), initial_epoch + info.get("epochs", 0),
                                         state["metrics"], status, error, clock))
@@ -160,13 +168,14 @@ class Trainer:
     def run(self, genome: Mapping, epochs: int | None = None,
             on_epoch: Callable[[int, dict], bool] | None = None) -> dict:
         """One whole trial of ``genome`` from scratch: :meth:`start`, :meth:`train` (``epochs``, ``on_epoch``) and
-        free the model. Returns the metrics with ``status``; a rejected genome gives ``{objective: 0.0, "status":
-        "rejected"}``. Raises :class:`BudgetSpent` once the epoch limit is reached."""
+        free the model. Returns the metrics with ``status``; a genome that was rejected or failed to build gives
+        ``{objective: 0.0, "status": "rejected" or "failed"}``. Raises :class:`BudgetSpent` once the epoch limit is
+        reached."""
         import keras
 
         model = self.start(genome)
         if model is None:
-            return {self.objective: 0.0, "status": "rejected"}
+            return {self.objective: 0.0, "status": self.trials[-1]["status"]}
         try:
             return self.train(model, genome, epochs=epochs, on_epoch=on_epoch)
         finally:
