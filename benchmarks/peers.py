@@ -215,7 +215,9 @@ def plot(figures: dict, path: Path) -> None:
             ax.fill_between(x, [a - b for a, b in zip(y, se)], [a + b for a, b in zip(y, se)],
                             color=line.get_color(), alpha=0.15)
         metric = figures["datasets"][name]["metric"]
-        ax.set(title=f"{name} ({len({r['seed'] for r in rows})} seeds)", xlabel="training epochs spent",
+        seeds = sorted({sum(r["method"] == m for r in rows) for m in {r["method"] for r in rows}} or {0})
+        count = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
+        ax.set(title=f"{name} ({count} seeds per method)", xlabel="training epochs spent",
                ylabel=f"test {metric} of the incumbent, retrained")
         ax.grid(alpha=0.3)
         if ax.lines:
