@@ -46,8 +46,9 @@ def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tup
               "algorithm": method.split("-")[1]})
     run = nas.evolve("cnn", data, budget=Budget(epochs=args.fixed_epochs, max_train_samples=args.train_samples),
                      objectives=objective, seed=seed, run_dir=folder, verbose=False, **shape)
-    trials = [{"genome": r["genome"], "epochs": r["metrics"].get("epochs", 0), "score": r["metrics"][objective],
-               "status": "ok"} for r in run.evaluations if r["status"] == "ok"]
+    trials = [{"genome": r["genome"], "epochs": (r.get("metrics") or {}).get("epochs", 0),
+               "score": (r.get("metrics") or {}).get(objective, 0.0), "status": r["status"]}
+              for r in run.evaluations if r["status"] in ("ok", "failed")]  # a failed training spent its epochs too
     return trials, run.best.genome
 
 
