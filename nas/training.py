@@ -44,6 +44,10 @@ class Budget:
         deterministic: make TensorFlow use deterministic kernels (``enable_op_determinism``): slower on GPUs, where
             several kernels (cuDNN convolution algorithms, atomic reductions) otherwise vary from run to run. On one
             CPU machine training is already repeatable without it.
+        seeding: where each genome's training seed (weight initialisation, image order, dropout) comes from. "run"
+            (the default): from the run seed alone, the same for every genome (common random numbers), so that two
+            genomes are compared under the same luck and a one-gene mutation cannot re-roll a lucky seed. "genome":
+            from (run seed, genome), as nas did before 0.2; a budget recorded without this field reads as "genome".
     """
 
     epochs: int = 1
@@ -52,8 +56,11 @@ class Budget:
     max_params: int | None = None
     class_weighted: bool | None = None
     deterministic: bool = False
+    seeding: str = "run"
 
     def __post_init__(self) -> None:
+        if self.seeding not in SEEDINGS:
+            raise ConfigError(f"Budget.seeding must be one of {', '.join(SEEDINGS)}, got {self.seeding!r}")
         for name in ("epochs", "max_train_samples", "max_val_samples", "max_params"):
             value = getattr(self, name)
             if value is None and name != "epochs":
@@ -74,13 +81,20 @@ class Budget:
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "Budget":
-        """The budget :meth:`to_dict` wrote; unknown keys raise :class:`ConfigError`."""
-        return from_fields(cls, values)
+        """The budget :meth:`to_dict` wrote (one written before ``seeding`` existed trained with a seed per genome);
+        unknown keys raise :class:`ConfigError`."""
+        return from_fields(cls, {"seeding": "genome", **values})
 
 
-def training_seed(run_seed: int, genome_hash: str) -> int:
-    """The seed one genome trains with: fixed by (run seed, genome), so a score does not depend on evaluation order."""
-    digest = hashlib.sha256(f"{run_seed}:{genome_hash}".encode()).digest()
+#: Where a genome's training seed comes from: see :class:`Budget` ``seeding``.
+SEEDINGS = ("run", "genome")
+
+
+def training_seed(run_seed: int, genome_hash: str, seeding: str = "genome", replicate: int = 0) -> int:
+    """The seed one genome trains with, fixed by the run seed and (``seeding="genome"``) the genome, so a score does
+    not depend on evaluation order. ``replicate`` > 0 gives the other seeds of a re-evaluation."""
+    key = f"{run_seed}:{genome_hash}" if seeding == "genome" else f"{run_seed}:common"
+    digest = hashlib.sha256((key + (f":{replicate}" if replicate else "")).encode()).digest()
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
@@ -112,9 +126,10 @@ class NaNLossError(Exception):
 
 
 def build(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
-          genome_hash: str | None = None, info: dict | None = None) -> "keras.Model":
-    """The compiled, untrained model an evaluation of ``genome`` starts from: Keras seeded by (seed, genome hash),
-    the model built and checked against ``budget.max_params``. ``info`` (if given) receives ``params``."""
+          genome_hash: str | None = None, info: dict | None = None, replicate: int = 0) -> "keras.Model":
+    """The compiled, untrained model an evaluation of ``genome`` starts from: Keras seeded by the training seed
+    (:func:`training_seed`), the model built and checked against ``budget.max_params``. ``info`` (if given) receives
+    ``params``."""
     import keras
 
     info = {} if info is None else info
@@ -122,7 +137,7 @@ def build(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Bud
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
-    keras.utils.set_random_seed(training_seed(seed, genome_hash or space.hash(genome)))
+    keras.utils.set_random_seed(training_seed(seed, genome_hash or space.hash(genome), budget.seeding, replicate))
     model = space.build(genome, data.input_shape, data.num_classes)
     info["params"] = params = int(model.count_params())
     if budget.max_params is not None and params > budget.max_params:
@@ -133,24 +148,30 @@ def build(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Bud
 
 def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budget, seed: int,
         epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence = (),
-        info: dict | None = None) -> None:
+        info: dict | None = None, order_seed: int | None = None) -> None:
     """Train ``model`` from epoch ``initial_epoch`` up to ``epochs`` (default ``budget.epochs``) as an evaluation
     does: the seeded training subset, the genome's batch size, class weights where the budget asks for them.
 
-    ``callbacks`` run after Keras's NaN guard. ``info`` (if given) receives train_seconds, epochs (trained in this
-    call), train_samples and train_loss, also when training fails. Raises :class:`NaNLossError` when it diverges.
+    Epoch ``e`` visits the images in an order seeded by (``order_seed``, default ``seed``; ``e``), so training that
+    stops after an epoch and continues from a :func:`nas.epochs.snapshot` gives the model an uninterrupted training
+    gives. ``callbacks`` run after Keras's NaN guard. ``info`` (if given) receives train_seconds, epochs (trained in
+    this call), train_samples and train_loss, also when training fails. Raises :class:`NaNLossError` when it
+    diverges.
     """
     import keras
+
+    from .epochs import EpochBatches
 
     info = {} if info is None else info
     picked = subset(len(data.x_train), budget.max_train_samples, seed)
     x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
                                                                              data.y_train[picked])
+    batches = EpochBatches(x_train, y_train, int(genome.get("batch_size", 32)),
+                           seed if order_seed is None else order_seed, initial_epoch)
     clock = time.perf_counter()
-    history = model.fit(x_train, y_train, epochs=budget.epochs if epochs is None else epochs,
-                        initial_epoch=initial_epoch, batch_size=int(genome.get("batch_size", 32)),
+    history = model.fit(batches, epochs=budget.epochs if epochs is None else epochs, initial_epoch=initial_epoch,
                         class_weight=data.class_weights() if budget.for_data(data).class_weighted else None,
-                        shuffle=True, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks])
+                        shuffle=False, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks])
     losses = history.history.get("loss", [])
     info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
                 train_samples=int(len(x_train)), train_loss=float(losses[-1]) if losses else None)
@@ -160,17 +181,22 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
 
 
 def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
-          genome_hash: str | None = None, info: dict | None = None) -> "keras.Model":
-    """Build, compile and train ``genome`` exactly as one evaluation of a search with this ``seed`` does.
+          genome_hash: str | None = None, info: dict | None = None, epochs: int | None = None,
+          replicate: int = 0) -> "keras.Model":
+    """Build, compile and train ``genome`` exactly as one evaluation of a search with this ``seed`` does (for
+    ``epochs``, default ``budget.epochs``: a multi-fidelity search records the epochs of each evaluation).
 
-    Training is seeded by (seed, genome hash), so on the same machine this gives back the very model the search
-    scored. Returns the trained ``keras.Model``; ``info`` (if given) receives params, train_seconds, epochs,
-    train_samples and train_loss, also when training fails part-way. Raises on any failure.
+    On the same machine this gives back the very model the search scored. Returns the trained ``keras.Model``;
+    ``info`` (if given) receives params, train_seconds, epochs, train_samples and train_loss, also when training
+    fails part-way. Raises on any failure.
     """
     info = {} if info is None else info
     genome = dict(genome)
-    model = build(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, info=info)
-    fit(model, genome, data=data, budget=budget, seed=seed, info=info)
+    genome_hash = genome_hash or space.hash(genome)
+    model = build(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, info=info,
+                  replicate=replicate)
+    fit(model, genome, data=data, budget=budget, seed=seed, epochs=epochs, info=info,
+        order_seed=training_seed(seed, genome_hash, budget.seeding, replicate))
     return model
 
 
@@ -188,24 +214,58 @@ def score(model: "keras.Model", data: "Dataset", budget: Budget, seed: int) -> d
             "val_loss": float(-np.mean(np.log(picked_probability)))}
 
 
-def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
-             genome_hash: str | None = None) -> dict:
-    """Train ``genome`` within ``budget`` and score it on ``data``'s validation split; never raises.
+def _continue(genome: dict, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int, genome_hash: str,
+              info: dict, epochs: int | None, initial_epoch: int, state: bytes | None, replicate: int,
+              curve: list) -> "keras.Model":
+    """Build the genome's model (with the training ``state`` of its first ``initial_epoch`` epochs put back) and
+    train it on to ``epochs``, appending each epoch's validation metrics to ``curve``."""
+    import keras
 
-    Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see :data:`METRICS`, plus ``epochs``,
-    ``train_samples`` and ``train_loss``), ``error`` (one line or None), ``traceback`` (failed only), ``started``,
-    ``finished``, ``seconds``, ``node``, ``worker``.
+    from .epochs import restore
+
+    model = build(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, info=info,
+                  replicate=replicate)
+    if initial_epoch:
+        if state is None:
+            raise ConfigError(f"initial_epoch={initial_epoch} needs the training state saved after that epoch")
+        restore(model, state)
+    scorer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: curve.append(
+        {"epoch": epoch + 1, **score(model, data, budget, seed)}))
+    fit(model, genome, data=data, budget=budget, seed=seed, epochs=epochs, initial_epoch=initial_epoch,
+        callbacks=[scorer], info=info, order_seed=training_seed(seed, genome_hash, budget.seeding, replicate))
+    return model
+
+
+def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
+             genome_hash: str | None = None, epochs: int | None = None, initial_epoch: int = 0,
+             state: bytes | None = None, keep_state: bool = False, replicate: int = 0) -> dict:
+    """Train ``genome`` within ``budget`` and score it on ``data``'s validation split after every epoch; never raises.
+
+    A multi-fidelity search trains to ``epochs`` (default ``budget.epochs``), continuing from epoch
+    ``initial_epoch`` with the training ``state`` an earlier evaluation returned; ``keep_state`` returns the state
+    after the last epoch (:func:`nas.epochs.snapshot` bytes) as ``state``. ``replicate`` > 0 trains with another
+    seed (re-evaluation). Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
+    :data:`METRICS`, plus ``epochs``, ``train_samples`` and ``train_loss``; the scores are the last epoch's),
+    ``curve`` (the validation metrics after each epoch trained here), ``error`` (one line or None), ``traceback``
+    (failed only), ``started``, ``finished``, ``seconds``, ``node``, ``worker``.
     """
     import keras
 
+    from .epochs import snapshot
+
     started, clock = now(), time.perf_counter()
     metrics: dict[str, Any] = {}
-    outcome: dict[str, Any] = {"status": "ok", "metrics": metrics, "error": None, "started": started, **_where()}
+    curve: list[dict] = []
+    outcome: dict[str, Any] = {"status": "ok", "metrics": metrics, "curve": curve, "error": None, "started": started,
+                               **_where()}
     model = None
     try:
-        model = train(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash,
-                      info=metrics)
-        metrics.update(score(model, data, budget, seed))
+        model = _continue(dict(genome), space=space, data=data, budget=budget, seed=seed,
+                          genome_hash=genome_hash or space.hash(genome), info=metrics, epochs=epochs,
+                          initial_epoch=initial_epoch, state=state, replicate=replicate, curve=curve)
+        metrics.update({k: v for k, v in curve[-1].items() if k != "epoch"})
+        if keep_state:
+            outcome["state"] = snapshot(model)
     except Exception as error:  # noqa: BLE001 - any failure of one genome must not stop the search
         outcome["status"] = "failed"
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -219,19 +279,42 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     return outcome
 
 
+def _simulated(seed: int, genome_hash: str, salt: str) -> float:
+    digest = hashlib.sha256(f"simulated:{seed}:{genome_hash}{salt}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") / 2 ** 32
+
+
 def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
-             genome_hash: str | None = None, seconds: float = 0.0) -> dict:
+             genome_hash: str | None = None, seconds: float = 0.0, epochs: int | None = None,
+             initial_epoch: int = 0, state: bytes | None = None, keep_state: bool = False,
+             replicate: int = 0) -> dict:
     """A stand-in for :func:`evaluate` that trains nothing, for exercising the search machinery (executors, resume,
-    benchmarks) in milliseconds: metrics are a deterministic function of (seed, genome hash), after sleeping
-    ``seconds``. Use it with ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.
+    multi-fidelity, benchmarks) in milliseconds, after sleeping ``seconds``. Use it with
+    ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.
+
+    Each genome has a quality ``q`` in [0, 1) drawn from (seed, genome hash); after ``e`` epochs it scores
+    ``q ** (1 / e)`` (so ``q`` after one epoch, and the ranking of genomes is the same at every epoch),
+    plus, for ``replicate`` > 0, noise of up to +-0.02 drawn from the replicate (clipped to [0, 1]). A continued
+    evaluation (``initial_epoch`` > 0) needs the ``state`` bytes an earlier one returned with ``keep_state``.
     """
     started, clock = now(), time.perf_counter()
     if seconds:
         time.sleep(seconds)
     genome_hash = genome_hash or space.hash(genome)
+    target = budget.epochs if epochs is None else epochs
+    if initial_epoch and state != f"simulated:{genome_hash}:{initial_epoch}".encode():
+        return {"status": "failed", "error": f"no training state of {genome_hash} after epoch {initial_epoch}",
+                "metrics": {}, "started": started, "finished": now(), "seconds": 0.0, **_where()}
+    quality = _simulated(seed, genome_hash, "")
+    noise = 0.04 * (_simulated(seed, genome_hash, f":{replicate}") - 0.5) if replicate else 0.0
+    scores = {e: min(1.0, max(0.0, quality ** (1 / e) + noise)) for e in range(initial_epoch + 1, target + 1)}
+    curve = [{"epoch": e, "val_accuracy": s, "val_balanced_accuracy": s, "val_loss": 1.0 - s}
+             for e, s in scores.items()]
     digest = hashlib.sha256(f"simulated:{seed}:{genome_hash}".encode()).digest()
-    accuracy = int.from_bytes(digest[:4], "little") / 2 ** 32
-    return {"status": "ok", "error": None, "started": started, "finished": now(),
-            "seconds": round(time.perf_counter() - clock, 3), **_where(),
-            "metrics": {"val_accuracy": accuracy, "val_balanced_accuracy": accuracy, "val_loss": 1.0 - accuracy,
-                        "params": int.from_bytes(digest[4:8], "little") % 1_000_000, "train_seconds": seconds}}
+    outcome = {"status": "ok", "error": None, "started": started, "finished": now(),
+               "seconds": round(time.perf_counter() - clock, 3), **_where(), "curve": curve,
+               "metrics": {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "epochs": len(curve),
+                           "params": int.from_bytes(digest[4:8], "little") % 1_000_000, "train_seconds": seconds}}
+    if keep_state:
+        outcome["state"] = f"simulated:{genome_hash}:{target}".encode()
+    return outcome

@@ -1,0 +1,78 @@
+"""Training that can stop after any epoch and continue later as if it had never stopped.
+
+A multi-fidelity search trains a genome for a few epochs, and continues only the promising ones. For the continued
+model to be the model an uninterrupted training gives (same seed, same machine), everything an epoch depends on is
+either a function of (seed, epoch) or saved with the weights:
+
+- the order of the training images in epoch ``e`` is a permutation seeded by ``(seed, e)`` (:class:`EpochBatches`),
+  not by a shuffle whose state lives in a ``tf.data`` iterator;
+- the model's variables, random-seed states included (dropout), and the optimizer's variables (moments and the
+  iteration count, so a learning-rate schedule continues where it was) travel in a :func:`snapshot`.
+"""
+from __future__ import annotations
+
+import io
+import math
+from typing import TYPE_CHECKING
+
+import keras
+import numpy as np
+
+from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+class EpochBatches(keras.utils.PyDataset):
+    """The training batches of one genome, epoch after epoch, from ``first_epoch`` on: epoch ``e`` visits the images in
+    the order of a permutation seeded by ``(seed, e)``."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int = 0) -> None:
+        super().__init__()
+        self.x, self.y = x, y
+        self.batch_size, self.seed, self.epoch = int(batch_size), int(seed), int(first_epoch)
+        self.order = self._permutation()
+
+    def _permutation(self) -> np.ndarray:
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index: int) -> tuple:
+        picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]
+        return self.x[picked], self.y[picked]
+
+    def on_epoch_end(self) -> None:
+        """Move to the next epoch's order."""
+        self.epoch += 1
+        self.order = self._permutation()
+
+
+def _state(model: keras.Model) -> list:
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    return [*model.variables, *model.optimizer.variables]
+
+
+def snapshot(model: keras.Model) -> bytes:
+    """Everything a compiled model's training continues from: its variables (weights, batch-norm statistics,
+    random-seed states) and its optimizer's, as the bytes of a ``.npz``."""
+    buffer = io.BytesIO()
+    np.savez(buffer, *[np.asarray(variable.numpy()) for variable in _state(model)])
+    return buffer.getvalue()
+
+
+def restore(model: keras.Model, saved: bytes) -> None:
+    """Put a :func:`snapshot` back into a compiled model of the same genome; raises :class:`ConfigError` if the
+    snapshot is of another model."""
+    with np.load(io.BytesIO(saved)) as arrays:
+        values: Sequence[np.ndarray] = [arrays[f"arr_{i}"] for i in range(len(arrays.files))]
+    variables = _state(model)
+    shapes = [tuple(v.shape) for v in variables]
+    if shapes != [tuple(a.shape) for a in values]:
+        raise ConfigError(f"the saved training state does not fit this model ({len(values)} arrays for "
+                          f"{len(variables)} variables): was it saved for another genome?")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
