@@ -1,7 +1,9 @@
 """The executor interface, the job every evaluation of a search shares, and the registry of executors by name.
 
 An executor is started with a :class:`Job` (the space, data, budget and seed shared by every evaluation), then takes
-``submit(task_id, genome, genome_hash)`` calls and hands back ``(task_id, outcome)`` pairs from
+``submit(task_id, genome, genome_hash, work)`` calls (``work``: keyword arguments of this one evaluation, such as
+the epochs to train to and the training state to continue from in a multi-fidelity search) and hands back
+``(task_id, outcome)`` pairs from
 :meth:`Executor.next_result` as evaluations finish. Only genomes (plain dicts) travel per task, so remote executors
 ship the job once. Each executor describes itself (:meth:`Executor.describe`, recorded in ``config.json``) and is
 rebuilt from that description by :meth:`Executor.from_description`, through :data:`REGISTRY`.
@@ -39,10 +41,12 @@ class Job:
     seed: int
     evaluate: Callable = training.evaluate
 
-    def run(self, genome: dict, genome_hash: str) -> dict:
-        """Evaluate one genome with this job's fitness; returns its outcome dict."""
+    def run(self, genome: dict, genome_hash: str, work: dict | None = None) -> dict:
+        """Evaluate one genome with this job's fitness (given the keyword arguments in ``work``: ``epochs``,
+        ``initial_epoch``, ``state``, ``keep_state``, ``replicate``; see :func:`nas.training.evaluate`); returns its
+        outcome dict."""
         return self.evaluate(genome, space=self.space, data=self.data, budget=self.budget, seed=self.seed,
-                             genome_hash=genome_hash)
+                             genome_hash=genome_hash, **(work or {}))
 
 
 class Executor(abc.ABC):
@@ -61,8 +65,8 @@ class Executor(abc.ABC):
         self.job = job
 
     @abc.abstractmethod
-    def submit(self, task_id: int, genome: dict, genome_hash: str) -> None:
-        """Queue one evaluation."""
+    def submit(self, task_id: int, genome: dict, genome_hash: str, work: dict | None = None) -> None:
+        """Queue one evaluation (``work``: its keyword arguments for the fitness, see :meth:`Job.run`)."""
 
     @abc.abstractmethod
     def next_result(self) -> tuple[int, dict]:

@@ -17,18 +17,18 @@ class InlineExecutor(Executor):
 
     def __init__(self, evaluate: Callable | None = None) -> None:
         self.evaluate = evaluate
-        self._queue: deque[tuple[int, dict, str]] = deque()
+        self._queue: deque[tuple[int, dict, str, dict | None]] = deque()
 
-    def submit(self, task_id: int, genome: dict, genome_hash: str) -> None:
+    def submit(self, task_id: int, genome: dict, genome_hash: str, work: dict | None = None) -> None:
         """Queue one evaluation."""
-        self._queue.append((task_id, genome, genome_hash))
+        self._queue.append((task_id, genome, genome_hash, work))
 
     def next_result(self) -> tuple[int, dict]:
         """Evaluate the oldest queued genome here and now; return its task id and outcome."""
         if not self._queue:
             raise RuntimeError("next_result() called with nothing submitted")
-        task_id, genome, genome_hash = self._queue.popleft()
-        return task_id, self.job.run(genome, genome_hash)
+        task_id, genome, genome_hash, work = self._queue.popleft()
+        return task_id, self.job.run(genome, genome_hash, work)
 
     @property
     def pending(self) -> int:

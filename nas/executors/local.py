@@ -55,10 +55,10 @@ class LocalExecutor(InlineExecutor):
         makes the outcome ``failed``."""
         if not self._queue:
             raise RuntimeError("next_result() called with nothing submitted")
-        task_id, genome, genome_hash = self._queue.popleft()
+        task_id, genome, genome_hash, work = self._queue.popleft()
         self._ensure_worker()
         started = now()
-        self._connection.send((task_id, genome, genome_hash))
+        self._connection.send((task_id, genome, genome_hash, work))
         self._busy = True
         while not self._connection.poll(0.2):
             if self._process.poll() is not None:

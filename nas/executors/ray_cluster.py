@@ -109,7 +109,7 @@ def _gpu_memory_mb() -> dict[int, int]:
     return dict(enumerate(sizes))
 
 
-def _trial(job: Job, genome: dict, genome_hash: str, cpus: float, gpu_fraction: float,
+def _trial(job: Job, genome: dict, genome_hash: str, work: dict | None, cpus: float, gpu_fraction: float,
            reuse: bool) -> dict:
     """Runs inside a Ray worker."""
     import math
@@ -121,7 +121,7 @@ def _trial(job: Job, genome: dict, genome_hash: str, cpus: float, gpu_fraction: 
     os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, math.ceil(cpus))))
     os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(max(1, math.ceil(cpus))))
     gpus = configure_gpus(gpu_fraction) if gpu_fraction else None
-    outcome = job.run(genome, genome_hash)
+    outcome = job.run(genome, genome_hash, work)
     context = ray.get_runtime_context()
     outcome["node"] = f"{socket.gethostname()}:{context.get_node_id()[:8]}"
     outcome["worker"] = f"pid-{os.getpid()}"
@@ -179,7 +179,7 @@ class RayExecutor(Executor):
         self.max_concurrent, self.trial_timeout, self.max_retries = max_concurrent, trial_timeout, max_retries
         self.reuse_workers, self.num_cpus, self.num_gpus = reuse_workers, num_cpus, num_gpus
         self.evaluate = evaluate
-        self._waiting: deque[tuple[int, dict, str, float]] = deque()
+        self._waiting: deque[tuple[int, dict, str, dict | None, float]] = deque()
         self._running: dict = {}  # object ref -> (task id, launched at (monotonic), queued seconds, started ISO)
         self._started_ray = False
         self._remote = None
@@ -253,9 +253,9 @@ class RayExecutor(Executor):
             slots = min(slots, int(round(resources.get("GPU", 0) / self.gpus_per_trial, 6)))
         return max(1, slots)
 
-    def submit(self, task_id: int, genome: dict, genome_hash: str) -> None:
+    def submit(self, task_id: int, genome: dict, genome_hash: str, work: dict | None = None) -> None:
         """Queue one evaluation; it starts when a slot is free."""
-        self._waiting.append((task_id, genome, genome_hash, time.monotonic()))
+        self._waiting.append((task_id, genome, genome_hash, work, time.monotonic()))
 
     @property
     def pending(self) -> int:
@@ -265,9 +265,9 @@ class RayExecutor(Executor):
     def _launch(self) -> None:
         capacity = self.capacity
         while self._waiting and len(self._running) < capacity:
-            task_id, genome, genome_hash, submitted = self._waiting.popleft()
-            ref = self._remote.remote(self._job_ref, genome, genome_hash, self.cpus_per_trial, self.gpus_per_trial,
-                                      self.reuse_workers)
+            task_id, genome, genome_hash, work, submitted = self._waiting.popleft()
+            ref = self._remote.remote(self._job_ref, genome, genome_hash, work, self.cpus_per_trial,
+                                      self.gpus_per_trial, self.reuse_workers)
             launched = time.monotonic()
             self._running[ref] = (task_id, launched, round(launched - submitted, 3), now())
 

@@ -27,8 +27,8 @@ def main(fd: int) -> None:
             message = connection.recv()
             if message is None:
                 return
-            task_id, genome, genome_hash = message
-            outcome = job.run(genome, genome_hash)
+            task_id, genome, genome_hash, work = message
+            outcome = job.run(genome, genome_hash, work)
             outcome["worker_rss_mb"] = rss_mb()
             connection.send((task_id, outcome))
     except (EOFError, BrokenPipeError, ConnectionResetError):
