@@ -18,10 +18,12 @@ from .engine import evolve, resume
 from .executors import Executor, InlineExecutor, LocalExecutor, RayExecutor  # Ray: imported when one starts
 from .runs import Individual, Run, load_run
 from .space import Bool, Choice, Float, Gene, Int, LogFloat, SearchSpace, genome_hash
+from .fidelity import Fidelity
 from .training import Budget
 
 __all__ = [
-    "evolve", "resume", "load_run", "Run", "Individual", "Budget", "SearchSpace", "Gene", "Int", "Float", "LogFloat",
+    "evolve", "resume", "load_run", "Run", "Individual", "Budget", "Fidelity", "SearchSpace", "Gene", "Int", "Float",
+    "LogFloat",
     "Choice", "Bool", "genome_hash", "data", "Executor", "LocalExecutor", "InlineExecutor", "RayExecutor",
     "ConfigError", "DataError", "InvalidGenomeError", "NasError",
 ]

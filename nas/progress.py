@@ -34,6 +34,8 @@ class Reporter:
         self.stream = stream or sys.stdout
         self.trained = 0
         self.best: float | None = None
+        self.current = self.batch_size = self.batch_done = self.population = self.generations = 0
+        self.clock = self.batch_clock = time.perf_counter()
 
     def _print(self, text: str) -> None:
         if self.verbose:
@@ -63,6 +65,18 @@ class Reporter:
         if submitted:
             self._print(f"generation {generation + 1}/{generations}: training {submitted} genome(s)")
 
+    def promotion(self, rung: int, epochs: int, promoted: int, measured: int) -> None:
+        """Successive halving goes on: ``promoted`` of the ``measured`` genomes at the rung below train on to
+        ``rung`` (``epochs`` epochs in all)."""
+        self.batch_size += promoted
+        self._print(f"generation {self.current + 1}: {promoted} of {measured} genome(s) continue to rung {rung} "
+                    f"({epochs} epochs)")
+
+    def phase(self, text: str, trainings: int) -> None:
+        """Begin ``trainings`` more trainings after the generations (re-evaluation), announced by ``text``."""
+        self.batch_size, self.batch_done = trainings, 0
+        self.note(text)
+
     def _eta(self) -> str:
         if not self.trained:
             return "?"
@@ -85,7 +99,9 @@ class Reporter:
         if first is not None and (self.best is None or first * objectives[0][1] > self.best * objectives[0][1]):
             self.best = first
         best_text = f" | best {objectives[0][0]}={_value(self.best)}" if self.best is not None else ""
-        self._print(f"  [gen {self.current + 1} {self.batch_done}/{self.batch_size}] {record['genome_hash'][:8]}  "
+        rung = f" rung {record['rung']}" if record.get("rung") else ""
+        self._print(f"  [gen {self.current + 1}{rung} {self.batch_done}/{self.batch_size}] "
+                    f"{record['genome_hash'][:8]}  "
                     f"{result}  {record.get('seconds') or 0:.1f}s{best_text} | ETA {self._eta()}")
 
     def generation(self, record: dict, generations: int) -> None:

@@ -52,6 +52,18 @@ def _runs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _show_reevaluation(result: dict | None) -> None:
+    if not result:
+        return
+    noise = _fmt(result["noise_std"]) if result["noise_std"] is not None else "unknown"
+    print(f"\nre-evaluated with {result['seeds']} seeds ({result['objective']}); evaluation noise, the standard "
+          f"deviation between seeds: {noise}")
+    for genome_hash in result["ranking"]:
+        row = result["genomes"][genome_hash]
+        error = _fmt(row["standard_error"]) if row["standard_error"] is not None else "-"
+        print(f"  {genome_hash}  mean {_fmt(row['mean'])} +- {error}  scores " + ", ".join(map(_fmt, row["scores"])))
+
+
 def _runs_show(args: argparse.Namespace) -> int:
     from ..progress import Reporter
     from ..runs import Run
@@ -65,6 +77,11 @@ def _runs_show(args: argparse.Namespace) -> int:
           f"{'x'.join(map(str, config['input_shape']))}, {len(config['class_names'])} classes")
     print(f"search     population {config['population']} x {config['generations']} generations, seed "
           f"{config['seed']}, objectives {', '.join(run.objectives)}, budget {json.dumps(config['budget'])}")
+    fidelity = config.get("fidelity")
+    if fidelity:
+        rungs = [r.get("rung", 0) for r in run.evaluations if "replicate" not in r]
+        print(f"fidelity   rungs of {fidelity['min_epochs']}..{fidelity['max_epochs']} epochs, eta {fidelity['eta']}: "
+              + ", ".join(f"{rungs.count(n)} evaluation(s) at rung {n}" for n in sorted(set(rungs))))
     print(f"evaluations {len(run.evaluations)} ({sum(r['status'] == 'ok' for r in run.evaluations)} ok, "
           f"{sum(r['status'] == 'cached' for r in run.evaluations)} cached, {len(run.failures)} failed)")
     if run.generations:
@@ -74,9 +91,12 @@ def _runs_show(args: argparse.Namespace) -> int:
             print(Reporter.table_row(record, config["generations"]))
     best = run.best
     if best is not None:
-        print(f"\nbest       {best.genome_hash} (evaluation {best.index}, generation {best.generation + 1})")
+        trained = f", rung {best.rung}" if config.get("fidelity") else ""
+        trained += f", {best.epochs} epoch(s)" if best.epochs else ""
+        print(f"\nbest       {best.genome_hash} (evaluation {best.index}, generation {best.generation + 1}{trained})")
         print("metrics    " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.metrics.items()))
         print("genome     " + ", ".join(f"{k}={v}" for k, v in best.genome.items()))
+    _show_reevaluation(run.reevaluation)
     if len(run.objectives) > 1:
         print(f"\nPareto front ({', '.join(run.objectives)}):")
         for member in run.pareto_front:

@@ -21,6 +21,17 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--population", type=positive_int, default=12)
     search.add_argument("--generations", type=positive_int, default=6, help="generations, the first included")
     search.add_argument("--epochs", type=positive_int, default=1, help="training epochs per evaluation")
+    search.add_argument("--fidelity", default=None, metavar="MIN:MAX:ETA",
+                        help="multi-fidelity evolution, e.g. 1:9:3: every genome trains MIN epochs, the best 1/ETA "
+                             "of a generation continue to MIN*ETA epochs, ... up to MAX (replaces --epochs)")
+    search.add_argument("--reevaluate", type=positive_int, default=0, metavar="K",
+                        help="after the search, train the K best genomes again with other seeds and rank them on "
+                             "the mean")
+    search.add_argument("--reevaluate-seeds", type=positive_int, default=2, metavar="S",
+                        help="other seeds per re-evaluated genome (default 2)")
+    search.add_argument("--seed-per-genome", action="store_true",
+                        help="train each genome with its own seed (default: the same seed for every genome, so "
+                             "they are compared under the same luck)")
     search.add_argument("--max-train-samples", type=positive_int, default=None)
     search.add_argument("--max-params", type=positive_int, default=None, help="reject larger models before training")
     search.add_argument("--objectives", default=None,
@@ -48,7 +59,7 @@ def _search(args: argparse.Namespace) -> int:
 
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
     budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
-                    class_weighted=args.class_weights)
+                    class_weighted=args.class_weights, seeding="genome" if args.seed_per_genome else "run")
     space = args.space
     if args.weights is not None:
         from ..space import builtin_space
@@ -63,7 +74,9 @@ def _search(args: argparse.Namespace) -> int:
         evaluate = functools.partial(simulate, seconds=args.simulate)
     run = evolve(space, dataset, population=args.population, generations=args.generations,
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
-                 run_dir=args.run_dir, seed=args.seed, algorithm=args.algorithm, verbose=not args.quiet)
+                 run_dir=args.run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
+                 reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds,
+                 verbose=not args.quiet)
     print_outcome(run)
     return 0
 

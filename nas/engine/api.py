@@ -11,6 +11,7 @@ from .. import data as data_module
 from .. import executors as executors_module
 from ..clock import now
 from ..errors import ConfigError
+from ..fidelity import Fidelity, coerce as coerce_fidelity
 from ..objectives import Objectives
 from ..plots import plot_run
 from ..progress import Reporter
@@ -20,6 +21,7 @@ from ..space import SearchSpace, resolve_space, space_from_config
 from ..training import Budget
 from .config import SearchConfig, Settings, versions
 from .signals import Terminated, sigterm_as_interrupt
+from .reevaluate import reevaluate as reevaluate_top
 from .state import SearchState
 from .algorithms import resolve_strategy
 from .strategy import Strategy
@@ -39,7 +41,9 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
            executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
            resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
            algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
-           tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False, verbose: bool = True) -> Run:
+           tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False,
+           fidelity: Fidelity | str | None = None, reevaluate: int = 0, reevaluate_seeds: int = 2,
+           verbose: bool = True) -> Run:
     """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
 
     Args:
@@ -75,6 +79,16 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         retry_failed: with ``resume``, first train again the evaluations that failed through the machinery
             (timeout, lost node, killed worker); failures of the genome itself (an exception, a NaN loss, a model
             over the budget) stand.
+        fidelity: a :class:`nas.Fidelity` (or ``"MIN:MAX:ETA"``) for multi-fidelity evolution (generational, one
+            objective): every genome of a generation trains ``min_epochs``; the best ``1/eta`` of them continue from
+            their saved training state to ``min_epochs * eta`` epochs, and so on up to ``max_epochs`` (successive
+            halving inside each generation). Selection, elitism and the best compare (rung, score): a genome
+            measured at a higher rung ranks above any measured only at lower ones. ``budget.epochs`` is then
+            unused (leave it at 1 or set it to ``max_epochs``).
+        reevaluate, reevaluate_seeds: after the last generation, train the ``reevaluate`` best genomes again with
+            ``reevaluate_seeds`` other seeds each (at their rung's epochs) and rank them on the mean score
+            (``run.best`` is then the best mean; ``run.reevaluation`` holds means, standard errors and the measured
+            evaluation noise). One objective only.
         verbose: print progress per evaluation and a summary per generation.
 
     Example:
@@ -99,13 +113,42 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
     settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism)
     settings.check(population)
     parsed = Objectives.parse(dataset.default_objectives if objectives is None else objectives)
+    rungs = _check_fidelity(coerce_fidelity(fidelity), strategy, parsed, budget)
+    _check_reevaluate(reevaluate, reevaluate_seeds, parsed)
     config = SearchConfig(
         nas_version=_nas_version(), created=now(), versions=versions(), space=space.to_config(), data=dataset.spec,
         input_shape=list(dataset.input_shape), class_names=list(dataset.class_names), objectives=parsed.names,
         budget=budget.to_dict(), population=population, generations=generations, seed=seed, algorithm=strategy.name,
-        operators=settings.__dict__.copy(), initial=[dict(g) for g in initial], executor={})
+        operators=settings.__dict__.copy(), initial=[dict(g) for g in initial], executor={},
+        fidelity=rungs.to_dict() if rungs else None,
+        reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None)
     return _launch(config, strategy, space, dataset, executors_module.resolve(executor), run_dir, resume,
                    retry_failed, callbacks, verbose)
+
+
+def _check_fidelity(fidelity: Fidelity | None, strategy: Strategy, objectives: Objectives,
+                    budget: Budget) -> Fidelity | None:
+    """``fidelity`` if this search can use it, else a :class:`ConfigError` saying why."""
+    if fidelity is None:
+        return None
+    if strategy.name != "generational":
+        raise ConfigError(f"fidelity works with algorithm='generational' for now, not {strategy.name!r}; drop "
+                          f"fidelity= or use the generational algorithm")
+    if objectives.multi:
+        raise ConfigError("fidelity works with one objective for now: rungs are ranked on a single score")
+    if budget.epochs not in (1, fidelity.max_epochs):
+        raise ConfigError(f"with fidelity, the epochs come from its rungs {list(fidelity.rungs)}: leave "
+                          f"Budget.epochs at 1 or set it to max_epochs ({fidelity.max_epochs}), not {budget.epochs}")
+    return fidelity
+
+
+def _check_reevaluate(top: int, seeds: int, objectives: Objectives) -> None:
+    if top == 0:
+        return
+    _positive("reevaluate", top, 1)
+    _positive("reevaluate_seeds", seeds, 1)
+    if objectives.multi:
+        raise ConfigError("reevaluate works with one objective for now: genomes are ranked on one mean score")
 
 
 def _launch(config: SearchConfig, strategy: Strategy, space: SearchSpace, dataset,
@@ -160,6 +203,9 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
             if retry_failed:
                 state.retry_failed()
             strategy.run(state, list(config.initial), resume)
+            if config.reevaluate:
+                _report_reevaluation(reevaluate_top(state, config.reevaluate["top"], config.reevaluate["seeds"]),
+                                     state.reporter)
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated) or bool(received)  # Ray re-raises a plain interrupt
         what = "terminated (SIGTERM)" if terminated else "interrupted"
@@ -175,6 +221,15 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
         warnings.warn(f"could not write the plots of {folder.path}: {error}; try `nas plot {folder.path}`",
                       stacklevel=3)
     return run
+
+
+def _report_reevaluation(result: dict, reporter: Reporter) -> None:
+    best = result["ranking"][0]
+    row = result["genomes"][best]
+    error = f" +- {row['standard_error']:.4f}" if row["standard_error"] is not None else ""
+    noise = f"{result['noise_std']:.4f}" if result["noise_std"] is not None else "unknown"
+    reporter.note(f"re-evaluated with {result['seeds']} seeds: best {best} {result['objective']} mean "
+                  f"{row['mean']:.4f}{error}; evaluation noise (std between seeds) {noise}")
 
 
 def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data: "Dataset | tuple | dict | str | None" = None,

@@ -70,6 +70,10 @@ class SearchConfig:
     executor: dict
     #: aging only: the evaluations kept in flight decide which parents a child sees, so they are part of the run
     in_flight: int | None = None
+    #: multi-fidelity runs only: the rungs (:class:`nas.Fidelity` as a dict)
+    fidelity: dict | None = None
+    #: runs that re-evaluate their best genomes only: ``{"top": K, "seeds": S}``
+    reevaluate: dict | None = None
     extra: dict = field(default_factory=dict)  # keys of a newer version's config, kept as they were
 
     @property
@@ -78,11 +82,13 @@ class SearchConfig:
         return Settings(**self.operators)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``config.json`` content (``in_flight`` only for aging runs)."""
+        """The ``config.json`` content (``in_flight`` only for aging runs, ``fidelity`` only for multi-fidelity
+        ones)."""
         values = asdict(self)
         extra = values.pop("extra")
-        if values["in_flight"] is None:
-            del values["in_flight"]
+        for optional in ("in_flight", "fidelity", "reevaluate"):
+            if values[optional] is None:
+                del values[optional]
         return {**values, **extra}
 
     @classmethod
@@ -90,7 +96,7 @@ class SearchConfig:
         """The config of a recorded run (older runs lack ``algorithm`` and ``initial``: their defaults apply)."""
         known = {f.name for f in fields(cls)} - {"extra"}
         given = {"algorithm": "generational", "initial": [], **{k: v for k, v in values.items() if k in known}}
-        missing = sorted(known - set(given) - {"in_flight"})
+        missing = sorted(known - set(given) - {"in_flight", "fidelity", "reevaluate"})
         if missing:
             raise ConfigError(f"config.json lacks {', '.join(missing)}: not a run folder of this version of nas")
         return cls(**given, extra={k: v for k, v in values.items() if k not in known})

@@ -8,7 +8,7 @@ from typing import Iterable
 
 from ..errors import ConfigError
 from .operators import Member
-from .state import SearchState
+from .state import Rung, SearchState
 
 
 def fresh_counts() -> dict[str, int]:
@@ -26,34 +26,38 @@ class Dispatcher:
     def __init__(self, state: SearchState, replay: Iterable[dict] = ()) -> None:
         self.state = state
         self.replay: deque[dict] = deque(replay)
-        self.in_flight: dict[int, tuple[Member, int]] = {}   # index -> (member, generation)
-        self.waiters: dict[str, list[tuple[int, Member, int]]] = {}  # same genome as one being trained
+        self.in_flight: dict[int, tuple[Member, int, Rung, bool]] = {}  # index -> (member, generation, rung,
+        #                                                                   continued from saved training state)
+        self.waiters: dict[str, list[tuple[int, Member, int, Rung]]] = {}  # same genome and rung as one training
         self.ready: deque[tuple[int, dict]] = deque()        # completions known without the executor (cache)
-        self.training: set[str] = set()                     # hashes submitted to the executor, not back yet
+        self.training: set[str] = set()                     # keys submitted to the executor, not back yet
         self.counts = fresh_counts()
 
     def __len__(self) -> int:
         return len(self.in_flight)
 
-    def submit(self, member: Member, generation: int) -> int:
-        """Start evaluating ``member`` (or serve it from the log); returns its index."""
+    def submit(self, member: Member, generation: int, rung: Rung = Rung()) -> int:
+        """Start evaluating ``member`` at ``rung`` (or serve it from the log); returns its index."""
         state = self.state
         index = state.take_index()
         state.seen.add(member.hash)
-        self.in_flight[index] = (member, generation)
+        key = state.key(member.hash, rung.number)
+        self.in_flight[index] = (member, generation, rung, False)
         if index in state.logged:
             return index  # finished before the interruption: its completion comes from the replay
-        if member.hash in state.cache:
-            self._serve(index, member, generation, state.cache[member.hash])
-        elif member.hash in self.training:
-            self.waiters.setdefault(member.hash, []).append((index, member, generation))
+        if key in state.cache:
+            self._serve(index, member, generation, rung, state.cache[key])
+        elif key in self.training:
+            self.waiters.setdefault(key, []).append((index, member, generation, rung))
         else:
-            self.training.add(member.hash)
-            state.executor.submit(index, member.genome, member.hash)
+            self.training.add(key)
+            work = state.work(member, rung)
+            self.in_flight[index] = (member, generation, rung, bool(work and "state" in work))
+            state.executor.submit(index, member.genome, member.hash, work)
         return index
 
-    def _serve(self, index: int, member: Member, generation: int, source: dict) -> None:
-        record = self.state.record(member, index, generation, self.state.cached_outcome(source))
+    def _serve(self, index: int, member: Member, generation: int, rung: Rung, source: dict) -> None:
+        record = self.state.record(member, index, generation, self.state.cached_outcome(source), rung)
         self.state.log(member, record)
         self.ready.append((index, record))
 
@@ -67,16 +71,20 @@ class Dispatcher:
             self.counts["cached"] += 1
         else:
             index, outcome = state.executor.next_result()
-            member, generation = self.in_flight[index]
-            record = state.record(member, index, generation, outcome)
+            member, generation, rung, continued = self.in_flight[index]
+            key = state.key(member.hash, rung.number)
+            saved = outcome.pop("state", None)
+            if saved is not None and outcome["status"] == "ok":  # before the record: a logged rung has its state
+                state.folder.write_training_state(key, saved)
+            record = state.record(member, index, generation, outcome, rung, continued)
             state.log(member, record)
-            self.training.discard(member.hash)
+            self.training.discard(key)
             self.counts["evaluated"] += 1
             self.counts["failed"] += record["status"] == "failed"
             state.reporter.evaluation(record, state.objectives.parsed)
-            for waiter, twin, twin_generation in self.waiters.pop(member.hash, []):  # served by this evaluation
-                self._serve(waiter, twin, twin_generation, record)
-        member, _ = self.in_flight.pop(index)
+            for waiter, twin, twin_generation, twin_rung in self.waiters.pop(key, []):  # served by this one
+                self._serve(waiter, twin, twin_generation, twin_rung, record)
+        member = self.in_flight.pop(index)[0]
         if member.record is not record:
             state.apply(member, record)
         return index, member, record
@@ -85,10 +93,11 @@ class Dispatcher:
         record = self.replay.popleft()
         self.counts["resumed"] += 1
         expected = self.in_flight.get(record["index"])
-        if expected is None or expected[0].hash != record["genome_hash"]:
+        if expected is None or expected[0].hash != record["genome_hash"] or \
+                expected[2].number != record.get("rung", 0):
             raise ConfigError(f"cannot resume {self.state.folder.path} exactly: evaluation {record['index']} in the "
                               f"log is not the genome this run would have chosen (was the log edited, or the run's "
                               f"in_flight changed in config.json?)")
         if record["status"] != "cached":
-            self.state.cache.setdefault(record["genome_hash"], record)
+            self.state.cache.setdefault(self.state.key(record["genome_hash"], record.get("rung", 0)), record)
         return record["index"], record

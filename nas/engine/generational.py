@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from deap import tools
 
+from ..fidelity import Fidelity
 from .dispatch import Dispatcher
 from .operators import Member, nsga2_parents, tournament, vary
-from .state import SearchState
+from .state import Rung, SearchState, rung_rank
 from .strategy import Strategy
 
 
@@ -36,15 +37,43 @@ class Generational(Strategy):
 
     @staticmethod
     def evaluate(state: SearchState, members: list[Member], generation: int) -> dict[str, int]:
-        """Evaluate a whole generation; returns its counts (evaluated, cached, failed, resumed)."""
-        dispatcher = Dispatcher(state, [r for i, r in sorted(state.logged.items())
-                                        if i in range(state.next_index, state.next_index + len(members))])
+        """Evaluate a whole generation (with fidelity: successive halving, rung by rung); returns its counts
+        (evaluated, cached, failed, resumed)."""
+        dispatcher = Dispatcher(state, [r for i, r in sorted(state.logged.items()) if i >= state.next_index])
         for member in members:
             dispatcher.submit(member, generation)
         state.reporter.batch(generation, state.generations, len(dispatcher.training))
         while dispatcher:
             dispatcher.next()
+        if state.fidelity is not None:
+            for number in range(1, state.fidelity.top + 1):
+                Generational.promote(state, state.fidelity, dispatcher, members, number, generation)
+            state.folder.delete_training_states()  # no later promotion continues from them
         return dispatcher.counts
+
+    @staticmethod
+    def promote(state: SearchState, fidelity: Fidelity, dispatcher: Dispatcher, members: list[Member], number: int,
+                generation: int) -> None:
+        """Successive halving's step to rung ``number``: the best ``1/eta`` of this generation's genomes measured at
+        the rung below (ties: the earlier evaluation) continue training to this rung."""
+        below: dict[str, Member] = {}
+        below_records: dict[str, dict] = {}
+        for member in members:
+            if member.record is not None and rung_rank(member.record) == number - 1:
+                below.setdefault(member.hash, member)
+                below_records.setdefault(member.hash, member.record)
+        ranked = sorted(below.values(), key=Member.ranking, reverse=True)
+        chosen = ranked[:fidelity.promoted(len(ranked))]
+        if not chosen:
+            return
+        for member in chosen:
+            dispatcher.submit(member, generation, Rung(number, below_records[member.hash]))
+        state.reporter.promotion(number, fidelity.rungs[number], len(chosen), len(ranked))
+        while dispatcher:
+            _, promoted, record = dispatcher.next()
+            for twin in members:  # the same genome elsewhere in the generation gets the higher rung too
+                if twin.hash == promoted.hash and twin is not promoted:
+                    state.apply(twin, record)
 
     def next_generation(self, state: SearchState, population: list[Member], generation: int) -> list[Member]:
         """Breed, evaluate and select one generation."""

@@ -25,6 +25,10 @@ class Member:
     fitness: Fitness
     record: dict | None = None
 
+    def ranking(self) -> tuple:
+        """Sort key of a scored member: its weighted fitness, then the earlier evaluation first."""
+        return self.fitness.wvalues, -(self.record["index"] if self.record else 0)
+
     def copy(self) -> "Member":
         """An independent copy (the genome dict and the fitness are copied, the record is shared)."""
         return Member(dict(self.genome), self.hash, copy.deepcopy(self.fitness), self.record)

@@ -6,13 +6,15 @@ import random
 import statistics
 import time
 import warnings
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable, Iterable
 
 from deap import tools
 
 from ..clock import now
 from ..errors import ConfigError
-from ..objectives import Objectives
+from ..fidelity import Fidelity
+from ..objectives import Fitness, Objectives
 from ..progress import Reporter
 from ..runs.writer import RunFolder, latest_attempts
 from ..space import SearchSpace
@@ -28,6 +30,20 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = 1
 #: outcome keys copied into an evaluation record when present
 OPTIONAL_KEYS = ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "overhead_seconds", "gpu")
+
+
+@dataclass(frozen=True)
+class Rung:
+    """The rung an evaluation trains its genome to (0 without fidelity) and, for a promotion, the genome's record
+    at the rung below, whose saved training state it continues from."""
+
+    number: int = 0
+    lower: dict | None = None
+
+
+def rung_rank(record: dict) -> int:
+    """The rung a record ranks at: its rung, or -1 for a failed evaluation (below any genome that trained)."""
+    return -1 if record["status"] == "failed" or record.get("error") else int(record.get("rung", 0))
 
 
 def machinery_failure(record: dict) -> bool:
@@ -46,6 +62,7 @@ class SearchState:
         self.settings = config.settings
         self.size, self.generations, self.seed = config.population, config.generations, config.seed
         self.rng = random.Random(self.seed)
+        self.fidelity = Fidelity.from_dict(config.fidelity) if config.fidelity else None
         self.admission = Admission(space, data.input_shape, data.num_classes, budget)
         self.next_index = 0
         self.cache: dict[str, dict] = {}        # genome hash -> record that holds its result
@@ -59,28 +76,59 @@ class SearchState:
     # -- members and records -------------------------------------------------------------------------------------
     def member(self, genome: dict, record: dict | None = None) -> Member:
         """A population member for ``genome``, scored by ``record`` when given."""
-        member = Member(genome, self.space.hash(genome), self.objectives.fitness())
+        weights = ((1.0,) if self.fidelity else ()) + self.objectives.weights
+        member = Member(genome, self.space.hash(genome), Fitness(weights))
         if record is not None:
             self.apply(member, record)
         return member
 
     def apply(self, member: Member, record: dict) -> None:
-        """Give ``member`` the result in ``record``."""
+        """Give ``member`` the result in ``record``. With fidelity, the rung comes first in the fitness: a genome
+        measured at a higher rung ranks above every genome measured only at lower ones (selection, elites and the
+        best all compare (rung, score))."""
         member.record = record
-        member.fitness.values = self.objectives.values(record)
+        values = self.objectives.values(record)
+        member.fitness.values = ((rung_rank(record),) + values) if self.fidelity else values
+
+    @staticmethod
+    def key(genome_hash: str, rung: int) -> str:
+        """The cache key of a genome's evaluation at ``rung``: a genome is trained once per rung."""
+        return genome_hash if rung == 0 else f"{genome_hash}@{rung}"
+
+    def work(self, member: Member, rung: Rung) -> dict | None:
+        """The fitness's keyword arguments for evaluating ``member`` at ``rung`` (None without fidelity): the
+        epochs to reach, and for a promotion the training state saved at the rung below (trained from scratch to
+        the same model when that state is gone)."""
+        if self.fidelity is None:
+            return None
+        work: dict = {"epochs": self.fidelity.rungs[rung.number], "keep_state": rung.number < self.fidelity.top}
+        if rung.lower is not None:
+            saved = self.folder.read_training_state(self.key(member.hash, rung.number - 1))
+            if saved is not None:
+                work.update(initial_epoch=self.fidelity.rungs[rung.number - 1], state=saved)
+        return work
 
     def take_index(self) -> int:
         """The index of the next evaluation (evaluation order, not completion order)."""
         index, self.next_index = self.next_index, self.next_index + 1
         return index
 
-    def record(self, member: Member, index: int, generation: int, outcome: dict) -> dict:
-        """The log record of one evaluation's ``outcome``."""
+    def record(self, member: Member, index: int, generation: int, outcome: dict, rung: Rung = Rung(),
+               continued: bool = False) -> dict:
+        """The log record of one evaluation's ``outcome`` at ``rung`` (``continued``: from the training state of
+        the rung below, whose learning curve it extends)."""
+        epochs = self.fidelity.rungs[rung.number] if self.fidelity else self.budget.epochs
+        curve = outcome.get("curve") or []
+        if continued and rung.lower is not None:
+            curve = list(rung.lower.get("curve") or []) + list(curve)
         record = {"index": index, "generation": generation, "genome": member.genome, "genome_hash": member.hash,
                   "fitness": None, "metrics": outcome.get("metrics", {}), "status": outcome["status"],
                   "error": outcome.get("error"), "node": outcome.get("node"), "worker": outcome.get("worker"),
                   "started": outcome.get("started"), "finished": outcome.get("finished"),
-                  "seconds": outcome.get("seconds"), "training_seed": training_seed(self.seed, member.hash)}
+                  "seconds": outcome.get("seconds"), "rung": rung.number, "epochs": epochs, "curve": curve,
+                  "training_seed": training_seed(self.seed, member.hash, self.budget.seeding)}
+        if rung.lower is not None:
+            record.update(promoted_from=rung.lower["index"], continued=continued)
         if outcome["status"] == "failed":
             record["failure"] = outcome.get("failure", "genome")
         record.update({key: outcome[key] for key in OPTIONAL_KEYS if key in outcome})
@@ -92,13 +140,14 @@ class SearchState:
         """The outcome of a genome already evaluated in ``source``: served from the log, not trained again."""
         stamp = now()
         return {"status": "cached", "metrics": source["metrics"], "error": source.get("error"), "node": None,
-                "worker": None, "started": stamp, "finished": stamp, "seconds": 0.0, "cached_from": source["index"]}
+                "worker": None, "started": stamp, "finished": stamp, "seconds": 0.0, "cached_from": source["index"],
+                "curve": source.get("curve")}
 
     def log(self, member: Member, record: dict) -> None:
         """Append ``record`` to the log, cache it (unless it is itself a cache hit) and score ``member``."""
         self.folder.append_evaluation(record)
         if record["status"] != "cached":
-            self.cache[member.hash] = record
+            self.cache[self.key(member.hash, record.get("rung", 0))] = record
         self.apply(member, record)
 
     # -- generations ---------------------------------------------------------------------------------------------
@@ -111,10 +160,11 @@ class SearchState:
         return self.hall[0].record
 
     def _stats(self, population: list[Member]) -> dict:
-        alive = [m for m in population if m.record and m.record["status"] != "failed" and not m.record.get("error")]
+        alive = [m.record for m in population if m.record is not None]
+        alive = [r for r in alive if r["status"] != "failed" and not r.get("error")]
         stats = {}
         for position, name in enumerate(self.objectives.names):
-            values = [m.fitness.values[position] for m in alive]
+            values = [self.objectives.values(r)[position] for r in alive]
             stats[name] = ({"min": min(values), "mean": statistics.fmean(values), "max": max(values),
                             "std": statistics.pstdev(values)} if values else None)
         return stats
@@ -159,7 +209,7 @@ class SearchState:
         self.logged_generations = {g["generation"] for g in generations}
         if generations:
             self.started -= generations[-1].get("elapsed_seconds") or 0.0
-        return [r for r in self.folder.read_evaluations() if "index" in r]
+        return [r for r in self.folder.read_evaluations() if "index" in r and "replicate" not in r]
 
     def restore(self) -> tuple[int, list[Member] | None]:
         """Rebuild the state after the last checkpointed generation; the log serves every finished evaluation.
@@ -168,7 +218,7 @@ class SearchState:
         by_index = {r["index"]: r for r in records}
         for record in records:
             if record["status"] != "cached":
-                self.cache.setdefault(record["genome_hash"], record)
+                self.cache.setdefault(self.key(record["genome_hash"], record.get("rung", 0)), record)
         checkpoint = self._usable_checkpoint(by_index)
         if checkpoint is None:  # replay from the start: the log serves what had finished
             self.logged = by_index
@@ -205,7 +255,7 @@ class SearchState:
         worker); each new attempt is logged under the same index and replaces the failed one for every reader.
         Cache hits copied from a retried evaluation are logged again from its new result. Returns the number
         retrained."""
-        records = latest_attempts(r for r in self.folder.read_evaluations() if "index" in r)
+        records = latest_attempts(r for r in self.folder.read_evaluations() if "index" in r and "replicate" not in r)
         failed = {r["index"]: r for r in records if machinery_failure(r)}
         first: dict[str, int] = {}  # genome hash -> the index it is retrained under
         for index, record in failed.items():
@@ -213,8 +263,9 @@ class SearchState:
         if not first:
             return 0
         self.reporter.note(f"training again {len(first)} evaluation(s) that failed through the machinery")
-        for record in (failed[i] for i in first.values()):
-            self.executor.submit(record["index"], record["genome"], record["genome_hash"])
+        for record in (failed[i] for i in first.values()):  # a higher rung trains from scratch to its epochs
+            work = {"epochs": record["epochs"]} if self.fidelity and "epochs" in record else None
+            self.executor.submit(record["index"], record["genome"], record["genome_hash"], work)
         retried: dict[str, dict] = {}
         while self.executor.pending:
             index, outcome = self.executor.next_result()

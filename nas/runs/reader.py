@@ -4,6 +4,7 @@ Everything is computed from the files, so a run that is still going, finished or
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +21,15 @@ if TYPE_CHECKING:
     from ..data import Dataset
     from ..space import SearchSpace
 
+REEVALUATION = "reevaluation.json"  # written by a search with reevaluate=K
 FINAL_MODEL = "final/model.keras"  # written by ``nas retrain``
 BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use by Run.model()
 
 
 @dataclass(frozen=True)
 class Individual:
-    """One evaluated genome: its genes, fitness (objective order; None for a failed objective) and metrics."""
+    """One evaluated genome: its genes, fitness (objective order; None for a failed objective) and metrics, as
+    measured at ``rung`` after ``epochs`` epochs of training (a multi-fidelity run's highest rung for it)."""
 
     genome: dict
     genome_hash: str
@@ -35,6 +38,8 @@ class Individual:
     status: str
     index: int
     generation: int
+    rung: int = 0
+    epochs: int | None = None
     run: "Run | None" = field(default=None, repr=False, compare=False)
 
     def build(self, input_shape: Sequence[int] | None = None, num_classes: int | None = None,
@@ -48,8 +53,8 @@ class Individual:
         return space.build(self.genome, input_shape, num_classes)
 
     def train(self, data: "Dataset | tuple | dict | str | None" = None, space: "SearchSpace | None" = None) -> "keras.Model":
-        """Train this genome as the search did (same data subset, budget and seed): on the same machine this gives
-        back the very model the search scored. ``data`` defaults to the run's recorded dataset."""
+        """Train this genome as the search did (same data subset, budget, seed and epochs): on the same machine this
+        gives back the very model the search scored. ``data`` defaults to the run's recorded dataset."""
         from ..training import Budget, train
 
         if self.run is None:
@@ -57,7 +62,7 @@ class Individual:
         config = self.run.config
         data = self.run.dataset(data)
         return train(self.genome, space=space or self.run.space, data=data, budget=Budget.from_dict(config["budget"]),
-                     seed=config["seed"], genome_hash=self.genome_hash)
+                     seed=config["seed"], genome_hash=self.genome_hash, epochs=self.epochs)
 
 
 class Run:
@@ -113,30 +118,45 @@ class Run:
 
     def _individual(self, record: dict) -> Individual:
         return Individual(record["genome"], record["genome_hash"], tuple(record["fitness"]), record["metrics"],
-                          record["status"], record["index"], record["generation"], self)
+                          record["status"], record["index"], record["generation"], record.get("rung", 0),
+                          record.get("epochs"), self)
 
     def _scored(self) -> list[tuple[tuple, dict]]:
-        """(signed fitness, record) of every successful evaluation, one per genome."""
+        """(signed fitness, record) of every successful evaluation, one per genome: its highest rung's (the first
+        such record)."""
         signs = [sign for _, sign in Objectives.parse(self.objectives).parsed]
-        seen, scored = set(), []
+        top: dict[str, dict] = {}
         for record in self.evaluations:
             fitness = record.get("fitness") or []
-            if record.get("status") == "failed" or record.get("error") or None in fitness or not fitness:
+            if record.get("status") == "failed" or record.get("error") or None in fitness or not fitness \
+                    or "replicate" in record:
                 continue
-            if record["genome_hash"] in seen:
-                continue
-            seen.add(record["genome_hash"])
-            scored.append((tuple(s * v for s, v in zip(signs, fitness)), record))
-        return scored
+            known = top.get(record["genome_hash"])
+            if known is None or record.get("rung", 0) > known.get("rung", 0):
+                top[record["genome_hash"]] = record
+        return [(tuple(s * v for s, v in zip(signs, r["fitness"])), r) for r in top.values()]
 
     @property
     def best(self) -> Individual | None:
-        """The best evaluated individual (on the first objective for a multi-objective run; earliest on ties)."""
+        """The best evaluated individual (on the first objective for a multi-objective run; earliest on ties). In a
+        multi-fidelity run, genomes measured at a higher rung rank above those measured only at lower ones; in a
+        run that re-evaluated its top genomes, the best mean over seeds wins (see :attr:`reevaluation`)."""
         scored = self._scored()
         if not scored:
             return None
-        best = max(scored, key=lambda item: (item[0][:1], -item[1]["index"]))
+        if self.reevaluation:
+            chosen = self.reevaluation["genomes"][self.reevaluation["ranking"][0]]["index"]
+            return self._individual(next(r for _, r in scored if r["index"] == chosen))
+        best = max(scored, key=lambda item: (item[1].get("rung", 0), item[0][:1], -item[1]["index"]))
         return self._individual(best[1])
+
+    @property
+    def reevaluation(self) -> dict | None:
+        """``reevaluation.json``: the top genomes' scores over several seeds (``genomes``: hash -> scores, mean,
+        standard_error, index), their ``ranking`` on the mean, and ``noise_std``, the evaluation noise measured as the
+        pooled standard deviation between seeds; None when the run did not re-evaluate (or has not yet)."""
+        path = self.path / REEVALUATION
+        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
     @property
     def pareto_front(self) -> list[Individual]:

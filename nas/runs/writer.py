@@ -25,6 +25,7 @@ EVALUATIONS = "evaluations.jsonl"
 GENERATIONS = "generations.jsonl"
 CHECKPOINT = "checkpoint.json"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.json"
+TRAINING_STATES = "training_state"  # multi-fidelity: saved training states, deleted once no promotion needs them
 
 
 def default_run_dir(root: str | os.PathLike = "runs") -> Path:
@@ -167,6 +168,24 @@ class RunFolder:
             temporary.unlink(missing_ok=True)
         fsync_dir(target.parent)
         return target
+
+    def write_training_state(self, key: str, state: bytes) -> Path:
+        """Keep the training state a multi-fidelity promotion continues from (``training_state/KEY.npz``,
+        atomically, before the evaluation that produced it is logged)."""
+        return write_atomic(self.path / TRAINING_STATES / f"{key}.npz", state, parents=True)
+
+    def read_training_state(self, key: str) -> bytes | None:
+        """The training state kept under ``key``; None when there is none (never saved, or already deleted)."""
+        path = self.path / TRAINING_STATES / f"{key}.npz"
+        return path.read_bytes() if path.is_file() else None
+
+    def delete_training_states(self) -> int:
+        """Delete every kept training state (a generation's promotions are done); returns how many."""
+        folder = self.path / TRAINING_STATES
+        paths = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+        for path in paths:
+            path.unlink()
+        return len(paths)
 
     def subdir(self, name: str) -> Path:
         """The folder ``name`` inside the run folder, created if missing."""

@@ -1,0 +1,206 @@
+"""Multi-fidelity evolution (successive halving inside each generation, continuation from saved training state) and
+common random numbers: rung promotion order, exact continuation, no genome trained twice at one rung, resume."""
+from __future__ import annotations
+
+import functools
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import nas
+from nas.errors import ConfigError
+from nas.executors import InlineExecutor
+from nas.fidelity import Fidelity
+from nas.space import resolve_space
+from nas.training import Budget, evaluate, simulate, training_seed
+
+
+def test_fidelity_rungs_and_bad_input():
+    assert Fidelity(1, 9, 3).rungs == (1, 3, 9)
+    assert Fidelity.parse("2:8:2").rungs == (2, 4, 8)
+    assert Fidelity(1, 9, 3).promoted(12) == 4 and Fidelity(1, 9, 3).promoted(2) == 1
+    assert Fidelity.from_dict(Fidelity(1, 4, 2).to_dict()) == Fidelity(1, 4, 2)
+    with pytest.raises(ConfigError, match="power of eta"):
+        Fidelity(1, 10, 3)
+    with pytest.raises(ConfigError, match="MIN:MAX:ETA"):
+        Fidelity.parse("1:9")
+    with pytest.raises(ConfigError, match="eta must be an integer >= 2"):
+        Fidelity(1, 9, 1)
+
+
+def test_fidelity_refuses_what_it_cannot_rank(tiny_data, tmp_path):
+    simulated = InlineExecutor(evaluate=simulate)
+    with pytest.raises(ConfigError, match="algorithm='generational'"):
+        nas.evolve("cnn", tiny_data, algorithm="aging", fidelity="1:9:3", executor=simulated, run_dir=tmp_path / "a")
+    with pytest.raises(ConfigError, match="one objective"):
+        nas.evolve("cnn", tiny_data, objectives="val_accuracy,-params", fidelity="1:9:3", executor=simulated,
+                   run_dir=tmp_path / "b")
+    with pytest.raises(ConfigError, match="leave Budget.epochs at 1"):
+        nas.evolve("cnn", tiny_data, budget=Budget(epochs=2), fidelity="1:9:3", executor=simulated,
+                   run_dir=tmp_path / "c")
+    assert not any(tmp_path.iterdir())  # nothing written for a refused search
+
+
+def test_continuation_equals_uninterrupted_training():
+    """Two epochs in one go, and one epoch then one more from the saved state, give the same model on CPU
+    (dropout included: its seed state travels with the weights)."""
+    data = nas.data.digits(image_size=8)
+    space = resolve_space("cnn")
+    genome = space.repair(space.sample(random.Random(3)), data.input_shape)
+    genome.update({k: 0.3 for k in genome if k.startswith("dropout")})
+    budget = Budget(max_train_samples=300)
+    whole = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=2)
+    first = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=1, keep_state=True)
+    rest = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=2, initial_epoch=1,
+                    state=first["state"])
+    assert whole["status"] == first["status"] == rest["status"] == "ok", (whole["error"], rest["error"])
+    assert [c["epoch"] for c in whole["curve"]] == [1, 2] and [c["epoch"] for c in rest["curve"]] == [2]
+    assert whole["curve"] == first["curve"] + rest["curve"]
+    assert whole["metrics"]["val_loss"] == rest["metrics"]["val_loss"]
+    other = resolve_space("cnn").repair(resolve_space("cnn").sample(random.Random(4)), data.input_shape)
+    wrong = evaluate(other, space=space, data=data, budget=budget, seed=0, epochs=2, initial_epoch=1,
+                     state=first["state"])
+    assert wrong["status"] == "failed" and "another genome" in wrong["error"]
+
+
+def _simulated_run(path, seed=0, **kwargs):
+    return nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=9, generations=3,
+                      seed=seed, fidelity="1:9:3", executor=InlineExecutor(evaluate=simulate), run_dir=path,
+                      verbose=False, **kwargs)
+
+
+def test_successive_halving_promotes_the_best_third_of_each_rung(tmp_path):
+    run = _simulated_run(tmp_path / "run")
+    records = run.evaluations
+    for generation in range(3):
+        ours = [r for r in records if r["generation"] == generation]
+        for rung in (1, 2):
+            below = {r["genome_hash"]: r for r in ours if r["rung"] == rung - 1 and r["fitness"][0] is not None}
+            promoted = [r for r in ours if r["rung"] == rung]
+            ranked = sorted(below.values(), key=lambda r: (-r["fitness"][0], r["index"]))
+            assert [r["genome_hash"] for r in promoted] == [r["genome_hash"] for r in
+                                                            ranked[:max(1, len(ranked) // 3)]]
+            for record in promoted:  # linked to the record it continued from, its curve extended
+                assert below[record["genome_hash"]]["index"] == record["promoted_from"]
+                assert record["epochs"] == (1, 3, 9)[rung] and len(record["curve"]) == record["epochs"]
+                assert record["continued"] is True
+    trained = [(r["genome_hash"], r["rung"]) for r in records if r["status"] == "ok"]
+    assert len(trained) == len(set(trained))  # never trained twice at one rung
+    assert run.best.rung == 2 and run.best.epochs == 9
+    assert max((r for r in records if r["rung"] == 2), key=lambda r: r["fitness"][0])["index"] == run.best.index
+    assert not list((run.path / "training_state").glob("*"))  # states deleted once no promotion needs them
+
+
+def test_selection_ranks_the_rung_before_the_score(tmp_path):
+    """The elite of a generation is the best genome at the highest rung, even when a genome measured only at a
+    lower rung scored higher there."""
+    run = _simulated_run(tmp_path / "run", seed=5)
+    for generation in run.generations:
+        best = generation["best"]
+        top = max(r["rung"] for r in run.evaluations if r["generation"] <= generation["generation"])
+        assert next(r for r in run.evaluations if r["index"] == best["index"])["rung"] == top
+
+
+def test_resume_of_an_interrupted_fidelity_run_is_exact(tmp_path):
+    reference = _simulated_run(tmp_path / "reference", seed=2)
+
+    def stop(record):
+        if record["generation"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        _simulated_run(tmp_path / "run", seed=2, callbacks=[stop])
+    resumed = nas.resume(tmp_path / "run", executor=InlineExecutor(evaluate=simulate), verbose=False)
+    assert resumed.genome_sequence() == reference.genome_sequence()
+    assert [(r["rung"], r["fitness"]) for r in resumed.evaluations] == \
+        [(r["rung"], r["fitness"]) for r in reference.evaluations]
+
+
+def test_real_fidelity_search_in_a_worker_process_continues_from_saved_state(tmp_path):
+    data = nas.data.digits(image_size=8)
+    run = nas.evolve("cnn", data, population=4, generations=1, fidelity="1:2:2", executor="local",
+                     budget=Budget(max_train_samples=200, max_params=50_000), run_dir=tmp_path / "run",
+                     verbose=False)
+    promoted = [r for r in run.evaluations if r["rung"] == 1]
+    assert len(promoted) == 2 and all(r["continued"] and r["status"] == "ok" for r in promoted)
+    assert all(r["metrics"]["epochs"] == 1 and [c["epoch"] for c in r["curve"]] == [1, 2] for r in promoted)
+    best = run.best
+    assert best.rung == 1
+    model = best.train()  # trained as the search trained it: 2 epochs in one go gives the continued model's score
+    x, y = data.x_val, data.y_val
+    assert float(np.mean(model.predict(x, verbose=0).argmax(1) == y)) == pytest.approx(
+        best.metrics["val_accuracy"], abs=1e-9)
+
+
+def test_common_random_numbers_by_default_and_a_seed_per_genome_on_request(tiny_data, tmp_path):
+    common = nas.evolve("cnn", tiny_data, population=3, generations=1, executor=InlineExecutor(evaluate=simulate),
+                        run_dir=tmp_path / "common", verbose=False)
+    assert len({r["training_seed"] for r in common.evaluations}) == 1
+    apart = nas.evolve("cnn", tiny_data, population=3, generations=1, budget=Budget(seeding="genome"),
+                       executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "apart", verbose=False)
+    assert len({r["training_seed"] for r in apart.evaluations}) == 3
+    assert training_seed(0, "a", "run") == training_seed(0, "b", "run") != training_seed(0, "a", "run", 1)
+    assert Budget.from_dict({"epochs": 1}).seeding == "genome"  # recorded before seeding existed
+    with pytest.raises(ConfigError, match="seeding"):
+        Budget(seeding="lucky")
+
+
+def test_cli_fidelity_flag(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "nas", "search", "--data", "synthetic:70", "--image-size", "16",
+                           "--population", "4", "--generations", "1", "--fidelity", "1:4:2", "--simulate", "0",
+                           "--executor", "inline", "--run-dir", str(tmp_path / "run"), "--quiet"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(r["rung"] for r in nas.load_run(tmp_path / "run").evaluations) == [0, 0, 0, 0, 1, 1, 2]
+    bad = subprocess.run([sys.executable, "-m", "nas", "search", "--fidelity", "1:10:3", "--simulate", "0",
+                          "--run-dir", str(tmp_path / "bad")], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "power of eta" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _interrupted_once(genome, *, marker, **job):
+    """The simulated fitness, except that the first second-seed re-evaluation interrupts the search (Ctrl-C)."""
+    if job.get("replicate") == 2 and not Path(marker).exists():
+        Path(marker).write_text("interrupted")
+        raise KeyboardInterrupt
+    return simulate(genome, **job)
+
+
+def test_reevaluation_ranks_the_top_genomes_on_the_mean_over_seeds_and_resumes_exactly(tmp_path):
+    reference = _simulated_run(tmp_path / "reference", seed=1, reevaluate=3)
+    result = reference.reevaluation
+    replicas = [r for r in reference.evaluations if "replicate" in r]
+    assert len(replicas) == 3 * 2 and {r["replicate"] for r in replicas} == {1, 2}
+    originals = {r["index"]: r for r in reference.evaluations if "replicate" not in r}
+    for replica in replicas:  # the original's rung and epochs, another seed
+        original = originals[replica["replicate_of"]]
+        assert (replica["rung"], replica["epochs"]) == (original["rung"], original["epochs"])
+        assert replica["training_seed"] != original["training_seed"]
+    for row in result["genomes"].values():
+        assert len(row["scores"]) == 3 and row["mean"] == pytest.approx(np.mean(row["scores"]))
+        assert row["standard_error"] == pytest.approx(np.std(row["scores"], ddof=1) / np.sqrt(3))
+    means = [result["genomes"][h]["mean"] for h in result["ranking"]]
+    assert means == sorted(means, reverse=True)
+    assert reference.best.genome_hash == result["ranking"][0] and result["noise_std"] > 0
+    shown = subprocess.run([sys.executable, "-m", "nas", "runs", "show", str(reference.path)], capture_output=True,
+                           text=True, timeout=120).stdout
+    assert "evaluation noise" in shown and result["ranking"][0] in shown.split("evaluation noise")[1]
+
+
+def test_reevaluation_resumes_without_training_a_replicate_twice(tmp_path):
+    reference = _simulated_run(tmp_path / "reference", seed=1, reevaluate=3)
+    marker = tmp_path / "marker"
+    interrupting = InlineExecutor(evaluate=functools.partial(_interrupted_once, marker=str(marker)))
+    with pytest.raises(KeyboardInterrupt):
+        nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=9, generations=3,
+                   seed=1, fidelity="1:9:3", reevaluate=3, executor=interrupting, run_dir=tmp_path / "run",
+                   verbose=False)
+    assert marker.exists() and nas.load_run(tmp_path / "run").reevaluation is None
+    resumed = nas.resume(tmp_path / "run", executor=InlineExecutor(evaluate=simulate), verbose=False)
+    pairs = [(r["replicate_of"], r["replicate"]) for r in resumed.evaluations if "replicate" in r]
+    assert len(pairs) == len(set(pairs)) == 6
+    assert resumed.reevaluation["genomes"] == reference.reevaluation["genomes"]
+    assert resumed.best.genome_hash == reference.best.genome_hash
