@@ -60,8 +60,8 @@ def kendall_tau_b(x: ArrayLike, y: ArrayLike) -> float | None:
 
 def _undefined_reason(a: np.ndarray, b: np.ndarray, metric: str) -> str | None:
     if len(a) < MIN_GENOMES:
-        return (f"{len(a)} genome{'' if len(a) == 1 else 's'} retrained; it takes at least {MIN_GENOMES} "
-                f"(--top-k {MIN_GENOMES} or more)")
+        return (f"{len(a)} genome{'' if len(a) == 1 else 's'} retrained; it takes at least {MIN_GENOMES}, so "
+                f"retrain with --top-k {MIN_GENOMES} or more")
     for values, side in ((a, "the search"), (b, "retraining")):
         if np.all(values == values[0]):
             return f"{side} gave all {len(a)} genomes the same {metric}"
@@ -92,5 +92,5 @@ def describe(correlation: Mapping[str, Any]) -> str:
     compared = k * (k - 1) // 2
     return (f"{head}: Kendall tau-b = {tau:.2f} on {correlation['metric']} (the search and retraining ordered "
             f"{correlation['concordant']} of {compared} pairs of genomes alike, {correlation['discordant']} the "
-            f"opposite way); near 0 or negative, the short-training fitness did not rank these genomes as training "
-            f"to convergence does, so the search's choice among them is not to be trusted.")
+            f"opposite way); a tau near 0 or negative means that the short-training fitness ranked these genomes "
+            f"unlike training to convergence, so the search's choice among them is not to be trusted.")

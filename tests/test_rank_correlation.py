@@ -55,7 +55,7 @@ def test_the_record_and_the_line():
 
 
 @pytest.mark.parametrize("pairs, reason", [
-    ([(0.5, 0.7)], "1 genome retrained; it takes at least 3 (--top-k 3 or more)"),
+    ([(0.5, 0.7)], "1 genome retrained; it takes at least 3, so retrain with --top-k 3 or more"),
     ([(0.5, 0.7), (0.6, 0.9)], "2 genomes retrained; it takes at least 3"),
     ([(0.5, 0.7), (0.5, 0.9), (0.5, 0.8)], "the search gave all 3 genomes the same val_accuracy"),
     ([(0.5, 0.7), (0.6, 0.7), (0.7, 0.7)], "retraining gave all 3 genomes the same val_accuracy"),
