@@ -35,6 +35,7 @@ from numpy.typing import ArrayLike
 
 from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import DataError
+from .ranking import describe
 from .runs import RunFolder
 
 if TYPE_CHECKING:
@@ -244,7 +245,8 @@ def _label(name: str) -> str:
     return _LABELS.get(name, name)
 
 
-def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: str | None) -> str:
+def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: str | None,
+              proxy_correlation: Mapping | None = None) -> str:
     names = report["class_names"]
     binary = report.get("benign_vs_malignant")
     lines = [f"# {title or 'Evaluation report'}", "",
@@ -289,6 +291,8 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
         for name, row in [("searched", report), *baselines.items()]:
             lines.append(f"| {_label(name)} | {_percent(row['accuracy'])} | {_percent(row['balanced_accuracy'])} | "
                          f"{_number(row['macro']['f1'])} | {_percent(PAPER_ACCURACY.get(name))} |")
+    if proxy_correlation is not None:
+        lines += ["", "## Search proxy", "", describe(proxy_correlation)]
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
@@ -324,7 +328,7 @@ def _confusion_png(report: Mapping) -> bytes:
 
 
 def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping[str, Mapping] | None = None,
-                 title: str | None = None) -> list[Path]:
+                 title: str | None = None, proxy_correlation: Mapping | None = None) -> list[Path]:
     """Write ``report.json``, ``report.md`` and ``confusion_matrix.png`` to ``out_dir`` (normally ``RUN/final``).
 
     Args:
@@ -334,6 +338,8 @@ def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping
             claimed accuracies); when given, they are written to ``baselines.json`` as well and ``report.md`` gets
             the comparison table.
         title: the heading of ``report.md``.
+        proxy_correlation: a :func:`nas.ranking.proxy_rank_correlation` dict (``nas retrain`` passes the one of its
+            top K); when given, ``report.md`` says in one line how far the search's ranking held after retraining.
 
     Returns the paths written. Each file is replaced atomically.
     """
@@ -341,6 +347,6 @@ def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping
     paths = [folder.write_json("report.json", dict(report))]
     if baselines:
         paths.append(folder.write_json("baselines.json", {name: dict(value) for name, value in baselines.items()}))
-    paths.append(folder.write_bytes("report.md", _markdown(report, baselines, title).encode()))
+    paths.append(folder.write_bytes("report.md", _markdown(report, baselines, title, proxy_correlation).encode()))
     paths.append(folder.write_bytes("confusion_matrix.png", _confusion_png(report)))
     return paths

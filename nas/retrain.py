@@ -3,7 +3,9 @@
 A search scores each genome after a short budget; ``nas retrain`` trains the winner on the whole training split with
 augmentation, class weights and early stopping on the validation loss (the best epoch's weights are kept), then judges
 it once on the test split. Baselines (``nas.baselines``: the paper's Table-1 CNN, VGG16, ResNet50) go through the very
-same :func:`fit`, split and epoch budget, so the comparison is fair. Everything lands in ``<run>/final/``.
+same :func:`fit`, split and epoch budget, so the comparison is fair. Everything lands in ``<run>/final/``. With
+``top_k`` of 3 or more, the Kendall rank correlation between the search's and the retrained scores of the top K
+(:mod:`nas.ranking`) tells whether the search's short-training fitness could be trusted.
 
 Example:
     >>> summary = nas.retrain.retrain("runs/demo", epochs=30, baselines=("table1",))          # doctest: +SKIP
@@ -184,12 +186,13 @@ def _top(run, k: int) -> list:
     return [run._individual(record) for _, record in scored[:k]]
 
 
-def _selection_key(objective: str, validation: dict) -> float:
-    """Larger is better: the run's first objective measured on the validation split, else minus the loss."""
+def _selection_metric(objective: str, validation: dict) -> tuple[str, int]:
+    """The validation metric the top K are chosen on, and its sign (larger signed is better): the run's first
+    objective when the validation split measures it, else the loss."""
     name = objective.lstrip("-")
     if name in validation:
-        return -validation[name] if objective.startswith("-") else validation[name]
-    return -validation["val_loss"]
+        return name, -1 if objective.startswith("-") else 1
+    return "val_loss", -1
 
 
 def _settings(epochs: int, patience: int, augmentation: Augmentation | None, class_weighted: bool, data) -> dict:
@@ -222,6 +225,36 @@ def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience:
     return result, model
 
 
+def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, augmentation: Augmentation | None,
+                 class_weighted: bool, verbose: bool) -> tuple[dict[str, dict], dict, Any, dict]:
+    """Retrain each candidate; (results by label, the one best on validation, its model, the proxy rank correlation).
+
+    The correlation pairs each genome's search value of the selection metric (its recorded first-objective fitness
+    when that objective is a validation metric) with its retrained value (:func:`nas.ranking.proxy_rank_correlation`).
+    """
+    from .ranking import proxy_rank_correlation
+
+    trained: dict[str, dict] = {}
+    chosen: tuple[float, dict, Any] | None = None
+    pairs = []
+    for rank, individual in enumerate(candidates, start=1):
+        label = f"top{rank} {individual.genome_hash}"
+        result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
+                                     augmentation=augmentation, class_weighted=class_weighted, verbose=verbose)
+        result["rank"] = rank
+        trained[label] = result
+        metric, sign = _selection_metric(run.objectives[0], result["validation"])
+        retrained = result["validation"][metric]
+        pairs.append((individual.metrics[metric], retrained))
+        if chosen is None or sign * retrained > chosen[0]:
+            chosen = (sign * retrained, result, model)
+        else:
+            del model
+    assert chosen is not None  # _top returns at least one candidate
+    _, best, model = chosen
+    return trained, best, model, proxy_rank_correlation(pairs, metric)
+
+
 def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
@@ -243,7 +276,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         verbose: print one line per epoch.
 
     Returns a summary: ``model`` (path), ``genome_hash``, ``validation``, ``test`` (the report), ``candidates`` and
-    ``baselines`` (test reports by name), ``files`` written.
+    ``baselines`` (test reports by name), ``proxy_rank_correlation`` (how far the search's ranking of the top K held
+    after retraining: :func:`nas.ranking.proxy_rank_correlation`, also in ``final/history.json`` and
+    ``final/report.md``), ``files`` written.
     """
     names = _baseline_names(baselines)
     import keras
@@ -259,20 +294,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
                           f"{config['class_names']}; retrain on the data the run searched")
     candidates = _top(run, top_k)
     folder = RunFolder(run.path)
-    trained: dict[str, dict] = {}
-    chosen: tuple[float, Any, Any] | None = None
-    for rank, individual in enumerate(candidates, start=1):
-        label = f"top{rank} {individual.genome_hash}"
-        result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
-                                     augmentation=augmentation, class_weighted=class_weighted, verbose=verbose)
-        result["rank"] = rank
-        trained[label] = result
-        key = _selection_key(run.objectives[0], result["validation"])
-        if chosen is None or key > chosen[0]:
-            chosen = (key, result, model)
-        else:
-            del model
-    _, best, model = chosen
+    trained, best, model, correlation = _retrain_top(run, candidates, dataset, epochs=epochs, patience=patience,
+                                                     augmentation=augmentation, class_weighted=class_weighted,
+                                                     verbose=verbose)
     best["report"] = report = _test_report(model, dataset)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset)
     files = [folder.save_model(f"{FINAL}/model.keras", model)]
@@ -284,16 +308,18 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     history = {"genome_hash": best["genome_hash"], "genome": best["genome"], "settings": settings,
                "candidates": [{k: v for k, v in r.items() if k != "report"} for r in trained.values()],
                "baselines": {name: {k: v for k, v in r.items() if k != "report"}
-                             for name, r in baseline_results.items()}}
+                             for name, r in baseline_results.items()},
+               "proxy_rank_correlation": correlation}
     files.append(folder.write_json(f"{FINAL}/history.json", history))
     files.append(_plot_curves(trained | baseline_results, folder, f"{FINAL}/training_curves.png"))
     files += write_report(report, folder.path / FINAL,
                           baselines={name: r["report"] for name, r in baseline_results.items()} or None,
+                          proxy_correlation=correlation,
                           title=f"{Path(run.path).name}: retrained {best['genome_hash']} on {dataset.name}")
     return {"model": str(files[0]), "genome_hash": best["genome_hash"], "validation": best["validation"],
             "test": report, "candidates": {label: r["validation"] for label, r in trained.items()},
             "baselines": {name: r["report"] for name, r in baseline_results.items()},
-            "files": [str(f) for f in files]}
+            "proxy_rank_correlation": correlation, "files": [str(f) for f in files]}
 
 
 def baseline(models: str | Sequence[str], data: "Dataset | tuple | dict | str | None", *,

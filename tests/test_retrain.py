@@ -14,12 +14,25 @@ from nas import cli
 from nas import data as D
 from nas.augment import Augmentation
 from nas.errors import ConfigError
+from nas.ranking import describe, kendall_tau_b
 from nas.retrain import baseline, fit, retrain
+
+
+def _tiny_search(run_dir: Path, **options) -> nas.Run:
+    return nas.evolve("cnn", D.synthetic_lesions(n=140, image_size=16, seed=0), generations=1, executor="inline",
+                      run_dir=run_dir, seed=0, verbose=False, **options)
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    return nas.evolve("cnn", D.synthetic_lesions(n=140, image_size=16, seed=0), population=2, generations=1,
-                      executor="inline", run_dir=tmp_path_factory.mktemp("runs") / "run", seed=0, verbose=False)
+    return _tiny_search(tmp_path_factory.mktemp("runs") / "run", population=2)
+
+
+@pytest.fixture(scope="module")
+def loss_run(tmp_path_factory):
+    """Three genomes searched on the validation loss, a continuous score: at this size every genome's validation
+    accuracy is at chance, the same for all, which would leave the proxy's rank correlation undefined."""
+    return _tiny_search(tmp_path_factory.mktemp("runs") / "loss", population=3, objectives="-val_loss")
 
 
 @pytest.fixture
@@ -43,6 +56,8 @@ def test_retrain_top_k_writes_the_final_folder(run_copy):
         assert 1 <= candidate["best_epoch"] <= candidate["epochs_run"] <= 2
         assert len(candidate["history"]["val_loss"]) == candidate["epochs_run"]
     assert history["settings"]["augmentation"] == Augmentation().to_dict() and history["settings"]["class_weighted"]
+    assert history["proxy_rank_correlation"] == summary["proxy_rank_correlation"]
+    assert summary["proxy_rank_correlation"]["kendall_tau"] is None and summary["proxy_rank_correlation"]["k"] == 2
     # the saved model is the one reported on: its test accuracy is the report's
     run = nas.load_run(run_copy)
     assert run.model_path() == final / "model.keras"
@@ -106,12 +121,32 @@ def test_retrain_command_and_its_errors(run_copy, capsys):
     assert cli.main(["retrain", str(run_copy), "--epochs", "1", "--no-augment", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "balanced accuracy" in out and "final/model.keras" in out
+    assert "Proxy-to-final rank correlation over the top 1: undefined (1 genome retrained;" in out
     history = json.loads((run_copy / "final" / "history.json").read_text())
     assert history["settings"]["augmentation"] == Augmentation.none().to_dict()
     assert cli.main(["retrain", str(run_copy), "--baselines", "vgg19"]) == 2
     assert "unknown baseline vgg19" in capsys.readouterr().err
     assert cli.main(["retrain", str(run_copy.parent / "absent")]) == 2
     assert "not a run folder" in capsys.readouterr().err
+
+
+def test_retrain_records_and_prints_the_proxy_rank_correlation(loss_run, capsys):
+    assert cli.main(["retrain", str(loss_run.path), "--top-k", "3", "--epochs", "1", "--patience", "1",
+                     "--no-augment", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    final = loss_run.path / "final"
+    history = json.loads((final / "history.json").read_text())
+    correlation, candidates = history["proxy_rank_correlation"], history["candidates"]
+    assert correlation["k"] == len(candidates) == 3 and correlation["metric"] == "val_loss"
+    # one pair per genome of the top 3, in rank order: the search's recorded fitness, the retrained validation loss
+    assert correlation["pairs"] == [[c["search_fitness"][0], c["validation"]["val_loss"]] for c in candidates]
+    tau = kendall_tau_b(*zip(*correlation["pairs"]))
+    assert tau is not None and correlation["kendall_tau"] == pytest.approx(tau)
+    line = describe(correlation)
+    assert f"Kendall tau-b = {tau:.2f} on val_loss" in line
+    assert line in out.splitlines() and line in (final / "report.md").read_text().splitlines()
+    # the objective is minimised: the model kept is the one with the lowest retrained validation loss
+    assert history["genome_hash"] == min(candidates, key=lambda c: c["validation"]["val_loss"])["genome_hash"]
 
 
 def test_baseline_command(tmp_path, capsys):

@@ -59,6 +59,7 @@ def _print_report(label: str, report: dict) -> None:
 
 def _retrain_command(args: argparse.Namespace) -> int:
     from .. import data as data_module
+    from ..ranking import describe
     from ..retrain import retrain
     from ..runs import read_config
 
@@ -74,6 +75,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
     _print_report(f"retrained {summary['genome_hash']}", summary["test"])
     for name, report in summary["baselines"].items():
         _print_report(name, report)
+    print(describe(summary["proxy_rank_correlation"]))
     print(f"written: {', '.join(summary['files'])}")
     return 0
 
