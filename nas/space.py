@@ -428,7 +428,8 @@ class SearchSpace:
 
 #: The built-in search spaces: name -> module with a ``space(**options)`` factory. Looked up by name, so ``nas`` has
 #: no import of ``search_spaces`` (which imports ``nas``).
-BUILTIN_SPACES = {"cnn": "search_spaces.cnn", "resnet50": "search_spaces.resnet50"}
+BUILTIN_SPACES = {"cnn": "search_spaces.cnn", "resnet50": "search_spaces.resnet50",
+                  "modern": "search_spaces.modern"}
 
 
 def builtin_space(name: str, **options: Any) -> SearchSpace:
@@ -457,7 +458,7 @@ def space_from_config(recorded: Mapping[str, Any]) -> SearchSpace:
 
 
 def resolve_space(space: "SearchSpace | str") -> SearchSpace:
-    """A :class:`SearchSpace` from itself or from the name of a built-in space ("cnn", "resnet50")."""
+    """A :class:`SearchSpace` from itself or from the name of a built-in space ("cnn", "resnet50", "modern")."""
     if isinstance(space, SearchSpace):
         return space
     if isinstance(space, str):

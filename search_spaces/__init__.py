@@ -3,6 +3,9 @@
 * ``cnn`` (:mod:`search_spaces.cnn`): 1-4 conv blocks and a dense head; the paper's Table-1 network is ``cnn.TABLE1``.
 * ``resnet50`` (:mod:`search_spaces.resnet50`): a ResNet50 backbone with a searched head and fine-tuning depth;
   option ``weights`` (None, "imagenet" or a local .h5 path).
+* ``modern`` (:mod:`search_spaces.modern`): a stem, 1-5 stages of plain, residual, depthwise-separable or
+  inverted-residual blocks with optional squeeze-and-excitation, and a global-pooling head; the plain 4-stage design is
+  ``modern.PLAIN4``.
 
 Importing this package does not import TensorFlow; building a model does.
 """

@@ -7,7 +7,8 @@ from nas.space import BUILTIN_SPACES, builtin_space
 from nas.testing import check_space
 
 # name -> (options, input shape, samples): ResNet50 is heavy to build, so it gets fewer samples
-SETTINGS = {"cnn": ({}, (16, 16, 3), 10), "resnet50": ({"weights": None}, (32, 32, 3), 2)}
+SETTINGS = {"cnn": ({}, (16, 16, 3), 10), "resnet50": ({"weights": None}, (32, 32, 3), 2),
+            "modern": ({}, (16, 16, 3), 10)}
 
 
 def test_every_builtin_space_has_settings():

@@ -11,7 +11,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``nas search`` to the CLI's sub-commands."""
     search = commands.add_parser("search", help="run a genetic search", description="Run a genetic search and "
                                  "write its run folder.")
-    search.add_argument("--space", default="cnn", help="search space: cnn or resnet50 (default cnn)")
+    search.add_argument("--space", default="cnn", help="search space: cnn, resnet50 or modern (default cnn)")
     search.add_argument("--weights", default=None,
                         help="resnet50 backbone weights: a local .h5 file, or 'imagenet' if Keras has them cached")
     search.add_argument("--data", default="synthetic",

@@ -47,7 +47,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
     """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
 
     Args:
-        space: a :class:`nas.SearchSpace` or the name of a built-in one ("cnn", "resnet50").
+        space: a :class:`nas.SearchSpace` or the name of a built-in one ("cnn", "resnet50", "modern").
         data: a :class:`nas.data.Dataset`, an ``(x, y)`` pair of arrays, a dataset spec dict, or a name such as
             "synthetic", "synthetic:2000" or "digits".
         population: individuals per generation.
