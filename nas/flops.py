@@ -1,7 +1,7 @@
 """Analytic FLOPs of a built Keras model: the cost of one image's forward pass, counted from the layers' shapes.
 
 Nothing runs: the count is a sum over the layers of a formula in their input and output shapes, so it takes
-milliseconds for any model the shapes of which are fixed. The convention is TensorFlow's profiler's: a multiply-
+milliseconds for any model built for a fixed input shape. The convention is TensorFlow's profiler's: a multiply-
 accumulate counts 2 FLOPs, an add, a multiply or a comparison 1. For one image (batch 1), per layer:
 
 * ``Conv1D``/``Conv2D``/``Conv3D``: 2 x (kernel volume x input channels / groups) per output element;
@@ -98,8 +98,8 @@ def layer_flops(layer: "keras.layers.Layer", inputs: Sequence[Any], outputs: Seq
 
 def model_flops(model: "keras.Model") -> int:
     """FLOPs of one image's forward pass through a built Keras ``model``: multiply-accumulates count 2 (see the
-    module docstring for every layer type counted). Raises :class:`ConfigError` when the model has no fixed input
-    shape.
+    module docstring for every layer type counted). Raises :class:`ConfigError` when the model is not built or has no
+    fixed input shape.
 
     Example:
         >>> import keras
@@ -107,6 +107,9 @@ def model_flops(model: "keras.Model") -> int:
         >>> model_flops(keras.Model(inputs, keras.layers.Dense(3)(inputs)))  # 2 x 4 x 3 + 3 bias adds
         27
     """
+    if not model.built:
+        raise ConfigError(f"model {model.name!r} is not built: give it an input shape (keras.Input, or model.build) "
+                          f"before counting its FLOPs")
     total = 0
     for layer in model.layers:
         for node in layer._inbound_nodes:  # one node per call of the layer in a model's graph

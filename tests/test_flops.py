@@ -98,6 +98,8 @@ def test_counts_by_hand_and_unknown_sizes():
     free = keras.Input((None, None, 3))
     with pytest.raises(ConfigError, match="unknown size .* fixed input shape"):
         model_flops(keras.Model(free, layers.Conv2D(4, 3)(free)))
+    with pytest.raises(ConfigError, match="is not built: give it an input shape"):
+        model_flops(keras.Sequential([layers.Dense(3)]))
     _clear()
 
 
@@ -145,6 +147,14 @@ def test_admission_rejects_genomes_over_max_flops():
     assert cnn.count_flops(admitted, SMALL, 7) <= limit
     with pytest.raises(ConfigError, match=r"in 100 tries; last problem: [\d,]+ FLOPs > max_flops"):
         Admission(cnn.SPACE, SMALL, 7, Budget(max_flops=1)).admit(big, set(), lambda g: cnn.SPACE.sample(rng), "x")
+
+
+def test_a_peer_tools_genome_over_max_flops_is_rejected_without_training(tiny_data):
+    from nas.peers import Trainer
+
+    trainer = Trainer("cnn", tiny_data, Budget(max_flops=1000), tool="optuna")
+    assert trainer.run(_genomes(1, tiny_data.input_shape)[0]) == {"val_accuracy": 0.0, "status": "rejected"}
+    assert trainer.trials[-1]["epochs"] == 0 and trainer.trials[-1]["error"].endswith("FLOPs > max_flops")
 
 
 def test_minus_flops_is_an_objective_of_a_search_within_max_flops(tiny_data, tmp_path):
