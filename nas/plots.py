@@ -64,7 +64,7 @@ def plot_run(run: Run) -> list[Path]:
                   label="Pareto front")
         axis.set_xlabel(objectives[1].lstrip("-"))
         axis.set_ylabel(objectives[0].lstrip("-"))
-        if objectives[1].lstrip("-") == "params":
+        if objectives[1].lstrip("-") in ("params", "flops"):
             axis.set_xscale("log")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)

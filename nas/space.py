@@ -312,6 +312,9 @@ class SearchSpace:
             genomes that differ in dormant genes only are trained once.
         count_params: ``count_params(genome, input_shape, num_classes) -> int`` without building the model; the
             default builds it. Used to reject genomes over ``Budget.max_params`` before training.
+        count_flops: ``count_flops(genome, input_shape, num_classes) -> int``, FLOPs of one image's forward pass as
+            :func:`nas.flops.model_flops` counts them, without building the model; the default builds it. Used to
+            reject genomes over ``Budget.max_flops`` before training.
         compile: ``compile(model, genome)``; the default uses the ``optimizer`` and ``learning_rate`` genes when
             present (Adam and 1e-3 otherwise) with sparse categorical cross-entropy and accuracy.
 
@@ -320,7 +323,8 @@ class SearchSpace:
 
     def __init__(self, name: str, genes: Iterable[Gene], build: Callable | None, *, repair: Callable | None = None,
                  expressed: Callable | None = None, compile: Callable | None = None,
-                 count_params: Callable | None = None, description: str = ""):
+                 count_params: Callable | None = None, count_flops: Callable | None = None,
+                 description: str = ""):
         self.name = name
         self.genes: tuple[Gene, ...] = tuple(genes)
         names = [g.name for g in self.genes]
@@ -332,6 +336,7 @@ class SearchSpace:
         self._expressed = expressed
         self._compile = compile
         self._count_params = count_params
+        self._count_flops = count_flops
         self.description = description
 
     def __repr__(self) -> str:
@@ -417,6 +422,21 @@ class SearchSpace:
 
         try:
             return int(self.build(genome, input_shape, num_classes).count_params())
+        finally:
+            keras.backend.clear_session()
+
+    def count_flops(self, genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
+        """FLOPs of one image's forward pass through the genome's model, as :func:`nas.flops.model_flops` counts them
+        (a multiply-accumulate is 2); unless the space counts them itself, builds the model and frees the Keras
+        session."""
+        if self._count_flops is not None:
+            return int(self._count_flops(dict(genome), tuple(input_shape), int(num_classes)))
+        import keras
+
+        from .flops import model_flops
+
+        try:
+            return model_flops(self.build(genome, input_shape, num_classes))
         finally:
             keras.backend.clear_session()
 

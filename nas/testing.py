@@ -23,6 +23,7 @@ from typing import Any
 
 from .errors import InvalidGenomeError
 from .executors.base import Executor, Job, registered
+from .flops import model_flops
 from .space import Choice, SearchSpace, genome_hash
 from .training import Budget, simulate
 
@@ -148,7 +149,8 @@ def check_space(space: SearchSpace, input_shape: Sequence[int], num_classes: int
 
     For each genome (repaired for ``input_shape``): it is a point of the space, repairing it again changes nothing,
     it survives JSON with the same hash, it builds a model with ``num_classes`` outputs whose parameter count equals
-    ``space.count_params`` (when the space counts them itself), a mutation changes at least one expressed gene, and
+    ``space.count_params`` and whose :func:`nas.flops.model_flops` equals ``space.count_flops`` (when the space
+    counts them itself), a mutation changes at least one expressed gene, and
     crossing it with the previous genome gives children that are points of the space and can be repaired. Returns
     ``{"genomes": checked, "skipped": samples the space could not repair, "params": [per genome]}``.
     """
@@ -191,6 +193,9 @@ def _check_model(space: SearchSpace, genome: dict, input_shape: Sequence[int], n
     if space._count_params is not None:  # the space's own count must match what Keras builds
         counted = space.count_params(genome, input_shape, num_classes)
         assert counted == built, f"space {space.name!r}: count_params says {counted}, Keras {built}, for {genome}"
+    if space._count_flops is not None:  # and so must its FLOP count
+        flops, walked = space.count_flops(genome, input_shape, num_classes), model_flops(model)
+        assert flops == walked, f"space {space.name!r}: count_flops says {flops}, model_flops {walked}, for {genome}"
     return built
 
 

@@ -18,6 +18,7 @@ import numpy as np
 
 from .clock import now
 from .errors import ConfigError, from_fields
+from .flops import model_flops
 
 if TYPE_CHECKING:
     import keras
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .space import SearchSpace
 
 #: Metrics every successful evaluation reports; objectives are chosen among them.
-METRICS = ("val_accuracy", "val_balanced_accuracy", "val_loss", "params", "train_seconds")
+METRICS = ("val_accuracy", "val_balanced_accuracy", "val_loss", "params", "flops", "train_seconds")
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,9 @@ class Budget:
         max_train_samples: train on at most this many images (the same seeded subset for every genome), None for all.
         max_val_samples: score on at most this many validation images, None for all.
         max_params: genomes whose model has more parameters are repaired or rejected before training.
+        max_flops: genomes whose model needs more FLOPs for one image's forward pass (as :func:`nas.flops.model_flops`
+            counts them: a multiply-accumulate is 2) are repaired or rejected before training. Parameters do not
+            bound compute: a small conv net on large feature maps can be cheap in parameters and slow to train.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000); None (the
             default) does what the data asks for (``Dataset.class_weighted``: True for HAM10000). ``nas.evolve``
             records the resolved value in ``config.json``.
@@ -54,6 +58,7 @@ class Budget:
     max_train_samples: int | None = None
     max_val_samples: int | None = None
     max_params: int | None = None
+    max_flops: int | None = None
     class_weighted: bool | None = None
     deterministic: bool = False
     seeding: str = "run"
@@ -61,7 +66,7 @@ class Budget:
     def __post_init__(self) -> None:
         if self.seeding not in SEEDINGS:
             raise ConfigError(f"Budget.seeding must be one of {', '.join(SEEDINGS)}, got {self.seeding!r}")
-        for name in ("epochs", "max_train_samples", "max_val_samples", "max_params"):
+        for name in ("epochs", "max_train_samples", "max_val_samples", "max_params", "max_flops"):
             value = getattr(self, name)
             if value is None and name != "epochs":
                 continue
@@ -128,8 +133,8 @@ class NaNLossError(Exception):
 def build(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
           genome_hash: str | None = None, info: dict | None = None, replicate: int = 0) -> "keras.Model":
     """The compiled, untrained model an evaluation of ``genome`` starts from: Keras seeded by the training seed
-    (:func:`training_seed`), the model built and checked against ``budget.max_params``. ``info`` (if given) receives
-    ``params``."""
+    (:func:`training_seed`), the model built and checked against ``budget.max_params`` and ``budget.max_flops``.
+    ``info`` (if given) receives ``params`` and ``flops``."""
     import keras
 
     info = {} if info is None else info
@@ -142,6 +147,9 @@ def build(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Bud
     info["params"] = params = int(model.count_params())
     if budget.max_params is not None and params > budget.max_params:
         raise ConfigError(f"model has {params:,} parameters, more than Budget.max_params={budget.max_params:,}")
+    info["flops"] = flops = model_flops(model)
+    if budget.max_flops is not None and flops > budget.max_flops:
+        raise ConfigError(f"model needs {flops:,} FLOPs per image, more than Budget.max_flops={budget.max_flops:,}")
     space.compile(model, genome)
     return model
 
@@ -187,8 +195,8 @@ def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Bud
     ``epochs``, default ``budget.epochs``: a multi-fidelity search records the epochs of each evaluation).
 
     On the same machine this gives back the very model the search scored. Returns the trained ``keras.Model``;
-    ``info`` (if given) receives params, train_seconds, epochs, train_samples and train_loss, also when training
-    fails part-way. Raises on any failure.
+    ``info`` (if given) receives params, flops, train_seconds, epochs, train_samples and train_loss, also when
+    training fails part-way. Raises on any failure.
     """
     info = {} if info is None else info
     genome = dict(genome)
@@ -314,7 +322,8 @@ def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     outcome = {"status": "ok", "error": None, "started": started, "finished": now(),
                "seconds": round(time.perf_counter() - clock, 3), **_where(), "curve": curve,
                "metrics": {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "epochs": len(curve),
-                           "params": int.from_bytes(digest[4:8], "little") % 1_000_000, "train_seconds": seconds}}
+                           "params": int.from_bytes(digest[4:8], "little") % 1_000_000,
+                           "flops": int.from_bytes(digest[8:12], "little") % 100_000_000, "train_seconds": seconds}}
     if keep_state:
         outcome["state"] = f"simulated:{genome_hash}:{target}".encode()
     return outcome

@@ -6,6 +6,7 @@ leaves them out, so genomes that differ only in dormant genes hash alike and are
 """
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from nas.errors import ConfigError, InvalidGenomeError
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "SPACE", "space", "build", "repair", "expressed", "feature_map_size",
-           "count_params"]
+           "count_params", "count_flops"]
 
 MAX_BLOCKS = 4
 BLOCK_GENES = ("filters", "kernel", "dropout")
@@ -101,25 +102,53 @@ def repair(genome: Mapping, input_shape: Sequence[int]) -> dict:
                              f"2x2 pooling, so images need at least 2x2 pixels; resize the images")
 
 
-def count_params(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
-    """The parameter count of the genome's model, computed without building it (for fast ``max_params`` checks)."""
+def _convs(genome: Mapping, input_shape: Sequence[int]) -> tuple[list[tuple[int, int, int, int, int]], tuple]:
+    """The genome's convolutions as (kernel, input channels, filters, output height, output width), and the shape
+    (height, width, channels) of the last block's pooled feature map."""
     if feature_map_size(genome, input_shape) is None:
         raise InvalidGenomeError(f"genome does not fit input shape {tuple(input_shape)}; repair it first")
     height, width = _spatial(input_shape)
-    channels, total = int(input_shape[2]), 0
+    channels, convs = int(input_shape[2]), []
     shrink = genome["padding"] == "valid"
     for block in range(1, genome["blocks"] + 1):
         filters, kernel = genome[f"filters_{block}"], genome[f"kernel_{block}"]
         for _ in range(genome["convs_per_block"]):
-            total += kernel * kernel * channels * filters + filters
-            total += 4 * filters if genome["batch_norm"] else 0  # gamma, beta and the two moving statistics
-            channels = filters
             if shrink:
                 height, width = height - kernel + 1, width - kernel + 1
+            convs.append((kernel, channels, filters, height, width))
+            channels = filters
         height, width = height // 2, width // 2
+    return convs, (height, width, channels)
+
+
+def count_params(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
+    """The parameter count of the genome's model, computed without building it (for fast ``max_params`` checks)."""
+    convs, (height, width, channels) = _convs(genome, input_shape)
+    norm = 4 if genome["batch_norm"] else 0  # gamma, beta and the two moving statistics
+    total = sum((kernel * kernel * inputs + 1 + norm) * filters for kernel, inputs, filters, _, _ in convs)
     features = height * width * channels if genome["head"] == "flatten" else channels
     units = genome["dense_units"]
     return total + features * units + units + units * num_classes + num_classes
+
+
+def count_flops(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> int:
+    """FLOPs of one image's forward pass through the genome's model, computed without building it (for fast
+    ``max_flops`` checks); the same count as :func:`nas.flops.model_flops` of the built model (a multiply-accumulate
+    is 2 FLOPs; biases, batch norm, pooling and the input rescaling count too, activations and dropout do not)."""
+    convs, (height, width, channels) = _convs(genome, input_shape)
+    total = 2 * math.prod(_spatial(input_shape)) * int(input_shape[2])  # the input's rescaling: a multiply, an add
+    for index, (kernel, inputs, filters, out_height, out_width) in enumerate(convs, start=1):
+        outputs = out_height * out_width * filters
+        total += (2 * kernel * kernel * inputs + 1) * outputs + (2 * outputs if genome["batch_norm"] else 0)
+        if index % genome["convs_per_block"] == 0:  # the block's 2x2 pooling: 4 operands per output
+            total += 4 * (out_height // 2) * (out_width // 2) * filters
+    if genome["head"] == "flatten":
+        features = height * width * channels
+    else:
+        features = channels
+        total += height * width * channels  # global average pooling: one add per input element
+    units = genome["dense_units"]
+    return total + (2 * features + 1) * units + (2 * units + 1) * num_classes
 
 
 def expressed(genome: Mapping) -> dict:
@@ -162,6 +191,7 @@ def build(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> "ker
 
 
 SPACE = SearchSpace("cnn", GENES, build=build, repair=repair, expressed=expressed, count_params=count_params,
+                    count_flops=count_flops,
                     description="1-4 conv blocks (conv x convs_per_block, 2x2 pool, dropout) and a dense head")
 
 

@@ -34,6 +34,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "they are compared under the same luck)")
     search.add_argument("--max-train-samples", type=positive_int, default=None)
     search.add_argument("--max-params", type=positive_int, default=None, help="reject larger models before training")
+    search.add_argument("--max-flops", type=positive_int, default=None,
+                        help="reject models needing more FLOPs per image (forward pass, a multiply-add counts 2) "
+                             "before training")
     search.add_argument("--objectives", default=None,
                         help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params); default: the "
                              "data's (val_balanced_accuracy for HAM10000, val_accuracy otherwise)")
@@ -59,7 +62,8 @@ def _search(args: argparse.Namespace) -> int:
 
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
     budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
-                    class_weighted=args.class_weights, seeding="genome" if args.seed_per_genome else "run")
+                    max_flops=args.max_flops, class_weighted=args.class_weights,
+                    seeding="genome" if args.seed_per_genome else "run")
     space = args.space
     if args.weights is not None:
         from ..space import builtin_space

@@ -1,4 +1,5 @@
-"""Which genomes may be trained: repaired to fit the input, within ``Budget.max_params``, and new to the run."""
+"""Which genomes may be trained: repaired to fit the input, within ``Budget.max_params`` and ``Budget.max_flops``,
+and new to the run."""
 from __future__ import annotations
 
 import random
@@ -13,24 +14,34 @@ TRIES = 100
 
 
 class Admission:
-    """Repairs genomes and rejects those over the budget, with the parameter count of each architecture memoised."""
+    """Repairs genomes and rejects those over the budget, with the parameter and FLOP counts of each architecture
+    memoised."""
 
     def __init__(self, space: SearchSpace, input_shape: tuple, num_classes: int, budget: Budget) -> None:
         self.space, self.input_shape, self.num_classes, self.budget = space, tuple(input_shape), num_classes, budget
-        self._params: dict[str, int] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+
+    def _count(self, what: str, genome: dict) -> int:
+        """``space.count_params`` (``what`` "params") or ``space.count_flops`` ("flops") of ``genome``, memoised."""
+        key = (what, self.space.hash(genome))
+        if key not in self._counts:
+            count = self.space.count_params if what == "params" else self.space.count_flops
+            self._counts[key] = count(genome, self.input_shape, self.num_classes)
+        return self._counts[key]
 
     def problem(self, genome: dict) -> str | None:
         """Why ``genome`` cannot be trained within the budget, or None."""
-        if self.budget.max_params is None:
-            return None
-        key = self.space.hash(genome)
-        if key not in self._params:
+        limits = (("params", "parameters", self.budget.max_params), ("flops", "FLOPs", self.budget.max_flops))
+        for what, unit, limit in limits:
+            if limit is None:
+                continue
             try:
-                self._params[key] = self.space.count_params(genome, self.input_shape, self.num_classes)
+                count = self._count(what, genome)
             except Exception as error:  # noqa: BLE001 - an unbuildable genome is just rejected
                 return f"cannot be built: {type(error).__name__}: {error}"
-        params = self._params[key]
-        return None if params <= self.budget.max_params else f"{params:,} parameters > max_params"
+            if count > limit:
+                return f"{count:,} {unit} > max_{what}"
+        return None
 
     def admit(self, genome: dict, taken: set[str], fresh: Callable[[dict], dict], what: str) -> dict:
         """Repair ``genome`` and make it new (not evaluated, not already taken); ``fresh`` proposes alternatives."""

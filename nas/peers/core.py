@@ -2,8 +2,8 @@
 
 A :class:`Trainer` is the bridge between a tool's trial and ``nas``: it turns the values the tool proposed into a
 genome of the space (each gene's nearest value, then the space's repair for the input shape), admits it under
-``Budget.max_params`` as ``nas.evolve`` does, builds it seeded by (seed, genome hash) and trains it with
-:func:`nas.training.fit` on the same training subset, batch size and class weights, and scores it with
+``Budget.max_params`` and ``Budget.max_flops`` as ``nas.evolve`` does, builds it seeded by (seed, genome hash) and
+trains it with :func:`nas.training.fit` on the same training subset, batch size and class weights, and scores it with
 :func:`nas.training.score` on the same validation subset. Every training it runs goes in :attr:`Trainer.trials`, so
 the epochs a tool really spent are counted, not estimated.
 """
@@ -59,7 +59,7 @@ class Trainer:
         data: what ``nas.evolve`` takes as data: a :class:`nas.data.Dataset`, an ``(x, y)`` pair, a spec dict or a
             name such as "digits" (the same split and subsets as a search on it).
         budget: ``epochs`` is the training length of a trial whose tool does not choose one; ``max_train_samples``,
-            ``max_val_samples``, ``max_params`` and ``class_weighted`` apply as in a search.
+            ``max_val_samples``, ``max_params``, ``max_flops`` and ``class_weighted`` apply as in a search.
         seed: the search seed; training is seeded by (seed, genome hash) and the subsets by ``seed``, as in nas.
         objective: ``val_accuracy`` or ``val_balanced_accuracy`` (maximised; a failed genome scores 0.0).
         max_epochs: stop starting trials once this many epochs were trained in all (None: no limit). A trial started
@@ -107,8 +107,8 @@ class Trainer:
 
     def start(self, genome: Mapping) -> "keras.Model | None":
         """The compiled model a trial of ``genome`` trains, or None when the genome is rejected (over
-        ``max_params``) or fails to build (both recorded, with no epoch spent). Raises :class:`BudgetSpent` once the
-        epoch limit is reached."""
+        ``max_params`` or ``max_flops``) or fails to build (both recorded, with no epoch spent). Raises
+        :class:`BudgetSpent` once the epoch limit is reached."""
         if self.spent:
             raise BudgetSpent(f"{self.tool}: the limit of {self.max_epochs} training epochs is spent")
         problem = self.admission.problem(dict(genome))
