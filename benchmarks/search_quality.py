@@ -1,16 +1,25 @@
-"""Genetic search against random search with the same number of trained evaluations, over several seeds, on digits
-and on synthetic_lesions.
+"""Search modes against random sampling at the same number of training epochs, over several seeds, on digits and on
+synthetic lesions; the verdict is the test split after the same retrain.
 
-    python benchmarks/search_quality.py [--seeds 5] [--population 8] [--generations 5] [--epochs 2]
+    python benchmarks/search_quality.py [--seeds 5] [--epoch-budget 32] [--population 8] [--epochs 2]
+                                        [--fidelity 1:4:2] [--max-train-samples 500] [--retrain-epochs 6]
+                                        [--datasets digits,synthetic_lesions]
 
-Random search is the first generation alone: `population` distinct random genomes, as many as the genetic search
-trained. Prints, per dataset, the mean best validation accuracy of each and how often the genetic search wins, and
-the test accuracy of each method's best genome retrained with a fresh seed (the best validation score of a search is
-the maximum of many noisy scores and flatters whichever method drew more independent lottery tickets).
+Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
+the epochs each evaluation really trained (a promotion counts only the epochs it adds):
+- random: ``budget / epochs`` random genomes of ``--epochs`` epochs each;
+- generational: the genetic algorithm, ``--population`` genomes a generation of ``--epochs`` epochs each;
+- generational-fidelity: the genetic algorithm with successive halving inside each generation (``--fidelity``),
+  its winners continued from their saved training state.
+All use common random numbers (one training seed for every genome, the default). Each method's pick (its
+``run.best``) is retrained once on the whole training split for ``--retrain-epochs`` epochs with a fresh seed and
+scored on the test split: the best validation score of a search is the maximum of many noisy scores and flatters
+whichever method drew more lottery tickets. Results are saved after every run to results/search_quality.json.
 """
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import tempfile
@@ -21,79 +30,112 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import save  # noqa: E402
 
 import nas  # noqa: E402
-from nas.training import predict, train  # noqa: E402
+from nas.training import balanced_accuracy, predict, train  # noqa: E402
+
+METHODS = ("random", "generational", "generational-fidelity")
 
 
-def trained(run) -> int:
-    return sum(r["status"] != "cached" for r in run.evaluations)
+def epochs_spent(run) -> int:
+    """Epochs the run really trained (cache hits trained nothing; a promotion only its added epochs)."""
+    return sum(int(r["metrics"].get("epochs") or 0) for r in run.evaluations if r["status"] != "cached")
 
 
-def test_accuracy(run, data, budget, seed: int) -> float:
-    """Accuracy on the test split of the run's best genome, trained again with a fresh seed: free of the selection
-    bias that the best validation score of a search carries (the maximum of many noisy scores)."""
+def search(method: str, data, args, seed: int, run_dir: str):
+    """One search of ``method`` within the epoch budget."""
+    executor = nas.InlineExecutor()
+    budget = nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples)
+    if method == "random":
+        return nas.evolve("cnn", data, population=max(2, args.epoch_budget // args.epochs), generations=1,
+                          budget=budget, seed=seed, run_dir=run_dir, executor=executor, verbose=False)
+    if method == "generational":
+        generations = max(1, args.epoch_budget // (args.population * args.epochs))
+        return nas.evolve("cnn", data, population=args.population, generations=generations, budget=budget,
+                          seed=seed, run_dir=run_dir, executor=executor, verbose=False)
+    fidelity = nas.Fidelity.parse(args.fidelity)
+    per_generation, kept = 0, args.population
+    for low, high in zip((0,) + fidelity.rungs, fidelity.rungs):
+        per_generation += kept * (high - low)
+        kept = fidelity.promoted(kept)
+    return nas.evolve("cnn", data, population=args.population, generations=max(1, args.epoch_budget // per_generation),
+                      fidelity=fidelity, budget=nas.Budget(max_train_samples=args.max_train_samples), seed=seed,
+                      run_dir=run_dir, executor=executor, verbose=False)
+
+
+def retrained(run, data, epochs: int, seed: int) -> dict:
+    """The run's pick trained again (whole training split, fresh seed) and scored once on the test split."""
     import keras
 
-    model = train(run.best.genome, space=run.space, data=data, budget=budget, seed=seed)
-    accuracy = float((predict(model, data.x_test).argmax(axis=1) == data.y_test).mean())
+    model = train(run.best.genome, space=run.space, data=data, budget=nas.Budget(epochs=epochs), seed=seed)
+    predicted = predict(model, data.x_test).argmax(axis=1)
     keras.backend.clear_session()
-    return accuracy
+    return {"test_accuracy": float((predicted == data.y_test).mean()),
+            "test_balanced_accuracy": balanced_accuracy(data.y_test, predicted)}
+
+
+def summary(rows: list[dict]) -> dict:
+    """Mean and standard error of each method's test accuracy, and its wins against random sampling per seed."""
+    result = {}
+    for method in METHODS:
+        scores = [r[method]["test_accuracy"] for r in rows if method in r]
+        if not scores:
+            continue
+        result[method] = {
+            "seeds": len(scores), "mean_test_accuracy": statistics.fmean(scores),
+            "standard_error": statistics.stdev(scores) / math.sqrt(len(scores)) if len(scores) > 1 else None,
+            "wins_vs_random": sum(r[method]["test_accuracy"] > r["random"]["test_accuracy"] for r in rows
+                                  if method in r and "random" in r),
+            "mean_epochs": statistics.fmean(r[method]["epochs"] for r in rows if method in r),
+            "evaluations_per_hour": statistics.fmean(r[method]["evaluations_per_hour"] for r in rows if method in r)}
+    return result
+
+
+def run_seed(name: str, data, args, seed: int, tmp: str) -> dict:
+    row: dict = {"seed": seed}
+    for method in METHODS:
+        clock = time.perf_counter()
+        run = search(method, data, args, seed, f"{tmp}/{name}-{method}-{seed}")
+        seconds = time.perf_counter() - clock
+        trainings = sum(r["status"] != "cached" for r in run.evaluations)
+        row[method] = {"epochs": epochs_spent(run), "trainings": trainings, "seconds": round(seconds, 1),
+                       "evaluations_per_hour": round(trainings * 3600 / seconds, 1),
+                       "best_validation": run.best.metrics["val_accuracy"], "best_rung": run.best.rung,
+                       "best_epochs": run.best.epochs,
+                       **retrained(run, data, args.retrain_epochs, seed + 1000)}
+        print(f"{name} seed {seed} {method}: {row[method]['epochs']} epochs in {trainings} trainings, "
+              f"{seconds:.0f} s; best val {row[method]['best_validation']:.4f}; retrained test accuracy "
+              f"{row[method]['test_accuracy']:.4f}", flush=True)
+    return row
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--epoch-budget", type=int, default=32)
     parser.add_argument("--population", type=int, default=8)
-    parser.add_argument("--generations", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--fidelity", default="1:4:2")
+    parser.add_argument("--max-train-samples", type=int, default=500)
+    parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--datasets", default="digits,synthetic_lesions")
     args = parser.parse_args()
 
     makers = {"digits": lambda: nas.data.digits(seed=0),
               "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0)}
-    budget = nas.Budget(epochs=args.epochs)
     figures: dict = {"settings": vars(args), "datasets": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.datasets.split(","):
             data = makers[name]()
-            rows = []
+            rows: list[dict] = []
             for seed in range(args.seeds):
-                clock = time.perf_counter()
-                genetic = nas.evolve("cnn", data, population=args.population, generations=args.generations,
-                                     budget=budget, seed=seed, run_dir=f"{tmp}/{name}-ga-{seed}", verbose=False)
-                count = trained(genetic)
-                random_search = nas.evolve("cnn", data, population=count, generations=1, budget=budget, seed=seed,
-                                           run_dir=f"{tmp}/{name}-random-{seed}", verbose=False)
-                row = {"seed": seed, "evaluations": count, "genetic": genetic.best.metrics["val_accuracy"],
-                       "random": random_search.best.metrics["val_accuracy"],
-                       "genetic_mean_last_generation": genetic.generations[-1]["stats"]["val_accuracy"]["mean"],
-                       "random_mean": statistics.fmean(r["metrics"]["val_accuracy"] for r in random_search.evaluations
-                                                       if r["status"] == "ok"),
-                       "genetic_test": test_accuracy(genetic, data, budget, seed + 1000),
-                       "random_test": test_accuracy(random_search, data, budget, seed + 1000),
-                       "seconds": round(time.perf_counter() - clock, 1)}
-                rows.append(row)
-                print(f"{name} seed {seed}: {count} evaluations each; best val_accuracy genetic {row['genetic']:.4f}"
-                      f" vs random {row['random']:.4f} (population mean: last generation "
-                      f"{row['genetic_mean_last_generation']:.4f},"
-                      f" random {row['random_mean']:.4f}); best genome retrained, test accuracy genetic "
-                      f"{row['genetic_test']:.4f} vs random {row['random_test']:.4f}; {row['seconds']} s", flush=True)
-            wins = sum(r["genetic"] > r["random"] for r in rows)
-            ties = sum(r["genetic"] == r["random"] for r in rows)
-            figures["datasets"][name] = {
-                "data": data.summary(), "runs": rows, "genetic_wins": wins, "ties": ties,
-                "genetic_wins_test": sum(r["genetic_test"] > r["random_test"] for r in rows),
-                "mean_test_genetic": statistics.fmean(r["genetic_test"] for r in rows),
-                "mean_test_random": statistics.fmean(r["random_test"] for r in rows),
-                "mean_best_genetic": statistics.fmean(r["genetic"] for r in rows),
-                "mean_best_random": statistics.fmean(r["random"] for r in rows)}
-    path = save("search_quality", figures)
-    print(f"results: {path}")
+                rows.append(run_seed(name, data, args, seed, tmp))
+                figures["datasets"][name] = {"data": data.summary(), "runs": rows, "summary": summary(rows)}
+                save("search_quality", figures)
     for name, result in figures["datasets"].items():
-        print(f"{name}: mean best val_accuracy genetic {result['mean_best_genetic']:.4f} vs random "
-              f"{result['mean_best_random']:.4f}; genetic wins {result['genetic_wins']}/{args.seeds} "
-              f"(ties {result['ties']}); best genome retrained on a fresh seed, test accuracy genetic "
-              f"{result['mean_test_genetic']:.4f} vs random {result['mean_test_random']:.4f}, genetic wins "
-              f"{result['genetic_wins_test']}/{args.seeds}")
+        for method, row in result["summary"].items():
+            error = f" +- {row['standard_error']:.4f}" if row["standard_error"] is not None else ""
+            print(f"{name} {method}: test accuracy {row['mean_test_accuracy']:.4f}{error} over {row['seeds']} seeds; "
+                  f"beats random in {row['wins_vs_random']}/{row['seeds']}; {row['mean_epochs']:.0f} epochs, "
+                  f"{row['evaluations_per_hour']:.0f} evaluations/hour")
 
 
 if __name__ == "__main__":
