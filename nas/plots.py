@@ -19,6 +19,19 @@ def _save(figure, folder: RunFolder, name: str) -> Path:
     return folder.write_bytes(f"plots/{name}", buffer.getvalue())
 
 
+def _rungs(axis, run: Run, position: int, fidelity: dict) -> None:
+    """Every evaluation of a multi-fidelity run as a point beside its generation, one colour per rung."""
+    from .fidelity import Fidelity
+
+    rungs = Fidelity.from_dict(fidelity).rungs
+    for number, epochs in enumerate(rungs):
+        points = [(r["generation"] + 1 + 0.12 * (number - (len(rungs) - 1) / 2), r["fitness"][position])
+                  for r in run.evaluations if r.get("rung", 0) == number and "replicate" not in r
+                  and r.get("fitness") and r["fitness"][position] is not None]
+        if points:
+            axis.scatter(*zip(*points), s=12, alpha=0.7, label=f"rung {number} ({epochs} epochs)")
+
+
 def plot_run(run: Run) -> list[Path]:
     """Write ``plots/fitness.png`` (and ``plots/pareto.png`` for several objectives); return the paths."""
     import matplotlib
@@ -45,6 +58,8 @@ def plot_run(run: Run) -> list[Path]:
             running = value if running is None else (max(running, value) if best == "max" else min(running, value))
             so_far.append(running)
         axis.plot(xs, so_far, "s--", label="best so far")
+        if run.config.get("fidelity"):
+            _rungs(axis, run, objectives.index(objective), run.config["fidelity"])
         axis.set_xlabel("generation")
         axis.set_ylabel(objective.lstrip("-") + (" (minimised)" if best == "min" else ""))
         axis.set_xticks(xs)

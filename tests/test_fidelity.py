@@ -93,6 +93,7 @@ def test_successive_halving_promotes_the_best_third_of_each_rung(tmp_path):
     assert run.best.rung == 2 and run.best.epochs == 9
     assert max((r for r in records if r["rung"] == 2), key=lambda r: r["fitness"][0])["index"] == run.best.index
     assert not list((run.path / "training_state").glob("*"))  # states deleted once no promotion needs them
+    assert (run.path / "plots" / "fitness.png").is_file()  # with a point per evaluation, coloured by rung
 
 
 def test_selection_ranks_the_rung_before_the_score(tmp_path):

@@ -13,6 +13,7 @@ from datetime import datetime
 import pytest
 import ray  # a core dependency: a failing import fails these tests, it never skips them
 from conftest import dense_space, scripted_fitness
+from nas.training import simulate
 
 import nas
 from nas.executors import Job
@@ -201,3 +202,20 @@ def test_gpu_share_settings(monkeypatch):
     monkeypatch.delenv("XLA_PYTHON_CLIENT_PREALLOCATE", raising=False)
     assert configure_gpus(1) == "JAX: memory allocated as needed"
     assert os.environ["XLA_PYTHON_CLIENT_PREALLOCATE"] == "false"
+
+
+def test_a_fidelity_search_on_ray_continues_from_states_that_travel_and_matches_inline(cluster, tiny_data, tmp_path):
+    """Promotions on the cluster continue from the training state the run folder kept (the simulated fitness fails a
+    continuation whose state is not the one saved at the rung below), and the search equals the inline one."""
+    kwargs = dict(population=6, generations=2, fidelity="1:4:2", seed=4, verbose=False)
+    on_ray = nas.evolve("cnn", tiny_data, executor=nas.RayExecutor(evaluate=simulate), run_dir=tmp_path / "ray",
+                        **kwargs)
+    inline = nas.evolve("cnn", tiny_data, executor=nas.InlineExecutor(evaluate=simulate),
+                        run_dir=tmp_path / "inline", **kwargs)
+    promoted = [r for r in on_ray.evaluations if r["rung"] > 0 and r["status"] == "ok"]
+    assert promoted and all(r["continued"] for r in promoted)
+    def by_index(run):
+        return [(r["index"], r["genome_hash"], r["rung"], r["fitness"])
+                for r in sorted(run.evaluations, key=lambda r: r["index"])]
+
+    assert by_index(on_ray) == by_index(inline)

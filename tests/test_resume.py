@@ -18,8 +18,19 @@ from nas.executors import InlineExecutor
 from conftest import dense_space
 from nas.training import simulate
 
-# (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too
-KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1)]
+# (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too, and so are
+# multi-fidelity runs ("generational-fidelity": successive halving with training states kept in the run folder),
+# killed on the inline executor and in the local executor's worker process
+KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1),
+          ("generational-fidelity", 0), ("generational-fidelity", 1)]
+FIDELITY = ["--fidelity", "1:4:2"]
+
+
+def search_args(algorithm: str) -> list:
+    """The search options of an entry of KILLED."""
+    if algorithm == "generational-fidelity":
+        return [*SEARCH, *FIDELITY, "--algorithm", "generational"]
+    return [*SEARCH, "--algorithm", algorithm]
 SEARCH = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "6", "--generations", "6"]
 
 
@@ -32,7 +43,8 @@ def fingerprint(path: Path) -> dict:
     indices = [r["index"] for r in run.evaluations]
     return {"sequence": run.genome_sequence(), "population": run.generations[-1]["population"],
             "best": run.best.genome_hash, "generations": [g["generation"] for g in run.generations],
-            "unique_indices": len(indices) == len(set(indices))}
+            "unique_indices": len(indices) == len(set(indices)),
+            "rungs": [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])]}
 
 
 def logged(path: Path) -> int:
@@ -56,7 +68,7 @@ def still_running(pid: int, wait: float = 10.0) -> bool:
 
 
 def trained_twice(path: Path) -> list[str]:
-    ok = [r["genome_hash"] for r in nas.load_run(path).evaluations if r["status"] == "ok"]
+    ok = [f"{r['genome_hash']}@{r.get('rung', 0)}" for r in nas.load_run(path).evaluations if r["status"] == "ok"]
     return sorted({h for h in ok if ok.count(h) > 1})
 
 
@@ -67,8 +79,8 @@ def reference(tmp_path_factory):
     prints = {}
     for algorithm, seed in KILLED:
         run_dir = root / f"{algorithm}-{seed}"
-        subprocess.run(cli("search", *SEARCH, "--simulate", "0", "--executor", "inline", "--seed", seed,
-                           "--algorithm", algorithm, "--run-dir", run_dir, "--quiet"), check=True, capture_output=True)
+        subprocess.run(cli("search", *search_args(algorithm), "--simulate", "0", "--executor", "inline", "--seed",
+                           seed, "--run-dir", run_dir, "--quiet"), check=True, capture_output=True)
         prints[algorithm, seed] = fingerprint(run_dir)
     return prints
 
@@ -77,8 +89,9 @@ def reference(tmp_path_factory):
 def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(reference, tmp_path, algorithm, seed):
     rng = random.Random(100 + seed)
     run_dir = tmp_path / "run"
-    command = cli("search", *SEARCH, "--simulate", "0.01", "--executor", "inline", "--seed", seed, "--algorithm",
-                  algorithm, "--run-dir", run_dir, "--quiet")
+    executor = "local" if (algorithm, seed) == ("generational-fidelity", 1) else "inline"
+    command = cli("search", *search_args(algorithm), "--simulate", "0.01", "--executor", executor, "--seed", seed,
+                  "--run-dir", run_dir, "--quiet")
     kills = 0
     log = run_dir / "evaluations.jsonl"
     for _ in range(12):
@@ -97,7 +110,7 @@ def test_kill_9_at_random_instants_then_resume_gives_the_uninterrupted_result(re
         if process.wait() == 0:
             break
         if (run_dir / "config.json").exists():
-            command = cli("resume", run_dir, "--quiet", "--executor", "inline")
+            command = cli("resume", run_dir, "--quiet", "--executor", executor)
     else:
         pytest.fail("the search never finished")
     assert kills >= 1, "the test must have killed the search at least once"
