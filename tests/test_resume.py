@@ -22,14 +22,14 @@ from nas.training import simulate
 # multi-fidelity runs ("generational-fidelity": successive halving with training states kept in the run folder),
 # killed on the inline executor and in the local executor's worker process
 KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1),
-          ("generational-fidelity", 0), ("generational-fidelity", 1)]
+          ("generational-fidelity", 0), ("generational-fidelity", 1), ("aging-fidelity", 0)]
 FIDELITY = ["--fidelity", "1:4:2"]
 
 
 def search_args(algorithm: str) -> list:
     """The search options of an entry of KILLED."""
-    if algorithm == "generational-fidelity":
-        return [*SEARCH, *FIDELITY, "--algorithm", "generational"]
+    if algorithm.endswith("-fidelity"):
+        return [*SEARCH, *FIDELITY, "--algorithm", algorithm.removesuffix("-fidelity")]
     return [*SEARCH, "--algorithm", algorithm]
 SEARCH = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "6", "--generations", "6"]
 

@@ -2,12 +2,15 @@
 of the current population is submitted and the oldest member retires, so the executor is never idle.
 
 Completions are handled in the order they are logged, so a resumed run replays the log (no training) through the
-same decisions and goes on exactly where the interrupted one stopped.
+same decisions and goes on exactly where the interrupted one stopped. With fidelity, a free slot first goes to a
+promotion by the ASHA rule (:mod:`nas.engine.asha`); a genome joins the population when its lowest rung is
+measured, and its later rungs update its fitness in place.
 """
 from __future__ import annotations
 
 from collections import deque
 
+from .asha import Promotions
 from .dispatch import Dispatcher, fresh_counts
 from .operators import Member, aging_child
 from .state import SearchState
@@ -36,23 +39,34 @@ class Aging(Strategy):
         seeds = state.admission.initial(initial, state.size, state.seen, state.rng)
         population: deque[Member] = deque()
         dispatcher = Dispatcher(state, replay)
-        submitted = done = 0
+        promotions = Promotions(state, state.fidelity) if state.fidelity else None
+        submitted = seeded = done = 0
 
-        def fill() -> None:  # children need a population to come from; until then only the seeds go out
-            nonlocal submitted
-            while submitted < total and len(dispatcher) < limit and (submitted < len(seeds) or population):
-                genome = seeds[submitted] if submitted < len(seeds) else self._child(state, population)
-                dispatcher.submit(state.member(genome), done // state.size)
+        def fill() -> None:  # children need a population to come from; until then only the seeds (and promotions)
+            nonlocal submitted, seeded
+            while submitted < total and len(dispatcher) < limit:
+                promotion = promotions.next() if promotions else None
+                if promotion is not None:
+                    dispatcher.submit(promotion[0], done // state.size, promotion[1])
+                elif seeded < len(seeds) or population:
+                    genome = seeds[seeded] if seeded < len(seeds) else self._child(state, population)
+                    seeded += 1
+                    dispatcher.submit(state.member(genome), done // state.size)
+                else:
+                    return
                 submitted += 1
 
         fill()
         state.reporter.batch(0, state.generations, min(total, state.size))
         while done < total:
-            _, member, _ = dispatcher.next()
-            population.append(member)
-            if len(population) > state.size:
-                population.popleft()  # the oldest retires, however good it was
-            state.hall.update([member])
+            _, member, record = dispatcher.next()
+            if promotions is not None:
+                promotions.finished(member, record)
+            if record.get("rung", 0) == 0:  # a new genome joins the population
+                population.append(member)
+                if len(population) > state.size:
+                    population.popleft()  # the oldest retires, however good it was
+            state.rank_in_hall(member)
             done += 1
             fill()
             if done % state.size == 0:
@@ -60,6 +74,7 @@ class Aging(Strategy):
                 dispatcher.counts = fresh_counts()
                 if done < total:
                     state.reporter.batch(done // state.size, state.generations, state.size)
+        state.folder.delete_training_states()
         state.reporter.finish(state.best_record())
 
     @staticmethod

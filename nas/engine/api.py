@@ -79,12 +79,14 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         retry_failed: with ``resume``, first train again the evaluations that failed through the machinery
             (timeout, lost node, killed worker); failures of the genome itself (an exception, a NaN loss, a model
             over the budget) stand.
-        fidelity: a :class:`nas.Fidelity` (or ``"MIN:MAX:ETA"``) for multi-fidelity evolution (generational, one
-            objective): every genome of a generation trains ``min_epochs``; the best ``1/eta`` of them continue from
-            their saved training state to ``min_epochs * eta`` epochs, and so on up to ``max_epochs`` (successive
-            halving inside each generation). Selection, elitism and the best compare (rung, score): a genome
-            measured at a higher rung ranks above any measured only at lower ones. ``budget.epochs`` is then
-            unused (leave it at 1 or set it to ``max_epochs``).
+        fidelity: a :class:`nas.Fidelity` (or ``"MIN:MAX:ETA"``) for multi-fidelity evolution (one objective).
+            Generational: every genome of a generation trains ``min_epochs``; the best ``1/eta`` of them continue
+            from their saved training state to ``min_epochs * eta`` epochs, and so on up to ``max_epochs``
+            (successive halving inside each generation). Aging: whenever a slot is free, a genome among the best
+            ``1/eta`` of those measured at its rung continues to the next (ASHA), else a new child is trained;
+            every training, promotions included, counts towards ``population * generations``. Selection, elitism
+            and the best compare (rung, score): a genome measured at a higher rung ranks above any measured only at
+            lower ones. ``budget.epochs`` is then unused (leave it at 1 or set it to ``max_epochs``).
         reevaluate, reevaluate_seeds: after the last generation, train the ``reevaluate`` best genomes again with
             ``reevaluate_seeds`` other seeds each (at their rung's epochs) and rank them on the mean score
             (``run.best`` is then the best mean; ``run.reevaluation`` holds means, standard errors and the measured
@@ -131,9 +133,8 @@ def _check_fidelity(fidelity: Fidelity | None, strategy: Strategy, objectives: O
     """``fidelity`` if this search can use it, else a :class:`ConfigError` saying why."""
     if fidelity is None:
         return None
-    if strategy.name != "generational":
-        raise ConfigError(f"fidelity works with algorithm='generational' for now, not {strategy.name!r}; drop "
-                          f"fidelity= or use the generational algorithm")
+    if strategy.name not in ("generational", "aging"):
+        raise ConfigError(f"fidelity works with the generational and aging algorithms, not {strategy.name!r}")
     if objectives.multi:
         raise ConfigError("fidelity works with one objective for now: rungs are ranked on a single score")
     if budget.epochs not in (1, fidelity.max_epochs):

@@ -150,6 +150,19 @@ class SearchState:
             self.cache[self.key(member.hash, record.get("rung", 0))] = record
         self.apply(member, record)
 
+    def rank_in_hall(self, member: Member) -> None:
+        """Offer ``member`` to the hall of fame, replacing the copy it holds of the same genome (measured at a lower
+        rung before a promotion)."""
+        def rung(held: Member) -> int:
+            return held.record.get("rung", 0) if held.record else 0
+
+        for position, held in enumerate(self.hall):
+            if held.hash == member.hash:
+                if rung(member) > rung(held):
+                    self.hall.remove(position)
+                break
+        self.hall.update([member])
+
     # -- generations ---------------------------------------------------------------------------------------------
     def best_record(self) -> dict | None:
         """The record of the best genome so far (several objectives: the front member best on the first)."""
