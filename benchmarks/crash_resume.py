@@ -2,13 +2,15 @@
 resuming), resumed until they finish, and compared with uninterrupted runs of the same seed.
 
     python benchmarks/crash_resume.py [--runs 20] [--population 8] [--generations 8] [--algorithm aging]
+                                      [--fidelity 1:4:2]
 
 The fitness is nas.training.simulate (deterministic, 10 ms per evaluation), so what is measured is the search
 machinery: run folder, checkpoints, resume. Prints how many runs ended identical to the uninterrupted one (genome
 sequence, final population, best; target all), evaluations lost (logged before a kill, missing after; target 0),
 evaluations repeated (an evaluation trained again after it was logged; target 0) and the resume time.
 
-Results go to ``benchmarks/results/crash_resume.json`` (``crash_resume_aging.json`` with ``--algorithm aging``).
+Results go to ``benchmarks/results/crash_resume.json`` (``crash_resume_aging.json`` with ``--algorithm aging``;
+``_fidelity`` is added to the name with ``--fidelity``, whose runs keep training states for their promotions).
 """
 from __future__ import annotations
 
@@ -46,7 +48,8 @@ def log_records(run_dir: Path) -> list[dict]:
 
 def fingerprint(run_dir: Path) -> tuple:
     run = nas.load_run(run_dir)
-    return run.genome_sequence(), run.generations[-1]["population"], run.best.genome_hash
+    rungs = [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])]
+    return run.genome_sequence(), rungs, run.generations[-1]["population"], run.best.genome_hash
 
 
 def main() -> None:
@@ -56,11 +59,12 @@ def main() -> None:
     parser.add_argument("--generations", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="seeds the kill instants")
     parser.add_argument("--algorithm", choices=("generational", "aging"), default="generational")
+    parser.add_argument("--fidelity", default=None, help="multi-fidelity runs, e.g. 1:4:2")
     args = parser.parse_args()
 
     search = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", args.population,
               "--generations", args.generations, "--simulate", "0.01", "--executor", "inline", "--quiet",
-              "--algorithm", args.algorithm]
+              "--algorithm", args.algorithm, *(["--fidelity", args.fidelity] if args.fidelity else [])]
     nas_cli = [sys.executable, "-m", "nas"]
     rng = random.Random(args.seed)
     rows, resume_latencies = [], []
@@ -107,7 +111,7 @@ def main() -> None:
                     command = nas_cli + ["resume", str(run_dir), "--executor", "inline", "--quiet"]
             records = log_records(run_dir)
             indices = [r["index"] for r in records]
-            ok = [r["genome_hash"] for r in records if r["status"] == "ok"]
+            ok = [(r["genome_hash"], r.get("rung", 0)) for r in records if r["status"] == "ok"]
             repeated = (len(indices) - len(set(indices))) + (len(ok) - len(set(ok)))
             identical = fingerprint(run_dir) == references[seed][0]
             rows.append({"run": number, "seed": seed, "kills": kills, "identical": identical, "lost": lost,
@@ -135,8 +139,9 @@ def main() -> None:
                "uninterrupted_run_seconds": duration, "resume_latencies_seconds": resume_latencies,
                "resume_finished_run_seconds": restore_seconds,
                "resume_finished_run_evaluations": len(resumed.evaluations), "runs_show_seconds": show_seconds}
-    figures["algorithm"] = args.algorithm
-    path = save("crash_resume" if args.algorithm == "generational" else f"crash_resume_{args.algorithm}", figures)
+    figures.update(algorithm=args.algorithm, fidelity=args.fidelity)
+    name = "crash_resume" if args.algorithm == "generational" else f"crash_resume_{args.algorithm}"
+    path = save(name + ("_fidelity" if args.fidelity else ""), figures)
     print(f"results: {path}")
     print(f"kills: {figures['kills']} in {args.runs} runs ({sum(r['kills'] == 2 for r in rows)} runs killed twice)")
     print(f"resume: from launching `nas resume` to its first evaluation, median "

@@ -179,11 +179,10 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
 def _top(run, k: int) -> list:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"top_k must be a positive integer, got {k!r}")
-    scored = run._scored()  # one record per genome, signed fitness: larger is better
-    if not scored:
+    ranked = run.ranked()  # one per genome, best first
+    if not ranked:
         raise ConfigError(f"{run.path} has no successful evaluation yet, so there is nothing to retrain")
-    scored.sort(key=lambda item: (item[0][:1], -item[1]["index"]), reverse=True)
-    return [run._individual(record) for _, record in scored[:k]]
+    return ranked[:k]
 
 
 def _selection_metric(objective: str, validation: dict) -> tuple[str, int]:

@@ -89,6 +89,9 @@ def test_successive_halving_promotes_the_best_third_of_each_rung(tmp_path):
     trained = [(r["genome_hash"], r["rung"]) for r in records if r["status"] == "ok"]
     assert len(trained) == len(set(trained))  # never trained twice at one rung
     assert run.best.rung == 2 and run.best.epochs == 9
+    ranked = run.ranked()  # what `nas retrain --top-k` retrains: the higher rung first, one entry per genome
+    assert [i.rung for i in ranked] == sorted((i.rung for i in ranked), reverse=True) and ranked[0] == run.best
+    assert len({i.genome_hash for i in ranked}) == len(ranked)
     assert max((r for r in records if r["rung"] == 2), key=lambda r: r["fitness"][0])["index"] == run.best.index
     assert not list((run.path / "training_state").glob("*"))  # states deleted once no promotion needs them
     assert (run.path / "plots" / "fitness.png").is_file()  # with a point per evaluation, coloured by rung

@@ -141,14 +141,20 @@ class Run:
         """The best evaluated individual (on the first objective for a multi-objective run; earliest on ties). In a
         multi-fidelity run, genomes measured at a higher rung rank above those measured only at lower ones; in a
         run that re-evaluated its top genomes, the best mean over seeds wins (see :attr:`reevaluation`)."""
-        scored = self._scored()
-        if not scored:
+        ranked = self.ranked()
+        if not ranked:
             return None
         if self.reevaluation:
             chosen = self.reevaluation["genomes"][self.reevaluation["ranking"][0]]["index"]
-            return self._individual(next(r for _, r in scored if r["index"] == chosen))
-        best = max(scored, key=lambda item: (item[1].get("rung", 0), item[0][:1], -item[1]["index"]))
-        return self._individual(best[1])
+            return next(i for i in ranked if i.index == chosen)
+        return ranked[0]
+
+    def ranked(self) -> list[Individual]:
+        """Every successfully evaluated genome once, best first as the search ranks them: the higher rung first (a
+        multi-fidelity run), then the first objective, then the earlier evaluation."""
+        scored = sorted(self._scored(), key=lambda item: (item[1].get("rung", 0), item[0][:1], -item[1]["index"]),
+                        reverse=True)
+        return [self._individual(record) for _, record in scored]
 
     @property
     def reevaluation(self) -> dict | None:
