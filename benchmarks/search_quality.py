@@ -14,7 +14,8 @@ the epochs each evaluation really trained (a promotion counts only the epochs it
 All use common random numbers (one training seed for every genome, the default). Each method's pick (its
 ``run.best``) is retrained once on the whole training split for ``--retrain-epochs`` epochs with a fresh seed and
 scored on the test split: the best validation score of a search is the maximum of many noisy scores and flatters
-whichever method drew more lottery tickets. Results are saved after every run to results/search_quality.json.
+whichever method drew more lottery tickets. Results are saved after every seed to results/search_quality.json
+(``--output NAME``: results/NAME.json).
 """
 from __future__ import annotations
 
@@ -117,6 +118,7 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=500)
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--datasets", default="digits,synthetic_lesions")
+    parser.add_argument("--output", default="search_quality", help="results file name (without .json)")
     args = parser.parse_args()
 
     makers = {"digits": lambda: nas.data.digits(seed=0),
@@ -129,7 +131,7 @@ def main() -> None:
             for seed in range(args.seeds):
                 rows.append(run_seed(name, data, args, seed, tmp))
                 figures["datasets"][name] = {"data": data.summary(), "runs": rows, "summary": summary(rows)}
-                save("search_quality", figures)
+                save(args.output, figures)
     for name, result in figures["datasets"].items():
         for method, row in result["summary"].items():
             error = f" +- {row['standard_error']:.4f}" if row["standard_error"] is not None else ""
