@@ -15,7 +15,8 @@ All use common random numbers (one training seed for every genome, the default).
 ``run.best``) is retrained once on the whole training split for ``--retrain-epochs`` epochs with a fresh seed and
 scored on the test split: the best validation score of a search is the maximum of many noisy scores and flatters
 whichever method drew more lottery tickets. Results are saved after every seed to results/search_quality.json
-(``--output NAME``: results/NAME.json).
+(``--output NAME``: results/NAME.json; ``--datasets synthetic_lesions --output search_quality_synthetic`` wrote
+search_quality_synthetic.json while digits ran in another process).
 """
 from __future__ import annotations
 
