@@ -17,6 +17,7 @@ from .writer import RunFolder, latest_attempts, read_config
 
 if TYPE_CHECKING:
     import keras
+    import pandas
 
     from ..data import Dataset
     from ..space import SearchSpace
@@ -216,6 +217,20 @@ class Run:
         model = self.best.train()
         RunFolder(self.path).save_model(BEST_MODEL, model)
         return model
+
+    def to_dataframe(self) -> "pandas.DataFrame":
+        """Every evaluation as one row of a pandas DataFrame (each index's latest attempt; re-evaluations with another
+        seed included, with ``replicate`` > 0): genes as ``gene.NAME``, metrics by name, fitness as
+        ``fitness.OBJECTIVE``, ``started``/``finished`` as timestamps; see :mod:`nas.runs.table` for every column.
+        Needs pandas (``pip install "nas[workbench]"``).
+
+        Example:
+            >>> frame = nas.load_run("runs/demo").to_dataframe()                    # doctest: +SKIP
+            >>> frame.groupby("gene.optimizer")["val_accuracy"].max()
+        """
+        from .table import to_dataframe
+
+        return to_dataframe(self.evaluations, self.objectives)
 
     def genome_sequence(self) -> list[str]:
         """Genome hashes of every evaluation in evaluation order (what reproducibility is judged on)."""
