@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -76,3 +78,78 @@ except nas.ConfigError as error:
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert "pandas loaded: False" in result.stdout, result.stderr
     assert 'error: a run\'s table needs pandas, an optional dependency: pip install "nas[workbench]"' in result.stdout
+
+
+def nas_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """The real ``nas`` command line in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "nas", *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def test_compare_prints_a_row_per_run_and_writes_the_plot(tmp_path):
+    first = simulated_run(tmp_path / "first")
+    second = simulated_run(tmp_path / "second", algorithm="aging", generations=3, objectives=["-val_loss"])
+    result = nas_cli("runs", "compare", str(first.path), str(second.path), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split()[:3] == ["run", "algorithm", "objective"]
+    row = {line.split()[0]: line.split() for line in lines[1:3]}
+    assert row["first"][1:5] == ["generational", "val_accuracy", str(len(first.evaluations)), "0"]
+    assert row["first"][5] == f"{first.best.fitness[0]:.4f}" and row["first"][6] == first.best.genome_hash
+    assert row["second"][1:4] == ["aging", "-val_loss", str(len(second.evaluations))]
+    assert "different first objectives" in result.stdout and "second on -val_loss" in result.stdout
+    png = tmp_path / "compare.png"
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and str(png) in result.stdout
+
+
+def test_compare_refuses_one_run_and_a_folder_that_is_not_a_run(tmp_path):
+    run = simulated_run(tmp_path / "run")
+    alone = nas_cli("runs", "compare", str(run.path))
+    assert alone.returncode == 2 and alone.stderr.strip() == "nas: error: compare needs at least two run folders, got 1"
+    stray = nas_cli("runs", "compare", str(run.path), str(tmp_path))
+    assert stray.returncode == 2 and stray.stderr.strip().splitlines() == [
+        f"nas: error: {tmp_path} is not a run folder (no config.json); check the path"]
+
+
+def test_show_follow_refreshes_until_a_running_search_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    search = subprocess.Popen(
+        [sys.executable, "-m", "nas", "search", "--data", "synthetic:200", "--simulate", "0.4", "--executor", "inline",
+         "--population", "4", "--generations", "3", "--run-dir", str(run_dir), "--quiet"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.monotonic() + 120
+        while not (run_dir / "config.json").exists():
+            assert search.poll() is None and time.monotonic() < deadline, "the search did not start its run folder"
+            time.sleep(0.1)
+        follow = nas_cli("runs", "show", str(run_dir), "--follow", "--interval", "0.3", timeout=300)
+        search.wait(timeout=120)  # it still writes its plots after the last generation
+    finally:
+        if search.poll() is None:
+            search.kill()
+        _, errors = search.communicate()
+    assert search.returncode == 0, errors
+    assert follow.returncode == 0 and "Traceback" not in follow.stderr, follow.stderr
+    screens = follow.stdout.split("\n==== ")[1:]
+    assert len(screens) > 1 and "incomplete" in screens[0]
+    assert "(finished," in screens[-1] and screens[-1].rstrip().endswith("the run has finished")
+    assert all("the run has finished" not in screen for screen in screens[:-1])
+    assert f"evaluations {len(nas.load_run(run_dir).evaluations)} (" in screens[-1]
+
+
+def test_show_follow_stops_on_ctrl_c_with_status_0_and_no_traceback(tmp_path):
+    run = simulated_run(tmp_path / "run")
+    RunFolder(run.path).write_json("config.json", dict(run.config, generations=5))  # as if still running
+    follow = subprocess.Popen([sys.executable, "-m", "nas", "runs", "show", str(run.path), "--follow", "--interval",
+                               "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        shown = "".join(follow.stdout.readline() for _ in range(3))  # the first screen has begun
+        follow.send_signal(signal.SIGINT)
+        output, errors = follow.communicate(timeout=60)
+        output = shown + output
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+    assert follow.returncode == 0 and "Traceback" not in errors, errors
+    assert "====" in shown and "(incomplete," in output and "the run has finished" not in output

@@ -1,21 +1,37 @@
-"""``nas runs list`` and ``nas runs show``: one line per run folder, or the details of one run."""
+"""``nas runs list``, ``nas runs show`` and ``nas runs compare``: one line per run folder, the details of one run
+(refreshed while it runs with ``--follow``), or several runs side by side."""
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+import time
+import warnings
 from typing import Any
+
+from .options import positive_float
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
     """Add ``nas runs list|show`` to the CLI's sub-commands."""
     runs = commands.add_parser("runs", help="list run folders or show one")
-    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="list|show")
+    runs_commands = runs.add_subparsers(dest="runs_command", required=True, metavar="list|show|compare")
     listing = runs_commands.add_parser("list", help="one line per run folder")
     listing.add_argument("root", nargs="?", default="runs")
     listing.set_defaults(handler=_runs_list)
     show = runs_commands.add_parser("show", help="config, generations, best genome and failures of a run")
     show.add_argument("run_dir")
+    show.add_argument("--follow", action="store_true",
+                      help="refresh while the search writes the folder (here or on a cluster), until the run "
+                           "finishes or Ctrl-C")
+    show.add_argument("--interval", type=positive_float, default=5.0, metavar="SECONDS",
+                      help="seconds between refreshes with --follow (default 5)")
     show.set_defaults(handler=_runs_show)
+    compare = runs_commands.add_parser("compare", help="several runs side by side: a table and best-so-far curves")
+    compare.add_argument("run_dirs", nargs="+", metavar="RUN")
+    compare.add_argument("--out", default="compare.png", metavar="FILE.png",
+                         help="where to write the best-so-far plot (default compare.png in this folder)")
+    compare.set_defaults(handler=_runs_compare)
 
 
 def _fmt(value: Any) -> str:
@@ -65,10 +81,35 @@ def _show_reevaluation(result: dict | None) -> None:
 
 
 def _runs_show(args: argparse.Namespace) -> int:
-    from ..progress import Reporter
     from ..runs import Run
 
-    run = Run(args.run_dir)
+    if not args.follow:
+        _show(Run(args.run_dir))
+        return 0
+    try:
+        while True:
+            with warnings.catch_warnings():  # a torn last line is a record being written: read it next time
+                warnings.simplefilter("ignore")
+                run = Run(args.run_dir)
+            if sys.stdout.isatty():
+                print("\033[H\033[J", end="")  # clear the screen
+            else:
+                print(f"\n==== {time.strftime('%H:%M:%S')} ====")
+            _show(run)
+            done = run.finished and (not run.config.get("reevaluate") or run.reevaluation is not None)
+            print("\nthe run has finished" if done else f"\nfollowing: refreshing every {args.interval:g} s "
+                  f"(Ctrl-C to stop)", flush=True)
+            if done:
+                return 0
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        print()
+        return 0
+
+
+def _show(run: Any) -> None:
+    from ..progress import Reporter
+
     config = run.config
     data = config["data"]
     print(f"run        {run.path} ({'finished' if run.finished else 'incomplete'}, created {config['created']})")
@@ -105,4 +146,18 @@ def _runs_show(args: argparse.Namespace) -> int:
         print(f"\nfailures ({len(run.failures)}):")
         for record in run.failures[:10]:
             print(f"  evaluation {record['index']} {record['genome_hash']}: {record['error']}")
+
+
+def _runs_compare(args: argparse.Namespace) -> int:
+    from ..compare import COLUMNS, load_runs, objective_note, plot_compare, summary
+
+    runs = load_runs(args.run_dirs)
+    rows = [[_fmt(value) for value in summary(run).values()] for run in runs]
+    widths = [max(len(text) for text in column) for column in zip(COLUMNS, *rows)]
+    for row in (list(COLUMNS), *rows):
+        print("  ".join(text.ljust(width) for text, width in zip(row, widths)).rstrip())
+    note = objective_note(runs)
+    if note:
+        print(note)
+    print(f"best-so-far plot (against evaluations and wall time): {plot_compare(runs, args.out).resolve()}")
     return 0
