@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from .options import add_executor_options, executor, positive_int, ray_options_given
-from .search import print_outcome
+from .search import print_outcome, tensorboard_callbacks
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -18,6 +18,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "node, killed worker); failures of the genome itself (exception, NaN loss, too large) "
                              "stand")
     add_executor_options(resume, default=None)
+    resume.add_argument("--tensorboard", action="store_true",
+                        help="write the evaluations for TensorBoard's HParams dashboard after each generation")
     resume.add_argument("--quiet", action="store_true")
     resume.set_defaults(handler=_resume)
 
@@ -35,6 +37,7 @@ def _resume(args: argparse.Namespace) -> int:
         chosen = None
     else:
         chosen = executor(args, recorded_evaluate(read_config(args.run_dir)["executor"]))  # simulated stays so
-    print_outcome(resume(args.run_dir, executor=chosen, generations=args.generations,
-                         retry_failed=args.retry_failed, verbose=not args.quiet))
+    _, callbacks = tensorboard_callbacks(args.tensorboard, args.run_dir)
+    print_outcome(resume(args.run_dir, executor=chosen, generations=args.generations, callbacks=callbacks,
+                         retry_failed=args.retry_failed, verbose=not args.quiet), args.tensorboard)
     return 0

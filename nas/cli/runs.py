@@ -96,10 +96,9 @@ def _runs_show(args: argparse.Namespace) -> int:
             else:
                 print(f"\n==== {time.strftime('%H:%M:%S')} ====")
             _show(run)
-            done = run.finished and (not run.config.get("reevaluate") or run.reevaluation is not None)
-            print("\nthe run has finished" if done else f"\nfollowing: refreshing every {args.interval:g} s "
+            print("\nthe run has finished" if run.complete else f"\nfollowing: refreshing every {args.interval:g} s "
                   f"(Ctrl-C to stop)", flush=True)
-            if done:
+            if run.complete:
                 return 0
             time.sleep(args.interval)
     except KeyboardInterrupt:

@@ -51,6 +51,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--simulate", type=float, default=None, metavar="SECONDS",
                         help="score genomes with a deterministic stand-in that sleeps SECONDS instead of training "
                              "(to try the search machinery in seconds)")
+    search.add_argument("--tensorboard", action="store_true",
+                        help="write the evaluations for TensorBoard's HParams dashboard after each generation "
+                             "(RUN/tensorboard; view with tensorboard --logdir RUN/tensorboard)")
     search.add_argument("--quiet", action="store_true", help="print only the final summary")
     search.set_defaults(handler=_search)
 
@@ -76,17 +79,36 @@ def _search(args: argparse.Namespace) -> int:
         from ..training import simulate
 
         evaluate = functools.partial(simulate, seconds=args.simulate)
+    run_dir, callbacks = tensorboard_callbacks(args.tensorboard, args.run_dir)
     run = evolve(space, dataset, population=args.population, generations=args.generations,
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
-                 run_dir=args.run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
-                 reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds,
+                 run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
+                 reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, callbacks=callbacks,
                  verbose=not args.quiet)
-    print_outcome(run)
+    print_outcome(run, args.tensorboard)
     return 0
 
 
-def print_outcome(run: Any) -> None:
-    """Print where a finished (or resumed) search's run folder is, its best genome, and how to inspect it."""
+def tensorboard_callbacks(wanted: bool, run_dir: str | None) -> tuple[Any, list]:
+    """The run folder and search callbacks for ``--tensorboard``: a folder is chosen now (the callback writes into
+    it) when none was given."""
+    if not wanted:
+        return run_dir, []
+    from ..runs.writer import default_run_dir
+    from ..tensorboard import TensorBoardCallback
+
+    folder = run_dir or default_run_dir()
+    return folder, [TensorBoardCallback(folder)]
+
+
+def print_outcome(run: Any, tensorboard: bool = False) -> None:
+    """Print where a finished (or resumed) search's run folder is, its best genome, and how to inspect it; with
+    ``tensorboard``, first write what the TensorBoard callback has not (the evaluations after the last generation)."""
+    if tensorboard:
+        from ..tensorboard import write
+
+        write(run.path)
+        print(f"TensorBoard: tensorboard --logdir {run.path / 'tensorboard'}")
     best = run.best
     print(f"run folder: {run.path}")
     if best is not None:

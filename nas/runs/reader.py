@@ -103,6 +103,11 @@ class Run:
         """Every configured generation has been recorded."""
         return len(self.generations) >= int(self.config.get("generations", 0))
 
+    @property
+    def complete(self) -> bool:
+        """The search is over: :attr:`finished`, and a run that re-evaluates its best genomes has written that too."""
+        return self.finished and (not self.config.get("reevaluate") or self.reevaluation is not None)
+
     def dataset(self, data: "Dataset | tuple | dict | str | None" = None) -> "Dataset":
         """The run's data set: ``data`` coerced (see :func:`nas.data.coerce`) when given, else the recorded one
         rebuilt from ``config.json`` (:func:`nas.data.from_spec`)."""

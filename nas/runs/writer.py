@@ -26,6 +26,7 @@ GENERATIONS = "generations.jsonl"
 CHECKPOINT = "checkpoint.json"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.json"
 TRAINING_STATES = "training_state"  # multi-fidelity: saved training states, deleted once no promotion needs them
+TENSORBOARD = "tensorboard"  # written by nas tensorboard / the search's --tensorboard (nas.tensorboard)
 
 
 def default_run_dir(root: str | os.PathLike = "runs") -> Path:
@@ -191,6 +192,17 @@ class RunFolder:
         """The folder ``name`` inside the run folder, created if missing."""
         path = self.path / name
         path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def tensorboard_dir(self, session: str | None = None, fresh: bool = False) -> Path:
+        """The folder TensorBoard event files are written to: ``tensorboard/`` (the HParams experiment) or its
+        sub-folder ``session`` (one evaluation), created if missing. ``fresh`` first deletes the event files already
+        there (left by a write that was interrupted before it was recorded as done), so that nothing is doubled."""
+        path = self.path / TENSORBOARD / session if session else self.path / TENSORBOARD
+        path.mkdir(parents=True, exist_ok=True)
+        if fresh:
+            for events in path.glob("events.out.tfevents.*"):
+                events.unlink()
         return path
 
     # -- reads ---------------------------------------------------------------------------------------------------
