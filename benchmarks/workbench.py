@@ -1,0 +1,83 @@
+"""How long the run workbench takes on a large run: a 2,000-evaluation run folder (cnn space, population 40 x 50
+generations, simulated fitness, objectives val_accuracy and -params), then `nas report` on it as a user runs it (a fresh
+process: imports included) and, where it exists, `Run.to_dataframe()`.
+
+    python benchmarks/workbench.py [--population 40] [--generations 50] [--repeats 2]
+
+Prints the report's wall time (target < 10 s on 2 cores), the time to load the run and to build its data frame, and
+writes benchmarks/results/workbench.json.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+
+import nas  # noqa: E402
+from nas.training import simulate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def make_run(path: Path, population: int, generations: int) -> nas.Run:
+    data = nas.data.synthetic_lesions(n=140, image_size=32, seed=0)
+    return nas.evolve("cnn", data, population=population, generations=generations, objectives="val_accuracy,-params",
+                      executor=nas.InlineExecutor(evaluate=simulate), run_dir=path, seed=0, verbose=False)
+
+
+def time_report(path: Path) -> float:
+    environment = {**os.environ, "PYTHONPATH": str(ROOT), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nas", "report", str(path)], check=True, env=environment,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def time_dataframe(path: Path) -> tuple[float | None, float]:
+    start = time.perf_counter()
+    run = nas.load_run(path)
+    loaded = time.perf_counter() - start
+    if not hasattr(run, "to_dataframe"):
+        return None, loaded
+    start = time.perf_counter()
+    run.to_dataframe()
+    return time.perf_counter() - start, loaded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--population", type=int, default=40)
+    parser.add_argument("--generations", type=int, default=50)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "run"
+        start = time.perf_counter()
+        run = make_run(path, args.population, args.generations)
+        generated = time.perf_counter() - start
+        report_seconds = [round(time_report(path), 2) for _ in range(args.repeats)]
+        size = (path / "report.html").stat().st_size
+        dataframe, loaded = time_dataframe(path)
+    figures = {"evaluations": len(run.evaluations), "population": args.population, "generations": args.generations,
+               "space": "cnn", "generate_seconds": round(generated, 1), "report_seconds": report_seconds,
+               "report_seconds_best": min(report_seconds), "report_target_seconds": 10,
+               "report_bytes": size, "load_run_seconds": round(loaded, 3),
+               "to_dataframe_seconds": None if dataframe is None else round(dataframe, 3),
+               "load_average_1min": round(os.getloadavg()[0], 2)}
+    path = save("workbench", figures)
+    print(f"{len(run.evaluations)} evaluations (cnn, population {args.population} x {args.generations} generations)")
+    print(f"nas report: {', '.join(f'{s:.2f} s' for s in report_seconds)} (target < 10 s), page {size / 1e6:.2f} MB")
+    print(f"load_run: {loaded:.3f} s; Run.to_dataframe(): "
+          + ("not available in this checkout" if dataframe is None else f"{dataframe:.3f} s"))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
