@@ -226,33 +226,3 @@ def timeline(records: Sequence[dict]) -> Timeline | None:
     utilisation = {w: (busy[w] / span if span > 0 else 1.0) for w in bars}
     return Timeline(dict(sorted(bars.items())), span, utilisation)
 
-
-def layer_summaries(run: Run, individuals: Sequence[Individual]) -> list[list[tuple[str, str, str, int]] | str]:
-    """Each individual's layers as (name, type, output shape, parameters), built with the run's space; a one-line
-    reason instead where the model cannot be built (a custom space not passed in, a genome the space rejects)."""
-    from ..errors import NasError
-
-    try:
-        space = run.space
-    except NasError as error:
-        return [f"not built: {error}"] * len(individuals)
-    import keras
-
-    summaries: list[list[tuple[str, str, str, int]] | str] = []
-    for individual in individuals:
-        try:
-            model = individual.build(space=space)
-            summaries.append([(layer.name, type(layer).__name__, _shape(layer), int(layer.count_params()))
-                              for layer in model.layers])
-        except Exception as error:  # one architecture that will not build must not cost the others their rows
-            summaries.append(f"not built: {type(error).__name__}: {error}")
-        keras.backend.clear_session()
-    return summaries
-
-
-def _shape(layer: Any) -> str:
-    try:
-        shape = layer.output.shape
-    except (AttributeError, ValueError):
-        return "?"
-    return "x".join("?" if d is None else str(d) for d in tuple(shape)[1:])

@@ -5,8 +5,9 @@ from __future__ import annotations
 import html
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..runs import Individual, Run
 
@@ -19,11 +20,17 @@ class Page:
     top_k: int
     base: Path  # the folder report.html is written to; links to the run's files are relative to it
     notes: list[str] = field(default_factory=list)
+    layers: Callable[[], list] | None = None  # gives the top genomes' layer summaries; None: leave them out
+
+    @cached_property
+    def ranked(self) -> list[Individual]:
+        """Every successful genome once, best first (:meth:`Run.ranked`, read once per page)."""
+        return self.run.ranked()
 
     @property
     def top(self) -> list[Individual]:
-        """The best ``top_k`` genomes, best first (:meth:`Run.ranked`)."""
-        return self.run.ranked()[: self.top_k]
+        """The best ``top_k`` genomes, best first."""
+        return self.ranked[: self.top_k]
 
     def link(self, relative: str) -> str:
         """An ``<a>`` to the run's file ``relative``, relative to the page."""

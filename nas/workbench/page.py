@@ -16,6 +16,7 @@ from ..errors import ConfigError
 from ..files import write_atomic
 from ..runs import Run, RunFolder
 from .html import Page, esc, missing
+from .layers import LayerJob, layer_summaries
 from .sections import SECTIONS, summary
 
 REPORT = "report.html"
@@ -53,10 +54,16 @@ def _guarded(page: Page, title: str, draw: Callable[[Page], str]) -> str:
         return missing(f"This section could not be drawn: {type(error).__name__}: {error}")
 
 
-def render(run: Run, top_k: int = TOP_K, base: Path | None = None, notes: Sequence[str] = ()) -> str:
+def render(run: Run, top_k: int = TOP_K, base: Path | None = None, notes: Sequence[str] = (),
+           layers: bool | LayerJob = True) -> str:
     """The report page of ``run`` as HTML text; links to the run's files are relative to ``base`` (default: the
-    run folder)."""
+    run folder). ``layers``: list the top genomes' layers (built in this process, or by a :class:`LayerJob` already
+    started), or leave them out (False)."""
     page = Page(run, top_k, Path(base or run.path), list(notes))
+    if isinstance(layers, LayerJob):
+        page.layers = layers.result
+    elif layers:
+        page.layers = lambda: layer_summaries(run, page.top)
     drawn = []
     for anchor, title, draw in SECTIONS:
         body = _guarded(page, title, draw)
@@ -71,10 +78,12 @@ def render(run: Run, top_k: int = TOP_K, base: Path | None = None, notes: Sequen
             f"<section id=\"summary\">{summary(page)}</section>{sections}</main></body></html>\n")
 
 
-def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, top_k: int = TOP_K) -> Path:
+def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, top_k: int = TOP_K,
+                 layers: bool = True) -> Path:
     """Write the report page of the run folder ``run_dir`` to ``out`` (default ``RUN/report.html``); return its
-    path. A folder that is not a run folder raises :class:`~nas.errors.ConfigError`; anything else the run lacks is
-    said on the page."""
+    path. ``layers=False`` leaves out the top genomes' layer summaries (which need Keras: most of the time a report
+    takes). A folder that is not a run folder raises :class:`~nas.errors.ConfigError`; anything else the run lacks
+    is said on the page."""
     if top_k < 1:
         raise ConfigError(f"top_k must be at least 1, got {top_k}")
     with warnings.catch_warnings(record=True) as caught:
@@ -85,8 +94,10 @@ def write_report(run_dir: str | os.PathLike, out: str | os.PathLike | None = Non
             raise ConfigError(f"{run_dir}: evaluations.jsonl is not in the run-folder format (a record lacks or "
                               f"mangles {error}); the run folder is damaged") from None
     notes = [str(w.message) for w in caught]
+    top = [i.genome_hash for i in run.ranked()[:top_k]]
+    job = LayerJob(run.path, top) if layers and top else False  # builds while the figures are drawn
     target = Path(out) if out is not None else run.path / REPORT
-    text = render(run, top_k, target.resolve().parent, notes)
+    text = render(run, top_k, target.resolve().parent, notes, job)
     if out is None:
         return RunFolder(run.path).write_bytes(REPORT, text.encode("utf-8"))
     return write_atomic(target, text.encode("utf-8"), parents=True)

@@ -107,7 +107,7 @@ def importance(page: Page) -> str:
     """A random forest's estimate of which genes explain the first objective, with its caveats."""
     run = page.run
     genes = (run.config.get("space") or {}).get("genes") or []
-    ranked = run.ranked()
+    ranked = page.ranked
     objective = run.objectives[0].lstrip("-")
     found = analysis.gene_importance(genes, ranked)
     if found is None:

@@ -41,7 +41,7 @@ def top_table(page: Page) -> str:
     top = page.top
     if not top:
         return missing("No successful evaluation yet, so there are no top genomes.")
-    layers = analysis.layer_summaries(run, top)
+    layers = page.layers() if page.layers else ["layers not listed (--no-layers)"] * len(top)
     scored = {o.lstrip("-") for o in run.objectives}
     metrics = [m for m in ("params", "flops", "train_seconds") if m not in scored and any(m in i.metrics for i in top)]
     headers = ["rank", "genome", "generation", *run.objectives, *metrics, "genes and layers"]
