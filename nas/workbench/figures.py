@@ -43,9 +43,14 @@ def curves_figure(curves: Sequence[tuple[str, list[dict]]], metric: str) -> str:
                 points = [(x, e[key]) for x, e in zip(epochs, entries) if isinstance(e.get(key), (int, float))]
                 if points:
                     axis.plot(*zip(*points), style, marker="o", markersize=3, color=colour,
-                              label=label + suffix if name == metric else None)
+                              label=label if name == metric and not suffix else None)
+    epochs = sorted({e["epoch"] for _, entries in curves for e in entries})
     for axis, name in zip(axes, ("loss", metric)):
-        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if len(epochs) <= 20:
+            axis.set_xticks(epochs)
+            axis.set_xlim(epochs[0] - 0.5, epochs[-1] + 0.5)
+        else:
+            axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("epoch")
         axis.set_ylabel(name)
         axis.grid(alpha=0.3)

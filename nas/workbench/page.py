@@ -31,7 +31,7 @@ padding-bottom:0.25em}
 section{background:#fff;border:1px solid #e3e6eb;border-radius:8px;padding:14px 18px;margin:16px 0}
 nav{font-size:0.9em;margin:6px 0 0}nav a{margin-right:12px;color:#2c5aa0;text-decoration:none}
 table{border-collapse:collapse;font-size:0.86em;margin:6px 0}th,td{border-bottom:1px solid #eceef2;padding:3px 9px;
-text-align:left;vertical-align:top}th{background:#f0f2f5}td.num{text-align:right;font-variant-numeric:tabular-nums}
+text-align:left;vertical-align:top}th{background:#f0f2f5;white-space:nowrap}td.num{text-align:right;font-variant-numeric:tabular-nums}
 img{max-width:100%;height:auto}code,.mono{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:0.92em}
 .missing{color:#8a5a00;background:#fff7e0;border-left:3px solid #e0a800;padding:6px 10px;margin:6px 0}
 .caveat{color:#4a5160;font-size:0.9em;background:#f3f5f9;padding:6px 10px;border-radius:4px}

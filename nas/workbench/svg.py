@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from .html import esc, number
+from .html import esc
 
 # matplotlib's tab10 and the light half of tab20: up to 20 values per gene get distinct colours
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
            "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7",
            "#dbdb8d", "#9edae5")
 WIDTH, HEIGHT = 250, 118
-LEFT, RIGHT_EDGE, TOP, BOTTOM = 40, 242, 6, 96  # the plot area inside the panel
+LEFT, RIGHT_EDGE, TOP, BOTTOM = 44, 242, 6, 96  # the plot area inside the panel
 
 
 def _x(position: int, count: int) -> float:
@@ -39,6 +39,11 @@ def _frame(generations: Sequence[int], low: str, high: str, body: str) -> str:
             f'<text x="{RIGHT_EDGE}" y="{BOTTOM + 11}" text-anchor="end">{last}</text>'
             f'<text x="{(LEFT + RIGHT_EDGE) / 2}" y="{BOTTOM + 20}" text-anchor="middle" fill="#666">generation'
             f'</text></svg>')
+
+
+def _tick(value: float) -> str:
+    """An axis label of at most 7 characters."""
+    return f"{value:.1e}" if value and (abs(value) < 0.01 or abs(value) >= 1e5) else f"{value:.3g}"
 
 
 def stacked(generations: Sequence[int], values: Sequence, table: Sequence[Sequence[float]]) -> str:
@@ -77,5 +82,5 @@ def spread(generations: Sequence[int], found: Sequence[tuple[float, float, float
             f'<polyline points="{_points(xs, [y(q[1]) for _, q in kept])}" fill="none" stroke="#1f77b4" '
             f'stroke-width="1.4"/>')
     shown = (10 ** low, 10 ** high) if log else (low, high)
-    return (_frame(generations, number(shown[0]), number(shown[1]), body)
+    return (_frame(generations, _tick(shown[0]), _tick(shown[1]), body)
             + '<div class="legend">line: median; band: 25-75%</div>')
