@@ -1,16 +1,22 @@
 """Plots of a run, written to ``<run>/plots/``: fitness per generation, and the Pareto front of a multi-objective
-run."""
+run. The figures are also returned as matplotlib objects (:func:`fitness_figure`, :func:`pareto_figure`) for the run
+report (:mod:`nas.workbench`)."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .runs import Run
 from .runs import RunFolder
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def png_bytes(figure, dpi: int = 110) -> bytes:
+
+def png_bytes(figure: "Figure", dpi: int = 110) -> bytes:
     """``figure`` as PNG bytes (the figure is closed)."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
@@ -18,7 +24,7 @@ def png_bytes(figure, dpi: int = 110) -> bytes:
     return buffer.getvalue()
 
 
-def _save(figure, folder: RunFolder, name: str) -> Path:
+def _save(figure: "Figure", folder: RunFolder, name: str) -> Path:
     return folder.write_bytes(f"plots/{name}", png_bytes(figure))
 
 
@@ -35,7 +41,7 @@ def _rungs(axis, run: Run, position: int, fidelity: dict) -> None:
             axis.scatter(*zip(*points), s=12, alpha=0.7, label=f"rung {number} ({epochs} epochs)")
 
 
-def pyplot():
+def pyplot() -> ModuleType:
     """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
     import matplotlib
 
@@ -45,7 +51,7 @@ def pyplot():
     return plt
 
 
-def fitness_figure(run: Run):
+def fitness_figure(run: Run) -> "Figure":
     """Each objective per generation: the population's min-max band and mean, and the best so far (a matplotlib
     figure; the run needs at least one finished generation)."""
     plt = pyplot()
@@ -77,7 +83,7 @@ def fitness_figure(run: Run):
     return figure
 
 
-def pareto_figure(run: Run):
+def pareto_figure(run: Run) -> "Figure":
     """Every successful evaluation on the first two objectives, with the Pareto front (a matplotlib figure)."""
     plt = pyplot()
     objectives = run.objectives

@@ -63,6 +63,17 @@ def test_a_finished_run_gets_every_section_with_layers_and_its_top_k(simulated, 
     assert "data:image/png;base64," in page and "<svg" in page
     assert "No evaluation failed." in page
     assert f"{len(simulated.evaluations)} ({len(simulated.evaluations)} ok" in page
+    cache = json.loads((simulated.path / "report_layers.json").read_text())
+    assert set(cache) == {i.genome_hash for i in simulated.ranked()[:3]}
+    assert top.split("<summary>")[1].startswith(f"{len(cache[best.genome_hash])} layers, {total:,} parameters")
+
+
+def test_a_second_report_takes_the_layers_it_listed_before_from_the_cache(simulated, tmp_path):
+    folder = copy_run(simulated, tmp_path / "run")
+    best = simulated.best.genome_hash
+    folder.write_json("report_layers.json", {best: [["kept", "CachedLayer", "4x4x2", 7]], "other": "not a list"})
+    page = write_report(folder.path, top_k=1).read_text()
+    assert "CachedLayer" in page and "1 layers, 7 parameters" in page
 
 
 def test_links_are_relative_to_the_page_and_other_outputs_are_linked(simulated, tmp_path):

@@ -1,7 +1,8 @@
 """Layer summaries of the report's top genomes: each model built with the run's space, its layers listed.
 
 Building needs Keras, and importing it (with TensorFlow) is most of a report's time, so :class:`LayerJob` does it in a
-child process (``python -m nas.workbench.layers RUN HASH...``) that runs while the report draws its figures.
+child process (``python -m nas.workbench.layers RUN HASH...``) that runs while the report draws its figures, and keeps
+what it built in the run folder (``report_layers.json``), so that reporting a run again builds only new top genomes.
 """
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import NasError
-from ..runs import Individual, Run, load_run
+from ..runs import Individual, Run, RunFolder, load_run
 
 Summary = list[tuple[str, str, str, int]] | str  # the layers, or why the model was not built
 TIMEOUT_SECONDS = 600
+CACHE = "report_layers.json"  # genome hash -> layers, kept in the run folder so the next report need not build them
 
 
 def layer_summaries(run: Run, individuals: Sequence[Individual]) -> list[Summary]:
@@ -49,29 +51,56 @@ def _shape(layer: Any) -> str:
 
 
 class LayerJob:
-    """The layer summaries of the genomes ``hashes`` of the run folder ``path``, computed in a child process started
-    now; :meth:`result` waits for them."""
+    """The layer summaries of the genomes ``hashes`` of the run folder ``path``: those in the run's cache
+    (:data:`CACHE`, written by earlier reports) at once, the others built in a child process started now;
+    :meth:`result` waits for them and adds them to the cache."""
 
     def __init__(self, path: str | os.PathLike, hashes: Sequence[str]) -> None:
-        self.count = len(hashes)
-        root = str(Path(__file__).resolve().parents[2])  # the folder holding the nas package
-        environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
-                       "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
-        self.process = subprocess.Popen([sys.executable, "-m", "nas.workbench.layers", str(path), *hashes],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment, text=True)
+        self.path, self.hashes = Path(path), list(hashes)
+        self.cached = _read_cache(self.path)
+        self.missing = [h for h in self.hashes if h not in self.cached]
+        self.process = None
+        if self.missing:
+            root = str(Path(__file__).resolve().parents[2])  # the folder holding the nas package
+            environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                           "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+            self.process = subprocess.Popen([sys.executable, "-m", "nas.workbench.layers", str(path), *self.missing],
+                                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=environment,
+                                            text=True)
 
     def result(self) -> list[Summary]:
-        """The summaries, in the order of the hashes; every row says why when the child process failed."""
+        """The summaries, in the order of the hashes; a row says why where its model was not built."""
+        built = self._built()
+        found = {**self.cached, **built}
+        kept = {h: s for h, s in built.items() if not isinstance(s, str)}  # failures are tried again next time
+        if kept:
+            try:
+                RunFolder(self.path).write_json(CACHE, {**self.cached, **kept})
+            except OSError:  # a read-only run folder: the page is still written (elsewhere, with --out)
+                pass
+        return [found[h] for h in self.hashes]
+
+    def _built(self) -> dict[str, Summary]:
+        if self.process is None:
+            return {}
         try:
             out, err = self.process.communicate(timeout=TIMEOUT_SECONDS)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.communicate()
-            return [f"not built: the model builds took over {TIMEOUT_SECONDS} s"] * self.count
+            return dict.fromkeys(self.missing, f"not built: the model builds took over {TIMEOUT_SECONDS} s")
         if self.process.returncode != 0:
             last = (err.strip().splitlines() or ["no message"])[-1]
-            return [f"not built: the build process failed ({last})"] * self.count
-        return [row if isinstance(row, str) else [tuple(layer) for layer in row] for row in json.loads(out)]
+            return dict.fromkeys(self.missing, f"not built: the build process failed ({last})")
+        return dict(zip(self.missing, json.loads(out)))
+
+
+def _read_cache(path: Path) -> dict[str, Summary]:
+    try:
+        found = json.loads((path / CACHE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {h: [tuple(layer) for layer in rows] for h, rows in found.items() if isinstance(rows, list)}
 
 
 def main(argv: Sequence[str]) -> int:
