@@ -226,7 +226,9 @@ def test_a_run_with_no_successful_evaluation_lists_its_failures(simulated, tmp_p
     assert "could not be drawn" not in page
 
 
-def test_a_folder_that_is_not_a_run_gives_one_error_line(tmp_path, capsys):
+def test_a_folder_that_is_not_a_run_or_a_bad_option_gives_one_error_line(simulated, tmp_path, capsys):
+    assert main(["report", str(simulated.path), "--top-k", "0"]) == 2
+    assert capsys.readouterr().err == "nas: error: top_k must be at least 1, got 0\n"
     assert main(["report", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.strip() == f"nas: error: {tmp_path} is not a run folder (no config.json); check the path"
