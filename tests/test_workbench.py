@@ -62,6 +62,7 @@ def test_a_finished_run_gets_every_section_with_layers_and_its_top_k(simulated, 
         assert f"<b>{gene['name']}</b>" in page
     assert "data:image/png;base64," in page and "<svg" in page
     assert "No evaluation failed." in page
+    assert "trained for one epoch, so each curve is a single point" in page  # the fixture's budget: 1 epoch
     assert f"{len(simulated.evaluations)} ({len(simulated.evaluations)} ok" in page
     cache = json.loads((simulated.path / "report_layers.json").read_text())
     assert set(cache) == {i.genome_hash for i in simulated.ranked()[:3]}

@@ -79,6 +79,8 @@ def curves(page: Page) -> str:
     metric = objective[4:] if objective.startswith("val_") else "accuracy"
     trained = any("loss" in e or metric in e for _, entries in found for e in entries)
     note = "" if trained else " The curves hold validation metrics only (this run predates training metrics)."
+    if max(len(entries) for _, entries in found) == 1:
+        note += " Each genome was trained for one epoch, so each curve is a single point."
     if not trained:
         page.notes.append("learning curves show validation only: the curves have no training loss/accuracy")
     return (f"<p>Solid: validation; dashed: training.{esc(note)}</p>"
