@@ -1,22 +1,31 @@
 """Plots of a run, written to ``<run>/plots/``: fitness per generation, and the Pareto front of a multi-objective
-run."""
+run. The figures are also returned as matplotlib objects (:func:`fitness_figure`, :func:`pareto_figure`) for the run
+report (:mod:`nas.workbench`)."""
 from __future__ import annotations
 
 import io
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
 from .runs import Run
 from .runs import RunFolder
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def _save(figure, folder: RunFolder, name: str) -> Path:
-    import matplotlib.pyplot as plt
 
+def png_bytes(figure: "Figure", dpi: int = 110) -> bytes:
+    """``figure`` as PNG bytes (the figure is closed)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    plt.close(figure)
-    return folder.write_bytes(f"plots/{name}", buffer.getvalue())
+    figure.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight")
+    pyplot().close(figure)
+    return buffer.getvalue()
+
+
+def _save(figure: "Figure", folder: RunFolder, name: str) -> Path:
+    return folder.write_bytes(f"plots/{name}", png_bytes(figure))
 
 
 def _rungs(axis, run: Run, position: int, fidelity: dict) -> None:
@@ -32,16 +41,20 @@ def _rungs(axis, run: Run, position: int, fidelity: dict) -> None:
             axis.scatter(*zip(*points), s=12, alpha=0.7, label=f"rung {number} ({epochs} epochs)")
 
 
-def plot_run(run: Run) -> list[Path]:
-    """Write ``plots/fitness.png`` (and ``plots/pareto.png`` for several objectives); return the paths."""
+def pyplot() -> ModuleType:
+    """``matplotlib.pyplot`` on the Agg backend (no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not run.generations:
-        raise ConfigError(f"{run.path} has no finished generation yet; nothing to plot")
-    folder = RunFolder(run.path)
+    return plt
+
+
+def fitness_figure(run: Run) -> "Figure":
+    """Each objective per generation: the population's min-max band and mean, and the best so far (a matplotlib
+    figure; the run needs at least one finished generation)."""
+    plt = pyplot()
     objectives = run.objectives
     figure, axes = plt.subplots(1, len(objectives), figsize=(5.5 * len(objectives), 3.8), squeeze=False)
     for axis, objective in zip(axes[0], objectives):
@@ -62,26 +75,41 @@ def plot_run(run: Run) -> list[Path]:
             _rungs(axis, run, objectives.index(objective), run.config["fidelity"])
         axis.set_xlabel("generation")
         axis.set_ylabel(objective.lstrip("-") + (" (minimised)" if best == "min" else ""))
-        axis.set_xticks(xs)
+        if len(xs) <= 20:
+            axis.set_xticks(xs)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=8)
     figure.suptitle(f"{run.path.name}: {run.config['space']['name']} space, population {run.config['population']}")
-    paths = [_save(figure, folder, "fitness.png")]
+    return figure
 
-    if len(objectives) >= 2:
-        scored = [r for r in run.evaluations if r.get("status") == "ok" and None not in (r.get("fitness") or [None])]
-        front = run.pareto_front
-        figure, axis = plt.subplots(figsize=(5.5, 4.2))
-        axis.scatter([r["fitness"][1] for r in scored], [r["fitness"][0] for r in scored], s=14, alpha=0.5,
-                     label="evaluated")
-        ordered = sorted(front, key=lambda i: i.fitness[1])
-        axis.plot([i.fitness[1] for i in ordered], [i.fitness[0] for i in ordered], "o-", color="C3",
-                  label="Pareto front")
-        axis.set_xlabel(objectives[1].lstrip("-"))
-        axis.set_ylabel(objectives[0].lstrip("-"))
-        if objectives[1].lstrip("-") in ("params", "flops"):
-            axis.set_xscale("log")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8)
-        paths.append(_save(figure, folder, "pareto.png"))
+
+def pareto_figure(run: Run) -> "Figure":
+    """Every successful evaluation on the first two objectives, with the Pareto front (a matplotlib figure)."""
+    plt = pyplot()
+    objectives = run.objectives
+    scored = [r for r in run.evaluations if r.get("status") == "ok" and None not in (r.get("fitness") or [None])]
+    front = run.pareto_front
+    figure, axis = plt.subplots(figsize=(5.5, 4.2))
+    axis.scatter([r["fitness"][1] for r in scored], [r["fitness"][0] for r in scored], s=14, alpha=0.5,
+                 label="evaluated")
+    ordered = sorted(front, key=lambda i: i.fitness[1])
+    axis.plot([i.fitness[1] for i in ordered], [i.fitness[0] for i in ordered], "o-", color="C3",
+              label="Pareto front")
+    axis.set_xlabel(objectives[1].lstrip("-"))
+    axis.set_ylabel(objectives[0].lstrip("-"))
+    if objectives[1].lstrip("-") in ("params", "flops"):
+        axis.set_xscale("log")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8)
+    return figure
+
+
+def plot_run(run: Run) -> list[Path]:
+    """Write ``plots/fitness.png`` (and ``plots/pareto.png`` for several objectives); return the paths."""
+    if not run.generations:
+        raise ConfigError(f"{run.path} has no finished generation yet; nothing to plot")
+    folder = RunFolder(run.path)
+    paths = [_save(fitness_figure(run), folder, "fitness.png")]
+    if len(run.objectives) >= 2:
+        paths.append(_save(pareto_figure(run), folder, "pareto.png"))
     return paths
