@@ -44,7 +44,9 @@ def fingerprint(path: Path) -> dict:
     return {"sequence": run.genome_sequence(), "population": run.generations[-1]["population"],
             "best": run.best.genome_hash, "generations": [g["generation"] for g in run.generations],
             "unique_indices": len(indices) == len(set(indices)),
-            "rungs": [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])]}
+            "rungs": [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])],
+            "lineage": [(r["parents"], r["operator"], r["changed"]) for r in sorted(run.evaluations,
+                                                                                     key=lambda r: r["index"])]}
 
 
 def logged(path: Path) -> int:
@@ -277,6 +279,10 @@ def test_retry_failed_retrains_machinery_failures_only(tiny_data, tmp_path, algo
     retried = [r for r in lines if r.get("attempt", 1) > 1]
     assert {r["index"] for r in retried} == killed
     assert all(r["status"] in ("ok", "cached") and r["attempt"] == 2 for r in retried)
+    before = {r["index"]: r for r in first.evaluations}
+    assert all((r["parents"], r["operator"], r["changed"]) == tuple(before[r["index"]][k] for k in
+                                                                     ("parents", "operator", "changed"))
+               for r in retried)  # a retry keeps the lineage of the attempt it replaces
     after = nas.load_run(run_dir, space=space)
     assert sorted(r["index"] for r in after.evaluations) == sorted({r["index"] for r in lines})  # one per index
     assert {r["index"] for r in after.evaluations if r["status"] == "failed"} == raised

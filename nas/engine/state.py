@@ -21,7 +21,7 @@ from ..space import SearchSpace
 from ..training import Budget, training_seed
 from .admission import Admission
 from .config import SearchConfig
-from .operators import Member, diversity, same
+from .operators import Member, diversity, lineage as lineage_of, same
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = 1
 #: outcome keys copied into an evaluation record when present
 OPTIONAL_KEYS = ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "overhead_seconds", "gpu")
+#: the lineage keys of every evaluation record (see :func:`nas.engine.operators.lineage`)
+LINEAGE_KEYS = ("parents", "operator", "changed")
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,11 @@ class SearchState:
         self.started = time.perf_counter()
 
     # -- members and records -------------------------------------------------------------------------------------
-    def member(self, genome: dict, record: dict | None = None) -> Member:
-        """A population member for ``genome``, scored by ``record`` when given."""
+    def member(self, genome: dict, record: dict | None = None, lineage: dict | None = None) -> Member:
+        """A population member for ``genome``, scored by ``record`` when given, made as ``lineage`` says (default: a
+        random initial genome)."""
         weights = ((1.0,) if self.fidelity else ()) + self.objectives.weights
-        member = Member(genome, self.space.hash(genome), Fitness(weights))
+        member = Member(genome, self.space.hash(genome), Fitness(weights), lineage=lineage or lineage_of("initial"))
         if record is not None:
             self.apply(member, record)
         return member
@@ -126,7 +129,8 @@ class SearchState:
                   "error": outcome.get("error"), "node": outcome.get("node"), "worker": outcome.get("worker"),
                   "started": outcome.get("started"), "finished": outcome.get("finished"),
                   "seconds": outcome.get("seconds"), "rung": rung.number, "epochs": epochs, "curve": curve,
-                  "training_seed": training_seed(self.seed, member.hash, self.budget.seeding)}
+                  "training_seed": training_seed(self.seed, member.hash, self.budget.seeding),
+                  **(lineage_of("promotion", [member], member.genome) if rung.lower is not None else member.lineage)}
         if rung.lower is not None:
             record.update(promoted_from=rung.lower["index"], continued=continued)
         if outcome["status"] == "failed":
@@ -292,6 +296,7 @@ class SearchState:
 
     def _log_attempt(self, previous: dict, outcome: dict) -> dict:
         record = self.record(self.member(previous["genome"]), previous["index"], previous["generation"], outcome)
+        record.update({key: previous[key] for key in LINEAGE_KEYS if key in previous})
         record["attempt"] = previous.get("attempt", 1) + 1
         self.folder.append_evaluation(record)
         if record["status"] != "cached":
