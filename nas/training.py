@@ -222,11 +222,22 @@ def score(model: "keras.Model", data: "Dataset", budget: Budget, seed: int) -> d
             "val_loss": float(-np.mean(np.log(picked_probability)))}
 
 
+def train_metrics(logs: Mapping | None) -> dict[str, float]:
+    """The training metrics Keras logged for one epoch (``loss``, ``accuracy`` and the other compiled metrics), as
+    floats; ``val_`` entries are left to :func:`score`."""
+    return {name: float(value) for name, value in (logs or {}).items() if not name.startswith("val_")}
+
+
+def validation_metrics(entry: Mapping) -> dict:
+    """The validation metrics of one ``curve`` entry (what an outcome's ``metrics`` takes from its last epoch)."""
+    return {name: value for name, value in entry.items() if name.startswith("val_")}
+
+
 def _continue(genome: dict, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int, genome_hash: str,
               info: dict, epochs: int | None, initial_epoch: int, state: bytes | None, replicate: int,
               curve: list) -> "keras.Model":
     """Build the genome's model (with the training ``state`` of its first ``initial_epoch`` epochs put back) and
-    train it on to ``epochs``, appending each epoch's validation metrics to ``curve``."""
+    train it on to ``epochs``, appending each epoch's validation and training metrics to ``curve``."""
     import keras
 
     from .epochs import restore
@@ -238,7 +249,7 @@ def _continue(genome: dict, *, space: "SearchSpace", data: "Dataset", budget: Bu
             raise ConfigError(f"initial_epoch={initial_epoch} needs the training state saved after that epoch")
         restore(model, state)
     scorer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: curve.append(
-        {"epoch": epoch + 1, **score(model, data, budget, seed)}))
+        {"epoch": epoch + 1, **score(model, data, budget, seed), **train_metrics(logs)}))
     fit(model, genome, data=data, budget=budget, seed=seed, epochs=epochs, initial_epoch=initial_epoch,
         callbacks=[scorer], info=info, order_seed=training_seed(seed, genome_hash, budget.seeding, replicate))
     return model
@@ -254,7 +265,8 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     after the last epoch (:func:`nas.epochs.snapshot` bytes) as ``state``. ``replicate`` > 0 trains with another
     seed (re-evaluation). Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
     :data:`METRICS`, plus ``epochs``, ``train_samples`` and ``train_loss``; the scores are the last epoch's),
-    ``curve`` (the validation metrics after each epoch trained here), ``error`` (one line or None), ``traceback``
+    ``curve`` (after each epoch trained here: ``epoch``, the validation metrics and the training metrics Keras
+    logged, such as ``loss`` and ``accuracy``), ``error`` (one line or None), ``traceback``
     (failed only), ``started``, ``finished``, ``seconds``, ``node``, ``worker``.
     """
     import keras
@@ -271,7 +283,7 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
         model = _continue(dict(genome), space=space, data=data, budget=budget, seed=seed,
                           genome_hash=genome_hash or space.hash(genome), info=metrics, epochs=epochs,
                           initial_epoch=initial_epoch, state=state, replicate=replicate, curve=curve)
-        metrics.update({k: v for k, v in curve[-1].items() if k != "epoch"})
+        metrics.update(validation_metrics(curve[-1]))
         if keep_state:
             outcome["state"] = snapshot(model)
     except Exception as error:  # noqa: BLE001 - any failure of one genome must not stop the search
@@ -301,7 +313,8 @@ def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.
 
     Each genome has a quality ``q`` in [0, 1) drawn from (seed, genome hash); after ``e`` epochs it scores
-    ``q ** (1 / e)`` (so ``q`` after one epoch, and the ranking of genomes is the same at every epoch),
+    ``q ** (1 / e)`` (so ``q`` after one epoch, and the ranking of genomes is the same at every epoch; its curve's
+    training accuracy is that score to the power 0.8, a little above it, and its training loss one minus that),
     plus, for ``replicate`` > 0, noise of up to +-0.02 drawn from the replicate (clipped to [0, 1]). A continued
     evaluation (``initial_epoch`` > 0) needs the ``state`` bytes an earlier one returned with ``keep_state``.
     """
@@ -316,12 +329,12 @@ def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     quality = _simulated(seed, genome_hash, "")
     noise = 0.04 * (_simulated(seed, genome_hash, f":{replicate}") - 0.5) if replicate else 0.0
     scores = {e: min(1.0, max(0.0, quality ** (1 / e) + noise)) for e in range(initial_epoch + 1, target + 1)}
-    curve = [{"epoch": e, "val_accuracy": s, "val_balanced_accuracy": s, "val_loss": 1.0 - s}
-             for e, s in scores.items()]
+    curve = [{"epoch": e, "val_accuracy": s, "val_balanced_accuracy": s, "val_loss": 1.0 - s, "loss": 1.0 - s ** 0.8,
+              "accuracy": s ** 0.8} for e, s in scores.items()]
     digest = hashlib.sha256(f"simulated:{seed}:{genome_hash}".encode()).digest()
     outcome = {"status": "ok", "error": None, "started": started, "finished": now(),
                "seconds": round(time.perf_counter() - clock, 3), **_where(), "curve": curve,
-               "metrics": {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "epochs": len(curve),
+               "metrics": {**validation_metrics(curve[-1]), "epochs": len(curve),
                            "params": int.from_bytes(digest[4:8], "little") % 1_000_000,
                            "flops": int.from_bytes(digest[8:12], "little") % 100_000_000, "train_seconds": seconds}}
     if keep_state:
