@@ -235,15 +235,18 @@ def validation_metrics(entry: Mapping) -> dict:
 
 def _continue(genome: dict, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int, genome_hash: str,
               info: dict, epochs: int | None, initial_epoch: int, state: bytes | None, replicate: int,
-              curve: list) -> "keras.Model":
-    """Build the genome's model (with the training ``state`` of its first ``initial_epoch`` epochs put back) and
-    train it on to ``epochs``, appending each epoch's validation and training metrics to ``curve``."""
+              curve: list, inherit: bytes | None = None) -> tuple["keras.Model", int | None]:
+    """Build the genome's model (with the training ``state`` of its first ``initial_epoch`` epochs put back, or the
+    parent's weights ``inherit`` copied in where layers match) and train it on to ``epochs``, appending each
+    epoch's validation and training metrics to ``curve``. Returns the model and the number of layers inherited
+    (None without ``inherit``)."""
     import keras
 
-    from .epochs import restore
+    from .epochs import inherit as inherit_weights, restore
 
     model = build(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, info=info,
                   replicate=replicate)
+    inherited = inherit_weights(model, inherit) if inherit is not None else None
     if initial_epoch:
         if state is None:
             raise ConfigError(f"initial_epoch={initial_epoch} needs the training state saved after that epoch")
@@ -252,18 +255,22 @@ def _continue(genome: dict, *, space: "SearchSpace", data: "Dataset", budget: Bu
         {"epoch": epoch + 1, **score(model, data, budget, seed), **train_metrics(logs)}))
     fit(model, genome, data=data, budget=budget, seed=seed, epochs=epochs, initial_epoch=initial_epoch,
         callbacks=[scorer], info=info, order_seed=training_seed(seed, genome_hash, budget.seeding, replicate))
-    return model
+    return model, inherited
 
 
 def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
              genome_hash: str | None = None, epochs: int | None = None, initial_epoch: int = 0,
-             state: bytes | None = None, keep_state: bool = False, replicate: int = 0) -> dict:
+             state: bytes | None = None, keep_state: bool = False, replicate: int = 0, inherit: bytes | None = None,
+             keep_weights: bool = False) -> dict:
     """Train ``genome`` within ``budget`` and score it on ``data``'s validation split after every epoch; never raises.
 
     A multi-fidelity search trains to ``epochs`` (default ``budget.epochs``), continuing from epoch
     ``initial_epoch`` with the training ``state`` an earlier evaluation returned; ``keep_state`` returns the state
     after the last epoch (:func:`nas.epochs.snapshot` bytes) as ``state``. ``replicate`` > 0 trains with another
-    seed (re-evaluation). Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
+    seed (re-evaluation). ``inherit`` (a parent's :func:`nas.epochs.layer_weights` bytes) starts every layer whose
+    name and weight shapes match from the parent's weights (the outcome's ``inherited_layers`` counts them);
+    ``keep_weights`` returns the trained model's :func:`~nas.epochs.layer_weights` as ``weights``. Returns an
+    outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
     :data:`METRICS`, plus ``epochs``, ``train_samples`` and ``train_loss``; the scores are the last epoch's),
     ``curve`` (after each epoch trained here: ``epoch``, the validation metrics and the training metrics Keras
     logged, such as ``loss`` and ``accuracy``), ``error`` (one line or None), ``traceback``
@@ -271,7 +278,7 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     """
     import keras
 
-    from .epochs import snapshot
+    from .epochs import layer_weights, snapshot
 
     started, clock = now(), time.perf_counter()
     metrics: dict[str, Any] = {}
@@ -280,12 +287,17 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
                                **_where()}
     model = None
     try:
-        model = _continue(dict(genome), space=space, data=data, budget=budget, seed=seed,
-                          genome_hash=genome_hash or space.hash(genome), info=metrics, epochs=epochs,
-                          initial_epoch=initial_epoch, state=state, replicate=replicate, curve=curve)
+        model, inherited = _continue(dict(genome), space=space, data=data, budget=budget, seed=seed,
+                                     genome_hash=genome_hash or space.hash(genome), info=metrics, epochs=epochs,
+                                     initial_epoch=initial_epoch, state=state, replicate=replicate, curve=curve,
+                                     inherit=inherit)
         metrics.update(validation_metrics(curve[-1]))
+        if inherited is not None:
+            outcome["inherited_layers"] = inherited
         if keep_state:
             outcome["state"] = snapshot(model)
+        if keep_weights:
+            outcome["weights"] = layer_weights(model)
     except Exception as error:  # noqa: BLE001 - any failure of one genome must not stop the search
         outcome["status"] = "failed"
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -307,7 +319,7 @@ def _simulated(seed: int, genome_hash: str, salt: str) -> float:
 def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
              genome_hash: str | None = None, seconds: float = 0.0, epochs: int | None = None,
              initial_epoch: int = 0, state: bytes | None = None, keep_state: bool = False,
-             replicate: int = 0) -> dict:
+             replicate: int = 0, inherit: bytes | None = None, keep_weights: bool = False) -> dict:
     """A stand-in for :func:`evaluate` that trains nothing, for exercising the search machinery (executors, resume,
     multi-fidelity, benchmarks) in milliseconds, after sleeping ``seconds``. Use it with
     ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.
@@ -317,6 +329,8 @@ def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     training accuracy is that score to the power 0.8, a little above it, and its training loss one minus that),
     plus, for ``replicate`` > 0, noise of up to +-0.02 drawn from the replicate (clipped to [0, 1]). A continued
     evaluation (``initial_epoch`` > 0) needs the ``state`` bytes an earlier one returned with ``keep_state``.
+    Weight inheritance is not simulated: ``inherit`` changes no score (``inherited_layers`` is 0) and
+    ``keep_weights`` returns stand-in ``weights`` bytes.
     """
     started, clock = now(), time.perf_counter()
     if seconds:
@@ -339,4 +353,8 @@ def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
                            "flops": int.from_bytes(digest[8:12], "little") % 100_000_000, "train_seconds": seconds}}
     if keep_state:
         outcome["state"] = f"simulated:{genome_hash}:{target}".encode()
+    if inherit is not None:
+        outcome["inherited_layers"] = 0
+    if keep_weights:
+        outcome["weights"] = f"simulated-weights:{genome_hash}".encode()
     return outcome

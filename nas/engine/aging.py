@@ -71,7 +71,8 @@ class Aging(Strategy):
             done += 1
             fill()
             if done % state.size == 0:
-                state.finish_generation(done // state.size - 1, list(population), dispatcher.counts)
+                state.finish_generation(done // state.size - 1, list(population), dispatcher.counts,
+                                        [entry[0] for entry in dispatcher.in_flight.values()])
                 dispatcher.counts = fresh_counts()
                 if done < total:
                     state.reporter.batch(done // state.size, state.generations, state.size)

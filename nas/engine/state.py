@@ -99,17 +99,31 @@ class SearchState:
         return genome_hash if rung == 0 else f"{genome_hash}@{rung}"
 
     def work(self, member: Member, rung: Rung) -> dict | None:
-        """The fitness's keyword arguments for evaluating ``member`` at ``rung`` (None without fidelity): the
-        epochs to reach, and for a promotion the training state saved at the rung below (trained from scratch to
-        the same model when that state is gone)."""
-        if self.fidelity is None:
-            return None
-        work: dict = {"epochs": self.fidelity.rungs[rung.number], "keep_state": rung.number < self.fidelity.top}
-        if rung.lower is not None:
-            saved = self.folder.read_training_state(self.key(member.hash, rung.number - 1))
-            if saved is not None:
-                work.update(initial_epoch=self.fidelity.rungs[rung.number - 1], state=saved)
-        return work
+        """The fitness's keyword arguments for evaluating ``member`` at ``rung`` (None when there are none). With
+        fidelity: the epochs to reach, and for a promotion the training state saved at the rung below (trained from
+        scratch to the same model when that state is gone). With weight inheritance: keep the trained weights, and
+        for a child whose first parent's weights are kept, start from them (``inherit``)."""
+        work: dict = {}
+        if self.fidelity is not None:
+            work.update(epochs=self.fidelity.rungs[rung.number], keep_state=rung.number < self.fidelity.top)
+            if rung.lower is not None:
+                saved = self.folder.read_training_state(self.key(member.hash, rung.number - 1))
+                if saved is not None:
+                    work.update(initial_epoch=self.fidelity.rungs[rung.number - 1], state=saved)
+        if self.config.inherit:
+            work["keep_weights"] = True
+            parent = self.parent(member) if rung.lower is None else None
+            weights = self.folder.read_weights(parent) if parent is not None else None
+            if weights is not None:
+                work["inherit"] = weights
+        return work or None
+
+    @staticmethod
+    def parent(member: Member) -> str | None:
+        """The genome hash ``member`` inherits weights from: its first parent, for a child of the genetic operators
+        (None for a genome of the first generation)."""
+        parents = member.lineage["parents"]
+        return parents[0] if parents and member.lineage["operator"] not in ("promotion", "reevaluation") else None
 
     def take_index(self) -> int:
         """The index of the next evaluation (evaluation order, not completion order)."""
@@ -117,9 +131,10 @@ class SearchState:
         return index
 
     def record(self, member: Member, index: int, generation: int, outcome: dict, rung: Rung = Rung(),
-               continued: bool = False) -> dict:
+               continued: bool = False, inherited_from: str | None = None) -> dict:
         """The log record of one evaluation's ``outcome`` at ``rung`` (``continued``: from the training state of
-        the rung below, whose learning curve it extends)."""
+        the rung below, whose learning curve it extends; ``inherited_from``: the genome whose trained weights it
+        started from). With weight inheritance, a promotion and a cache hit say what their source inherited."""
         epochs = self.fidelity.rungs[rung.number] if self.fidelity else self.budget.epochs
         curve = outcome.get("curve") or []
         if continued and rung.lower is not None:
@@ -136,6 +151,10 @@ class SearchState:
         if outcome["status"] == "failed":
             record["failure"] = outcome.get("failure", "genome")
         record.update({key: outcome[key] for key in OPTIONAL_KEYS if key in outcome})
+        if self.config.inherit:
+            source = rung.lower if rung.lower is not None else {"inherited_from": inherited_from, **outcome}
+            record.update(inherited_from=source.get("inherited_from"),
+                          inherited_layers=source.get("inherited_layers", 0) if source.get("inherited_from") else 0)
         record["fitness"] = self.objectives.recorded(record)
         return record
 
@@ -145,7 +164,8 @@ class SearchState:
         stamp = now()
         return {"status": "cached", "metrics": source["metrics"], "error": source.get("error"), "node": None,
                 "worker": None, "started": stamp, "finished": stamp, "seconds": 0.0, "cached_from": source["index"],
-                "curve": source.get("curve")}
+                "curve": source.get("curve"),
+                **{key: source[key] for key in ("inherited_from", "inherited_layers") if key in source}}
 
     def log(self, member: Member, record: dict) -> None:
         """Append ``record`` to the log, cache it (unless it is itself a cache hit) and score ``member``."""
@@ -186,8 +206,10 @@ class SearchState:
                             "std": statistics.pstdev(values)} if values else None)
         return stats
 
-    def finish_generation(self, generation: int, population: list[Member], counts: dict) -> None:
-        """Log the generation record, checkpoint, report and call the callbacks."""
+    def finish_generation(self, generation: int, population: list[Member], counts: dict,
+                          pending: Iterable[Member] = ()) -> None:
+        """Log the generation record, checkpoint, drop the kept weights no member or ``pending`` child can inherit
+        any more, report and call the callbacks."""
         best = self.best_record()
         record = {
             "generation": generation, "population": [m.hash for m in population], "stats": self._stats(population),
@@ -201,9 +223,21 @@ class SearchState:
         if generation not in self.logged_generations:  # a resumed run may redo a generation logged before a crash
             self.folder.append_generation(record)
         self.checkpoint(generation, population)
+        if self.config.inherit:
+            self.prune_weights(population, pending)
         self.reporter.generation(record, self.generations)
         for callback in self.callbacks:
             callback(record)
+
+    def prune_weights(self, population: Iterable[Member], pending: Iterable[Member]) -> None:
+        """Keep the trained weights of the population and of the pending evaluations' parents only; plus, while a
+        resumed run replays its log, those of genomes trained later in the log (an uninterrupted run had not written
+        them yet at this point), so that a resumed run inherits exactly what the uninterrupted one did."""
+        keep = {m.hash for m in population}
+        for member in pending:
+            keep.update([member.hash, *member.lineage["parents"][:1]])
+        keep.update(r["genome_hash"] for i, r in self.logged.items() if i >= self.next_index and r["status"] == "ok")
+        self.folder.prune_weights(keep)
 
     def checkpoint(self, generation: int, population: list[Member]) -> None:
         """Write the state a resume continues from after ``generation``."""
