@@ -20,17 +20,18 @@ from nas.training import simulate
 
 # (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too, and so are
 # multi-fidelity runs ("generational-fidelity": successive halving with training states kept in the run folder),
-# killed on the inline executor and in the local executor's worker process
+# killed on the inline executor and in the local executor's worker process, and so are runs with weight inheritance
+# ("-inherit": the parents' weights kept in the run folder's inherit/)
 KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1),
-          ("generational-fidelity", 0), ("generational-fidelity", 1), ("aging-fidelity", 0)]
-FIDELITY = ["--fidelity", "1:4:2"]
+          ("generational-fidelity", 0), ("generational-fidelity", 1), ("aging-fidelity", 0),
+          ("generational-inherit", 0), ("aging-inherit", 1)]
+OPTIONS = {"fidelity": ["--fidelity", "1:4:2"], "inherit": ["--inherit"]}
 
 
 def search_args(algorithm: str) -> list:
     """The search options of an entry of KILLED."""
-    if algorithm.endswith("-fidelity"):
-        return [*SEARCH, *FIDELITY, "--algorithm", algorithm.removesuffix("-fidelity")]
-    return [*SEARCH, "--algorithm", algorithm]
+    name, _, option = algorithm.partition("-")
+    return [*SEARCH, *OPTIONS.get(option, []), "--algorithm", name]
 SEARCH = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "6", "--generations", "6"]
 
 
@@ -45,6 +46,7 @@ def fingerprint(path: Path) -> dict:
             "best": run.best.genome_hash, "generations": [g["generation"] for g in run.generations],
             "unique_indices": len(indices) == len(set(indices)),
             "rungs": [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])],
+            "inherited": [r.get("inherited_from") for r in sorted(run.evaluations, key=lambda r: r["index"])],
             "lineage": [(r["parents"], r["operator"], r["changed"]) for r in sorted(run.evaluations,
                                                                                      key=lambda r: r["index"])]}
 
