@@ -8,10 +8,14 @@ either a function of (seed, epoch) or saved with the weights:
   not by a shuffle whose state lives in a ``tf.data`` iterator;
 - the model's variables, random-seed states included (dropout), and the optimizer's variables (moments and the
   iteration count, so a learning-rate schedule continues where it was) travel in a :func:`snapshot`.
+
+A child can also start from its parent's trained weights (weight inheritance): :func:`layer_weights` keeps a trained
+model's weights by layer name, and :func:`inherit` copies those whose layer name and shapes match into a new model.
 """
 from __future__ import annotations
 
 import io
+import json
 import math
 from typing import TYPE_CHECKING
 
@@ -76,3 +80,38 @@ def restore(model: keras.Model, saved: bytes) -> None:
                           f"{len(variables)} variables): was it saved for another genome?")
     for variable, value in zip(variables, values):
         variable.assign(value)
+
+
+def layer_weights(model: keras.Model) -> bytes:
+    """The weights of every layer of ``model`` that has any, by layer name (``.npz`` bytes): what a child's
+    :func:`inherit` takes from its parent. Optimizer state is not included."""
+    arrays: dict[str, np.ndarray] = {}
+    names = []
+    for layer in model.layers:
+        values = layer.get_weights()
+        if values:
+            names.append([layer.name, len(values)])
+            for value in values:
+                arrays[f"w{len(arrays)}"] = np.asarray(value)
+    buffer = io.BytesIO()
+    np.savez(buffer, layers=np.array(json.dumps(names)), **arrays)
+    return buffer.getvalue()
+
+
+def inherit(model: keras.Model, saved: bytes) -> int:
+    """Weight inheritance (Real et al. 2017): copy into ``model`` the weights of each layer of the parent's
+    :func:`layer_weights` whose name and weight shapes both match one of its layers; other layers keep their fresh
+    initialisation. Returns the number of layers copied."""
+    parent: dict[str, list[np.ndarray]] = {}
+    with np.load(io.BytesIO(saved)) as arrays:
+        position = 0
+        for name, count in json.loads(str(arrays["layers"])):
+            parent[name] = [arrays[f"w{position + i}"] for i in range(count)]
+            position += count
+    copied = 0
+    for layer in model.layers:
+        own, values = layer.get_weights(), parent.get(layer.name)
+        if own and values is not None and [w.shape for w in own] == [v.shape for v in values]:
+            layer.set_weights(values)
+            copied += 1
+    return copied

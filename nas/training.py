@@ -222,44 +222,63 @@ def score(model: "keras.Model", data: "Dataset", budget: Budget, seed: int) -> d
             "val_loss": float(-np.mean(np.log(picked_probability)))}
 
 
+def train_metrics(logs: Mapping | None) -> dict[str, float]:
+    """The training metrics Keras logged for one epoch (``loss``, ``accuracy`` and the other compiled metrics), as
+    floats; ``val_`` entries are left to :func:`score`."""
+    return {name: float(value) for name, value in (logs or {}).items() if not name.startswith("val_")}
+
+
+def validation_metrics(entry: Mapping) -> dict:
+    """The validation metrics of one ``curve`` entry (what an outcome's ``metrics`` takes from its last epoch)."""
+    return {name: value for name, value in entry.items() if name.startswith("val_")}
+
+
 def _continue(genome: dict, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int, genome_hash: str,
               info: dict, epochs: int | None, initial_epoch: int, state: bytes | None, replicate: int,
-              curve: list) -> "keras.Model":
-    """Build the genome's model (with the training ``state`` of its first ``initial_epoch`` epochs put back) and
-    train it on to ``epochs``, appending each epoch's validation metrics to ``curve``."""
+              curve: list, inherit: bytes | None = None) -> tuple["keras.Model", int | None]:
+    """Build the genome's model (with the training ``state`` of its first ``initial_epoch`` epochs put back, or the
+    parent's weights ``inherit`` copied in where layers match) and train it on to ``epochs``, appending each
+    epoch's validation and training metrics to ``curve``. Returns the model and the number of layers inherited
+    (None without ``inherit``)."""
     import keras
 
-    from .epochs import restore
+    from .epochs import inherit as inherit_weights, restore
 
     model = build(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, info=info,
                   replicate=replicate)
+    inherited = inherit_weights(model, inherit) if inherit is not None else None
     if initial_epoch:
         if state is None:
             raise ConfigError(f"initial_epoch={initial_epoch} needs the training state saved after that epoch")
         restore(model, state)
     scorer = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: curve.append(
-        {"epoch": epoch + 1, **score(model, data, budget, seed)}))
+        {"epoch": epoch + 1, **score(model, data, budget, seed), **train_metrics(logs)}))
     fit(model, genome, data=data, budget=budget, seed=seed, epochs=epochs, initial_epoch=initial_epoch,
         callbacks=[scorer], info=info, order_seed=training_seed(seed, genome_hash, budget.seeding, replicate))
-    return model
+    return model, inherited
 
 
 def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
              genome_hash: str | None = None, epochs: int | None = None, initial_epoch: int = 0,
-             state: bytes | None = None, keep_state: bool = False, replicate: int = 0) -> dict:
+             state: bytes | None = None, keep_state: bool = False, replicate: int = 0, inherit: bytes | None = None,
+             keep_weights: bool = False) -> dict:
     """Train ``genome`` within ``budget`` and score it on ``data``'s validation split after every epoch; never raises.
 
     A multi-fidelity search trains to ``epochs`` (default ``budget.epochs``), continuing from epoch
     ``initial_epoch`` with the training ``state`` an earlier evaluation returned; ``keep_state`` returns the state
     after the last epoch (:func:`nas.epochs.snapshot` bytes) as ``state``. ``replicate`` > 0 trains with another
-    seed (re-evaluation). Returns an outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
+    seed (re-evaluation). ``inherit`` (a parent's :func:`nas.epochs.layer_weights` bytes) starts every layer whose
+    name and weight shapes match from the parent's weights (the outcome's ``inherited_layers`` counts them);
+    ``keep_weights`` returns the trained model's :func:`~nas.epochs.layer_weights` as ``weights``. Returns an
+    outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
     :data:`METRICS`, plus ``epochs``, ``train_samples`` and ``train_loss``; the scores are the last epoch's),
-    ``curve`` (the validation metrics after each epoch trained here), ``error`` (one line or None), ``traceback``
+    ``curve`` (after each epoch trained here: ``epoch``, the validation metrics and the training metrics Keras
+    logged, such as ``loss`` and ``accuracy``), ``error`` (one line or None), ``traceback``
     (failed only), ``started``, ``finished``, ``seconds``, ``node``, ``worker``.
     """
     import keras
 
-    from .epochs import snapshot
+    from .epochs import layer_weights, snapshot
 
     started, clock = now(), time.perf_counter()
     metrics: dict[str, Any] = {}
@@ -268,12 +287,17 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
                                **_where()}
     model = None
     try:
-        model = _continue(dict(genome), space=space, data=data, budget=budget, seed=seed,
-                          genome_hash=genome_hash or space.hash(genome), info=metrics, epochs=epochs,
-                          initial_epoch=initial_epoch, state=state, replicate=replicate, curve=curve)
-        metrics.update({k: v for k, v in curve[-1].items() if k != "epoch"})
+        model, inherited = _continue(dict(genome), space=space, data=data, budget=budget, seed=seed,
+                                     genome_hash=genome_hash or space.hash(genome), info=metrics, epochs=epochs,
+                                     initial_epoch=initial_epoch, state=state, replicate=replicate, curve=curve,
+                                     inherit=inherit)
+        metrics.update(validation_metrics(curve[-1]))
+        if inherited is not None:
+            outcome["inherited_layers"] = inherited
         if keep_state:
             outcome["state"] = snapshot(model)
+        if keep_weights:
+            outcome["weights"] = layer_weights(model)
     except Exception as error:  # noqa: BLE001 - any failure of one genome must not stop the search
         outcome["status"] = "failed"
         message = str(error).strip().splitlines()[0] if str(error).strip() else ""
@@ -295,15 +319,18 @@ def _simulated(seed: int, genome_hash: str, salt: str) -> float:
 def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,
              genome_hash: str | None = None, seconds: float = 0.0, epochs: int | None = None,
              initial_epoch: int = 0, state: bytes | None = None, keep_state: bool = False,
-             replicate: int = 0) -> dict:
+             replicate: int = 0, inherit: bytes | None = None, keep_weights: bool = False) -> dict:
     """A stand-in for :func:`evaluate` that trains nothing, for exercising the search machinery (executors, resume,
     multi-fidelity, benchmarks) in milliseconds, after sleeping ``seconds``. Use it with
     ``executor=nas.InlineExecutor(evaluate=nas.training.simulate)``.
 
     Each genome has a quality ``q`` in [0, 1) drawn from (seed, genome hash); after ``e`` epochs it scores
-    ``q ** (1 / e)`` (so ``q`` after one epoch, and the ranking of genomes is the same at every epoch),
+    ``q ** (1 / e)`` (so ``q`` after one epoch, and the ranking of genomes is the same at every epoch; its curve's
+    training accuracy is that score to the power 0.8, a little above it, and its training loss one minus that),
     plus, for ``replicate`` > 0, noise of up to +-0.02 drawn from the replicate (clipped to [0, 1]). A continued
     evaluation (``initial_epoch`` > 0) needs the ``state`` bytes an earlier one returned with ``keep_state``.
+    Weight inheritance is not simulated: ``inherit`` changes no score (``inherited_layers`` is 0) and
+    ``keep_weights`` returns stand-in ``weights`` bytes.
     """
     started, clock = now(), time.perf_counter()
     if seconds:
@@ -316,14 +343,18 @@ def simulate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     quality = _simulated(seed, genome_hash, "")
     noise = 0.04 * (_simulated(seed, genome_hash, f":{replicate}") - 0.5) if replicate else 0.0
     scores = {e: min(1.0, max(0.0, quality ** (1 / e) + noise)) for e in range(initial_epoch + 1, target + 1)}
-    curve = [{"epoch": e, "val_accuracy": s, "val_balanced_accuracy": s, "val_loss": 1.0 - s}
-             for e, s in scores.items()]
+    curve = [{"epoch": e, "val_accuracy": s, "val_balanced_accuracy": s, "val_loss": 1.0 - s, "loss": 1.0 - s ** 0.8,
+              "accuracy": s ** 0.8} for e, s in scores.items()]
     digest = hashlib.sha256(f"simulated:{seed}:{genome_hash}".encode()).digest()
     outcome = {"status": "ok", "error": None, "started": started, "finished": now(),
                "seconds": round(time.perf_counter() - clock, 3), **_where(), "curve": curve,
-               "metrics": {**{k: v for k, v in curve[-1].items() if k != "epoch"}, "epochs": len(curve),
+               "metrics": {**validation_metrics(curve[-1]), "epochs": len(curve),
                            "params": int.from_bytes(digest[4:8], "little") % 1_000_000,
                            "flops": int.from_bytes(digest[8:12], "little") % 100_000_000, "train_seconds": seconds}}
     if keep_state:
         outcome["state"] = f"simulated:{genome_hash}:{target}".encode()
+    if inherit is not None:
+        outcome["inherited_layers"] = 0
+    if keep_weights:
+        outcome["weights"] = f"simulated-weights:{genome_hash}".encode()
     return outcome

@@ -57,7 +57,11 @@ def test_continuation_equals_uninterrupted_training():
                     state=first["state"])
     assert whole["status"] == first["status"] == rest["status"] == "ok", (whole["error"], rest["error"])
     assert [c["epoch"] for c in whole["curve"]] == [1, 2] and [c["epoch"] for c in rest["curve"]] == [2]
-    assert whole["curve"] == first["curve"] + rest["curve"]
+    assert whole["curve"] == first["curve"] + rest["curve"]  # training metrics included
+    assert set(whole["curve"][0]) == {"epoch", "val_accuracy", "val_balanced_accuracy", "val_loss", "loss",
+                                      "accuracy"}
+    assert whole["curve"][-1]["loss"] == pytest.approx(whole["metrics"]["train_loss"], rel=1e-6)
+    assert not {"loss", "accuracy"} & set(whole["metrics"])  # the metrics stay the validation scores
     assert whole["metrics"]["val_loss"] == rest["metrics"]["val_loss"]
     other = resolve_space("cnn").repair(resolve_space("cnn").sample(random.Random(4)), data.input_shape)
     wrong = evaluate(other, space=space, data=data, budget=budget, seed=0, epochs=2, initial_epoch=1,
@@ -86,6 +90,8 @@ def test_successive_halving_promotes_the_best_third_of_each_rung(tmp_path):
                 assert below[record["genome_hash"]]["index"] == record["promoted_from"]
                 assert record["epochs"] == (1, 3, 9)[rung] and len(record["curve"]) == record["epochs"]
                 assert record["continued"] is True
+                assert all(0 <= c["accuracy"] <= 1 and c["loss"] == pytest.approx(1 - c["accuracy"])
+                           for c in record["curve"])  # simulated training metrics
     trained = [(r["genome_hash"], r["rung"]) for r in records if r["status"] == "ok"]
     assert len(trained) == len(set(trained))  # never trained twice at one rung
     assert run.best.rung == 2 and run.best.epochs == 9

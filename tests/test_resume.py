@@ -20,17 +20,18 @@ from nas.training import simulate
 
 # (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too, and so are
 # multi-fidelity runs ("generational-fidelity": successive halving with training states kept in the run folder),
-# killed on the inline executor and in the local executor's worker process
+# killed on the inline executor and in the local executor's worker process, and so are runs with weight inheritance
+# ("-inherit": the parents' weights kept in the run folder's inherit/)
 KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1),
-          ("generational-fidelity", 0), ("generational-fidelity", 1), ("aging-fidelity", 0)]
-FIDELITY = ["--fidelity", "1:4:2"]
+          ("generational-fidelity", 0), ("generational-fidelity", 1), ("aging-fidelity", 0),
+          ("generational-inherit", 0), ("aging-inherit", 1)]
+OPTIONS = {"fidelity": ["--fidelity", "1:4:2"], "inherit": ["--inherit"]}
 
 
 def search_args(algorithm: str) -> list:
     """The search options of an entry of KILLED."""
-    if algorithm.endswith("-fidelity"):
-        return [*SEARCH, *FIDELITY, "--algorithm", algorithm.removesuffix("-fidelity")]
-    return [*SEARCH, "--algorithm", algorithm]
+    name, _, option = algorithm.partition("-")
+    return [*SEARCH, *OPTIONS.get(option, []), "--algorithm", name]
 SEARCH = ["--space", "cnn", "--data", "synthetic:70", "--image-size", "16", "--population", "6", "--generations", "6"]
 
 
@@ -44,7 +45,10 @@ def fingerprint(path: Path) -> dict:
     return {"sequence": run.genome_sequence(), "population": run.generations[-1]["population"],
             "best": run.best.genome_hash, "generations": [g["generation"] for g in run.generations],
             "unique_indices": len(indices) == len(set(indices)),
-            "rungs": [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])]}
+            "rungs": [r.get("rung", 0) for r in sorted(run.evaluations, key=lambda r: r["index"])],
+            "inherited": [r.get("inherited_from") for r in sorted(run.evaluations, key=lambda r: r["index"])],
+            "lineage": [(r["parents"], r["operator"], r["changed"]) for r in sorted(run.evaluations,
+                                                                                     key=lambda r: r["index"])]}
 
 
 def logged(path: Path) -> int:
@@ -277,6 +281,10 @@ def test_retry_failed_retrains_machinery_failures_only(tiny_data, tmp_path, algo
     retried = [r for r in lines if r.get("attempt", 1) > 1]
     assert {r["index"] for r in retried} == killed
     assert all(r["status"] in ("ok", "cached") and r["attempt"] == 2 for r in retried)
+    before = {r["index"]: r for r in first.evaluations}
+    assert all((r["parents"], r["operator"], r["changed"]) == tuple(before[r["index"]][k] for k in
+                                                                     ("parents", "operator", "changed"))
+               for r in retried)  # a retry keeps the lineage of the attempt it replaces
     after = nas.load_run(run_dir, space=space)
     assert sorted(r["index"] for r in after.evaluations) == sorted({r["index"] for r in lines})  # one per index
     assert {r["index"] for r in after.evaluations if r["status"] == "failed"} == raised

@@ -29,6 +29,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "the mean")
     search.add_argument("--reevaluate-seeds", type=positive_int, default=2, metavar="S",
                         help="other seeds per re-evaluated genome (default 2)")
+    search.add_argument("--inherit", action="store_true",
+                        help="weight inheritance: a child starts from its first parent's trained weights wherever "
+                             "layer names and shapes match")
     search.add_argument("--seed-per-genome", action="store_true",
                         help="train each genome with its own seed (default: the same seed for every genome, so "
                              "they are compared under the same luck)")
@@ -83,8 +86,8 @@ def _search(args: argparse.Namespace) -> int:
     run = evolve(space, dataset, population=args.population, generations=args.generations,
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
                  run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
-                 reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, callbacks=callbacks,
-                 verbose=not args.quiet)
+                 reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, inherit=args.inherit,
+                 callbacks=callbacks, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
 

@@ -12,7 +12,7 @@ from collections import deque
 
 from .asha import Promotions
 from .dispatch import Dispatcher, fresh_counts
-from .operators import Member, aging_child
+from .operators import Member, aging_child, founder, lineage, operator_name
 from .state import SearchState
 from .strategy import Strategy
 
@@ -49,9 +49,10 @@ class Aging(Strategy):
                 if promotion is not None:
                     dispatcher.submit(promotion[0], done // state.size, promotion[1])
                 elif seeded < len(seeds) or population:
-                    genome = seeds[seeded] if seeded < len(seeds) else self._child(state, population)
+                    member = (state.member(seeds[seeded], lineage=founder(seeded, len(initial)))
+                              if seeded < len(seeds) else self._child(state, population))
                     seeded += 1
-                    dispatcher.submit(state.member(genome), done // state.size)
+                    dispatcher.submit(member, done // state.size)
                 else:
                     return
                 submitted += 1
@@ -70,7 +71,8 @@ class Aging(Strategy):
             done += 1
             fill()
             if done % state.size == 0:
-                state.finish_generation(done // state.size - 1, list(population), dispatcher.counts)
+                state.finish_generation(done // state.size - 1, list(population), dispatcher.counts,
+                                        [entry[0] for entry in dispatcher.in_flight.values()])
                 dispatcher.counts = fresh_counts()
                 if done < total:
                     state.reporter.batch(done // state.size, state.generations, state.size)
@@ -89,6 +91,7 @@ class Aging(Strategy):
         return [r for r in records if r.get("attempt", 1) == 1]
 
     @staticmethod
-    def _child(state: SearchState, population: deque[Member]) -> dict:
-        genome = aging_child(population, state.space, state.settings, state.objectives.multi, state.rng)
-        return state.admission.admit(genome, set(state.seen), lambda g: state.space.mutate(g, state.rng), "child")
+    def _child(state: SearchState, population: deque[Member]) -> Member:
+        genome, parents = aging_child(population, state.space, state.settings, state.objectives.multi, state.rng)
+        genome = state.admission.admit(genome, set(state.seen), lambda g: state.space.mutate(g, state.rng), "child")
+        return state.member(genome, lineage=lineage(operator_name(len(parents) > 1, True), parents, genome))

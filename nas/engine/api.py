@@ -43,7 +43,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
            algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
            tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False,
            fidelity: Fidelity | str | None = None, reevaluate: int = 0, reevaluate_seeds: int = 2,
-           verbose: bool = True) -> Run:
+           inherit: bool = False, verbose: bool = True) -> Run:
     """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
 
     Args:
@@ -91,6 +91,10 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             ``reevaluate_seeds`` other seeds each (at their rung's epochs) and rank them on the mean score
             (``run.best`` is then the best mean; ``run.reevaluation`` holds means, standard errors and the measured
             evaluation noise). One objective only.
+        inherit: weight inheritance (Real et al. 2017): a child starts from its first parent's trained weights in
+            every layer whose name and weight shapes match, the others freshly initialised (optimizer state is not
+            inherited). Records gain ``inherited_from`` (the parent's hash, or None) and ``inherited_layers``. The
+            trained weights of the population are kept in the run folder's ``inherit/``.
         verbose: print progress per evaluation and a summary per generation.
 
     Example:
@@ -117,13 +121,15 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
     parsed = Objectives.parse(dataset.default_objectives if objectives is None else objectives)
     rungs = _check_fidelity(coerce_fidelity(fidelity), strategy, parsed, budget)
     _check_reevaluate(reevaluate, reevaluate_seeds, parsed)
+    if not isinstance(inherit, bool):
+        raise ConfigError(f"inherit must be True or False, got {inherit!r}")
     config = SearchConfig(
         nas_version=_nas_version(), created=now(), versions=versions(), space=space.to_config(), data=dataset.spec,
         input_shape=list(dataset.input_shape), class_names=list(dataset.class_names), objectives=parsed.names,
         budget=budget.to_dict(), population=population, generations=generations, seed=seed, algorithm=strategy.name,
         operators=settings.__dict__.copy(), initial=[dict(g) for g in initial], executor={},
         fidelity=rungs.to_dict() if rungs else None,
-        reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None)
+        reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None, inherit=inherit)
     return _launch(config, strategy, space, dataset, executors_module.resolve(executor), run_dir, resume,
                    retry_failed, callbacks, verbose)
 

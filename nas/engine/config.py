@@ -74,6 +74,8 @@ class SearchConfig:
     fidelity: dict | None = None
     #: runs that re-evaluate their best genomes only: ``{"top": K, "seeds": S}``
     reevaluate: dict | None = None
+    #: weight inheritance (children start from their first parent's trained weights); omitted from the file when off
+    inherit: bool = False
     extra: dict = field(default_factory=dict)  # keys of a newer version's config, kept as they were
 
     @property
@@ -83,11 +85,11 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``config.json`` content (``in_flight`` only for aging runs, ``fidelity`` only for multi-fidelity
-        ones)."""
+        ones, ``reevaluate`` and ``inherit`` only where they are on)."""
         values = asdict(self)
         extra = values.pop("extra")
-        for optional in ("in_flight", "fidelity", "reevaluate"):
-            if values[optional] is None:
+        for optional in ("in_flight", "fidelity", "reevaluate", "inherit"):
+            if values[optional] is None or values[optional] is False:
                 del values[optional]
         return {**values, **extra}
 
@@ -96,7 +98,7 @@ class SearchConfig:
         """The config of a recorded run (older runs lack ``algorithm`` and ``initial``: their defaults apply)."""
         known = {f.name for f in fields(cls)} - {"extra"}
         given = {"algorithm": "generational", "initial": [], **{k: v for k, v in values.items() if k in known}}
-        missing = sorted(known - set(given) - {"in_flight", "fidelity", "reevaluate"})
+        missing = sorted(known - set(given) - {"in_flight", "fidelity", "reevaluate", "inherit"})
         if missing:
             raise ConfigError(f"config.json lacks {', '.join(missing)}: not a run folder of this version of nas")
         return cls(**given, extra={k: v for k, v in values.items() if k not in known})

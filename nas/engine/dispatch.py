@@ -26,8 +26,8 @@ class Dispatcher:
     def __init__(self, state: SearchState, replay: Iterable[dict] = ()) -> None:
         self.state = state
         self.replay: deque[dict] = deque(replay)
-        self.in_flight: dict[int, tuple[Member, int, Rung, bool]] = {}  # index -> (member, generation, rung,
-        #                                                                   continued from saved training state)
+        # index -> (member, generation, rung, continued from saved training state, genome whose weights it inherits)
+        self.in_flight: dict[int, tuple[Member, int, Rung, bool, str | None]] = {}
         self.waiters: dict[str, list[tuple[int, Member, int, Rung]]] = {}  # same genome and rung as one training
         self.ready: deque[tuple[int, dict]] = deque()        # completions known without the executor (cache)
         self.training: set[str] = set()                     # keys submitted to the executor, not back yet
@@ -42,7 +42,7 @@ class Dispatcher:
         index = state.take_index()
         state.seen.add(member.hash)
         key = state.key(member.hash, rung.number)
-        self.in_flight[index] = (member, generation, rung, False)
+        self.in_flight[index] = (member, generation, rung, False, None)
         if index in state.logged:
             return index  # finished before the interruption: its completion comes from the replay
         if key in state.cache:
@@ -52,7 +52,8 @@ class Dispatcher:
         else:
             self.training.add(key)
             work = state.work(member, rung)
-            self.in_flight[index] = (member, generation, rung, bool(work and "state" in work))
+            self.in_flight[index] = (member, generation, rung, bool(work and "state" in work),
+                                     state.parent(member) if work and "inherit" in work else None)
             state.executor.submit(index, member.genome, member.hash, work)
         return index
 
@@ -71,12 +72,15 @@ class Dispatcher:
             self.counts["cached"] += 1
         else:
             index, outcome = state.executor.next_result()
-            member, generation, rung, continued = self.in_flight[index]
+            member, generation, rung, continued, inherited_from = self.in_flight[index]
             key = state.key(member.hash, rung.number)
-            saved = outcome.pop("state", None)
-            if saved is not None and outcome["status"] == "ok":  # before the record: a logged rung has its state
-                state.folder.write_training_state(key, saved)
-            record = state.record(member, index, generation, outcome, rung, continued)
+            saved, weights = outcome.pop("state", None), outcome.pop("weights", None)
+            if outcome["status"] == "ok":  # before the record: a logged evaluation has its state and weights kept
+                if saved is not None:
+                    state.folder.write_training_state(key, saved)
+                if weights is not None:
+                    state.folder.write_weights(member.hash, weights)
+            record = state.record(member, index, generation, outcome, rung, continued, inherited_from)
             state.log(member, record)
             self.training.discard(key)
             self.counts["evaluated"] += 1

@@ -6,7 +6,7 @@ from deap import tools
 
 from ..fidelity import Fidelity
 from .dispatch import Dispatcher
-from .operators import Member, nsga2_parents, tournament, vary
+from .operators import Member, founder, nsga2_parents, tournament, vary
 from .state import Rung, SearchState, rung_rank
 from .strategy import Strategy
 
@@ -26,7 +26,7 @@ class Generational(Strategy):
                              state.generations, start)
         if population is None:
             genomes = state.admission.initial(initial, state.size, state.seen, state.rng)
-            population = [state.member(g) for g in genomes]
+            population = [state.member(g, lineage=founder(i, len(initial))) for i, g in enumerate(genomes)]
             counts = self.evaluate(state, population, 0)
             state.hall.update(population)
             state.finish_generation(0, population, counts)
@@ -86,8 +86,8 @@ class Generational(Strategy):
             elites = [m.copy() for m in state.hall[: settings.elitism]]
             parents = [tournament(population, settings.tournament_size, rng)
                        for _ in range(state.size - settings.elitism)]
-        offspring = [state.member(g) for g in vary(parents, state.space, settings, rng, set(state.seen),
-                                                   state.admission.admit)]
+        offspring = [state.member(g, lineage=lineal) for g, lineal in vary(parents, state.space, settings, rng,
+                                                                            set(state.seen), state.admission.admit)]
         counts = self.evaluate(state, offspring, generation)
         state.hall.update(offspring)
         population = tools.selNSGA2(population + offspring, state.size) if state.objectives.multi \

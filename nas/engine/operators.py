@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import random
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from deap import tools
@@ -16,14 +16,38 @@ from ..space import SearchSpace
 from .config import Settings
 
 
+def lineage(operator: str, parents: Sequence["Member"] = (), genome: dict | None = None) -> dict:
+    """The lineage keys of an evaluation record: ``parents`` (genome hashes, first parent first), ``operator`` (what
+    made the genome) and ``changed`` (gene -> [first parent's value, value] for the genes that differ from the first
+    parent; {} without a parent)."""
+    first = parents[0].genome if parents else None
+    changed = {} if first is None or genome is None else {
+        name: [first.get(name), value] for name, value in genome.items() if first.get(name) != value}
+    return {"parents": [p.hash for p in parents], "operator": operator, "changed": changed}
+
+
+def founder(position: int, given: int) -> dict:
+    """The lineage of the ``position``-th genome of the first generation: the first ``given`` came from ``initial=``
+    ("seeded"), the others were sampled at random ("initial")."""
+    return lineage("seeded" if position < given else "initial")
+
+
+def operator_name(crossed: bool, mutated: bool) -> str:
+    """"crossover", "mutation", "crossover+mutation", or "copy" (a parent's genome that neither operator changed,
+    only repaired)."""
+    return "+".join(name for name, used in (("crossover", crossed), ("mutation", mutated)) if used) or "copy"
+
+
 @dataclass
 class Member:
-    """One genome of a population, its fitness and the evaluation record that gave it."""
+    """One genome of a population, its fitness, the evaluation record that gave it, and its lineage (see
+    :func:`lineage`; what a new evaluation of it records)."""
 
     genome: dict
     hash: str
     fitness: Fitness
     record: dict | None = None
+    lineage: dict = field(default_factory=lambda: lineage("initial"))
 
     def ranking(self) -> tuple:
         """Sort key of a scored member: its weighted fitness, then the earlier evaluation first."""
@@ -31,7 +55,7 @@ class Member:
 
     def copy(self) -> "Member":
         """An independent copy (the genome dict and the fitness are copied, the record is shared)."""
-        return Member(dict(self.genome), self.hash, copy.deepcopy(self.fitness), self.record)
+        return Member(dict(self.genome), self.hash, copy.deepcopy(self.fitness), self.record, self.lineage)
 
 
 def same(a: Member, b: Member) -> bool:
@@ -76,33 +100,43 @@ Admit = Callable[[dict, set, Callable[[dict], dict], str], dict]
 
 
 def vary(parents: list[Member], space: SearchSpace, settings: Settings, rng: random.Random, taken: set[str],
-         admit: Admit) -> list[dict]:
-    """Children of consecutive parent pairs: crossover with ``crossover_prob``, then mutation of each child with
-    ``mutation_prob``; ``admit`` repairs each child and makes it new (its hash is added to ``taken``)."""
+         admit: Admit) -> list[tuple[dict, dict]]:
+    """Children of consecutive parent pairs, each with its :func:`lineage`: crossover with ``crossover_prob``, then
+    mutation of each child with ``mutation_prob``; ``admit`` repairs each child and makes it new (its hash is added
+    to ``taken``; a mutation it needs for that counts as one)."""
     children = []
     for i in range(0, len(parents), 2):
-        a = parents[i].genome
-        b = parents[(i + 1) % len(parents)].genome
-        if rng.random() < settings.crossover_prob:
+        pair = (parents[i], parents[(i + 1) % len(parents)])
+        a, b = pair[0].genome, pair[1].genome
+        crossed = rng.random() < settings.crossover_prob
+        if crossed:
             a, b = space.crossover(a, b, rng)
-        for child in (a, b)[: len(parents) - i]:
-            if rng.random() < settings.mutation_prob:
+        for child, lineal in ((a, pair), (b, pair[::-1]))[: len(parents) - i]:
+            mutated = [rng.random() < settings.mutation_prob]
+            if mutated[0]:
                 child = space.mutate(child, rng)
-            child = admit(child, taken, lambda g: space.mutate(g, rng), "child")
+
+            def fresh(genome: dict, mutated: list = mutated) -> dict:
+                mutated[0] = True
+                return space.mutate(genome, rng)
+
+            child = admit(child, taken, fresh, "child")
             taken.add(space.hash(child))
-            children.append(child)
+            children.append((child, lineage(operator_name(crossed, mutated[0]),
+                                            lineal if crossed else lineal[:1], child)))
     return children
 
 
 def aging_child(population: Sequence[Member], space: SearchSpace, settings: Settings, multi: bool,
-                rng: random.Random) -> dict:
+                rng: random.Random) -> tuple[dict, list[Member]]:
     """Regularized evolution's child: a sampled winner, crossed with a second winner with ``crossover_prob``, and
-    always mutated (not yet repaired)."""
-    genome = sample_winner(population, settings.tournament_size, multi, rng).genome
+    always mutated (not yet repaired); returned with its parents (the crossed-in winner second)."""
+    parents = [sample_winner(population, settings.tournament_size, multi, rng)]
+    genome = parents[0].genome
     if rng.random() < settings.crossover_prob:
-        genome, _ = space.crossover(genome, sample_winner(population, settings.tournament_size, multi, rng).genome,
-                                    rng)
-    return space.mutate(genome, rng)
+        parents.append(sample_winner(population, settings.tournament_size, multi, rng))
+        genome, _ = space.crossover(genome, parents[1].genome, rng)
+    return space.mutate(genome, rng), parents
 
 
 def diversity(population: list[Member]) -> dict[str, float]:

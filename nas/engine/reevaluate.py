@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from ..clock import now
 from ..runs.reader import REEVALUATION
 from ..training import training_seed
-from .operators import Member
+from .operators import Member, lineage
 
 if TYPE_CHECKING:
     from .state import SearchState
@@ -65,10 +65,12 @@ def reevaluate(state: "SearchState", top: int, seeds: int) -> dict:
         index, outcome = state.executor.next_result()
         record, replicate = tasks[index]
         outcome.pop("state", None)
-        again = state.record(state.member(record["genome"]), index, generation, outcome)
+        member = state.member(record["genome"])
+        again = state.record(member, index, generation, outcome)
         again.update(rung=record.get("rung", 0), epochs=record.get("epochs"), replicate=replicate,
                      replicate_of=record["index"],
-                     training_seed=training_seed(state.seed, record["genome_hash"], state.budget.seeding, replicate))
+                     training_seed=training_seed(state.seed, record["genome_hash"], state.budget.seeding, replicate),
+                     **lineage("reevaluation", [member], member.genome))
         state.folder.append_evaluation(again)
         state.reporter.evaluation(again, state.objectives.parsed)
         logged[record["index"], replicate] = again

@@ -21,7 +21,7 @@ from ..space import SearchSpace
 from ..training import Budget, training_seed
 from .admission import Admission
 from .config import SearchConfig
-from .operators import Member, diversity, same
+from .operators import Member, diversity, lineage as lineage_of, same
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 CHECKPOINT_FORMAT = 1
 #: outcome keys copied into an evaluation record when present
 OPTIONAL_KEYS = ("traceback", "cached_from", "worker_rss_mb", "queued_seconds", "overhead_seconds", "gpu")
+#: the lineage keys of every evaluation record (see :func:`nas.engine.operators.lineage`)
+LINEAGE_KEYS = ("parents", "operator", "changed")
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,11 @@ class SearchState:
         self.started = time.perf_counter()
 
     # -- members and records -------------------------------------------------------------------------------------
-    def member(self, genome: dict, record: dict | None = None) -> Member:
-        """A population member for ``genome``, scored by ``record`` when given."""
+    def member(self, genome: dict, record: dict | None = None, lineage: dict | None = None) -> Member:
+        """A population member for ``genome``, scored by ``record`` when given, made as ``lineage`` says (default: a
+        random initial genome)."""
         weights = ((1.0,) if self.fidelity else ()) + self.objectives.weights
-        member = Member(genome, self.space.hash(genome), Fitness(weights))
+        member = Member(genome, self.space.hash(genome), Fitness(weights), lineage=lineage or lineage_of("initial"))
         if record is not None:
             self.apply(member, record)
         return member
@@ -96,17 +99,31 @@ class SearchState:
         return genome_hash if rung == 0 else f"{genome_hash}@{rung}"
 
     def work(self, member: Member, rung: Rung) -> dict | None:
-        """The fitness's keyword arguments for evaluating ``member`` at ``rung`` (None without fidelity): the
-        epochs to reach, and for a promotion the training state saved at the rung below (trained from scratch to
-        the same model when that state is gone)."""
-        if self.fidelity is None:
-            return None
-        work: dict = {"epochs": self.fidelity.rungs[rung.number], "keep_state": rung.number < self.fidelity.top}
-        if rung.lower is not None:
-            saved = self.folder.read_training_state(self.key(member.hash, rung.number - 1))
-            if saved is not None:
-                work.update(initial_epoch=self.fidelity.rungs[rung.number - 1], state=saved)
-        return work
+        """The fitness's keyword arguments for evaluating ``member`` at ``rung`` (None when there are none). With
+        fidelity: the epochs to reach, and for a promotion the training state saved at the rung below (trained from
+        scratch to the same model when that state is gone). With weight inheritance: keep the trained weights, and
+        for a child whose first parent's weights are kept, start from them (``inherit``)."""
+        work: dict = {}
+        if self.fidelity is not None:
+            work.update(epochs=self.fidelity.rungs[rung.number], keep_state=rung.number < self.fidelity.top)
+            if rung.lower is not None:
+                saved = self.folder.read_training_state(self.key(member.hash, rung.number - 1))
+                if saved is not None:
+                    work.update(initial_epoch=self.fidelity.rungs[rung.number - 1], state=saved)
+        if self.config.inherit:
+            work["keep_weights"] = True
+            parent = self.parent(member) if rung.lower is None else None
+            weights = self.folder.read_weights(parent) if parent is not None else None
+            if weights is not None:
+                work["inherit"] = weights
+        return work or None
+
+    @staticmethod
+    def parent(member: Member) -> str | None:
+        """The genome hash ``member`` inherits weights from: its first parent, for a child of the genetic operators
+        (None for a genome of the first generation)."""
+        parents = member.lineage["parents"]
+        return parents[0] if parents and member.lineage["operator"] not in ("promotion", "reevaluation") else None
 
     def take_index(self) -> int:
         """The index of the next evaluation (evaluation order, not completion order)."""
@@ -114,9 +131,10 @@ class SearchState:
         return index
 
     def record(self, member: Member, index: int, generation: int, outcome: dict, rung: Rung = Rung(),
-               continued: bool = False) -> dict:
+               continued: bool = False, inherited_from: str | None = None) -> dict:
         """The log record of one evaluation's ``outcome`` at ``rung`` (``continued``: from the training state of
-        the rung below, whose learning curve it extends)."""
+        the rung below, whose learning curve it extends; ``inherited_from``: the genome whose trained weights it
+        started from). With weight inheritance, a promotion and a cache hit say what their source inherited."""
         epochs = self.fidelity.rungs[rung.number] if self.fidelity else self.budget.epochs
         curve = outcome.get("curve") or []
         if continued and rung.lower is not None:
@@ -126,12 +144,17 @@ class SearchState:
                   "error": outcome.get("error"), "node": outcome.get("node"), "worker": outcome.get("worker"),
                   "started": outcome.get("started"), "finished": outcome.get("finished"),
                   "seconds": outcome.get("seconds"), "rung": rung.number, "epochs": epochs, "curve": curve,
-                  "training_seed": training_seed(self.seed, member.hash, self.budget.seeding)}
+                  "training_seed": training_seed(self.seed, member.hash, self.budget.seeding),
+                  **(lineage_of("promotion", [member], member.genome) if rung.lower is not None else member.lineage)}
         if rung.lower is not None:
             record.update(promoted_from=rung.lower["index"], continued=continued)
         if outcome["status"] == "failed":
             record["failure"] = outcome.get("failure", "genome")
         record.update({key: outcome[key] for key in OPTIONAL_KEYS if key in outcome})
+        if self.config.inherit:
+            source = rung.lower if rung.lower is not None else {"inherited_from": inherited_from, **outcome}
+            record.update(inherited_from=source.get("inherited_from"),
+                          inherited_layers=source.get("inherited_layers", 0) if source.get("inherited_from") else 0)
         record["fitness"] = self.objectives.recorded(record)
         return record
 
@@ -141,7 +164,8 @@ class SearchState:
         stamp = now()
         return {"status": "cached", "metrics": source["metrics"], "error": source.get("error"), "node": None,
                 "worker": None, "started": stamp, "finished": stamp, "seconds": 0.0, "cached_from": source["index"],
-                "curve": source.get("curve")}
+                "curve": source.get("curve"),
+                **{key: source[key] for key in ("inherited_from", "inherited_layers") if key in source}}
 
     def log(self, member: Member, record: dict) -> None:
         """Append ``record`` to the log, cache it (unless it is itself a cache hit) and score ``member``."""
@@ -182,8 +206,10 @@ class SearchState:
                             "std": statistics.pstdev(values)} if values else None)
         return stats
 
-    def finish_generation(self, generation: int, population: list[Member], counts: dict) -> None:
-        """Log the generation record, checkpoint, report and call the callbacks."""
+    def finish_generation(self, generation: int, population: list[Member], counts: dict,
+                          pending: Iterable[Member] = ()) -> None:
+        """Log the generation record, checkpoint, drop the kept weights no member or ``pending`` child can inherit
+        any more, report and call the callbacks."""
         best = self.best_record()
         record = {
             "generation": generation, "population": [m.hash for m in population], "stats": self._stats(population),
@@ -197,9 +223,21 @@ class SearchState:
         if generation not in self.logged_generations:  # a resumed run may redo a generation logged before a crash
             self.folder.append_generation(record)
         self.checkpoint(generation, population)
+        if self.config.inherit:
+            self.prune_weights(population, pending)
         self.reporter.generation(record, self.generations)
         for callback in self.callbacks:
             callback(record)
+
+    def prune_weights(self, population: Iterable[Member], pending: Iterable[Member]) -> None:
+        """Keep the trained weights of the population and of the pending evaluations' parents only; plus, while a
+        resumed run replays its log, those of genomes trained later in the log (an uninterrupted run had not written
+        them yet at this point), so that a resumed run inherits exactly what the uninterrupted one did."""
+        keep = {m.hash for m in population}
+        for member in pending:
+            keep.update([member.hash, *member.lineage["parents"][:1]])
+        keep.update(r["genome_hash"] for i, r in self.logged.items() if i >= self.next_index and r["status"] == "ok")
+        self.folder.prune_weights(keep)
 
     def checkpoint(self, generation: int, population: list[Member]) -> None:
         """Write the state a resume continues from after ``generation``."""
@@ -292,6 +330,7 @@ class SearchState:
 
     def _log_attempt(self, previous: dict, outcome: dict) -> dict:
         record = self.record(self.member(previous["genome"]), previous["index"], previous["generation"], outcome)
+        record.update({key: previous[key] for key in LINEAGE_KEYS if key in previous})
         record["attempt"] = previous.get("attempt", 1) + 1
         self.folder.append_evaluation(record)
         if record["status"] != "cached":

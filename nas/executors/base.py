@@ -2,7 +2,8 @@
 
 An executor is started with a :class:`Job` (the space, data, budget and seed shared by every evaluation), then takes
 ``submit(task_id, genome, genome_hash, work)`` calls (``work``: keyword arguments of this one evaluation, such as
-the epochs to train to and the training state to continue from in a multi-fidelity search) and hands back
+the epochs to train to and the training state to continue from in a multi-fidelity search, or the parent's
+weights a child inherits) and hands back
 ``(task_id, outcome)`` pairs from
 :meth:`Executor.next_result` as evaluations finish. Only genomes (plain dicts) travel per task, so remote executors
 ship the job once. Each executor describes itself (:meth:`Executor.describe`, recorded in ``config.json``) and is
@@ -43,8 +44,8 @@ class Job:
 
     def run(self, genome: dict, genome_hash: str, work: dict | None = None) -> dict:
         """Evaluate one genome with this job's fitness (given the keyword arguments in ``work``: ``epochs``,
-        ``initial_epoch``, ``state``, ``keep_state``, ``replicate``; see :func:`nas.training.evaluate`); returns its
-        outcome dict."""
+        ``initial_epoch``, ``state``, ``keep_state``, ``replicate``, ``inherit``, ``keep_weights``; see
+        :func:`nas.training.evaluate`); returns its outcome dict."""
         return self.evaluate(genome, space=self.space, data=self.data, budget=self.budget, seed=self.seed,
                              genome_hash=genome_hash, **(work or {}))
 

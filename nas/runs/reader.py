@@ -30,7 +30,10 @@ BEST_MODEL = "best/model.keras"  # the search's best genome, saved on first use 
 @dataclass(frozen=True)
 class Individual:
     """One evaluated genome: its genes, fitness (objective order; None for a failed objective) and metrics, as
-    measured at ``rung`` after ``epochs`` epochs of training (a multi-fidelity run's highest rung for it)."""
+    measured at ``rung`` after ``epochs`` epochs of training (a multi-fidelity run's highest rung for it), and its
+    lineage: the ``parents``' genome hashes (first parent first), the ``operator`` that made it and the genes
+    ``changed`` from the first parent (``{gene: [parent's value, value]}``). Runs written before nas recorded
+    lineage read as ``()``, None and ``{}``."""
 
     genome: dict
     genome_hash: str
@@ -41,6 +44,9 @@ class Individual:
     generation: int
     rung: int = 0
     epochs: int | None = None
+    parents: tuple = ()
+    operator: str | None = None
+    changed: dict = field(default_factory=dict)
     run: "Run | None" = field(default=None, repr=False, compare=False)
 
     def build(self, input_shape: Sequence[int] | None = None, num_classes: int | None = None,
@@ -125,7 +131,8 @@ class Run:
     def _individual(self, record: dict) -> Individual:
         return Individual(record["genome"], record["genome_hash"], tuple(record["fitness"]), record["metrics"],
                           record["status"], record["index"], record["generation"], record.get("rung", 0),
-                          record.get("epochs"), self)
+                          record.get("epochs"), tuple(record.get("parents") or ()), record.get("operator"),
+                          dict(record.get("changed") or {}), run=self)
 
     def _scored(self) -> list[tuple[tuple, dict]]:
         """(signed fitness, record) of every successful evaluation, one per genome: its highest rung's (the first

@@ -27,6 +27,7 @@ CHECKPOINT = "checkpoint.json"
 PREVIOUS_CHECKPOINT = "checkpoint.prev.json"
 TRAINING_STATES = "training_state"  # multi-fidelity: saved training states, deleted once no promotion needs them
 TENSORBOARD = "tensorboard"  # written by nas tensorboard / the search's --tensorboard (nas.tensorboard)
+INHERITED_WEIGHTS = "inherit"  # weight inheritance: trained weights of genomes a child may still inherit from
 
 
 def default_run_dir(root: str | os.PathLike = "runs") -> Path:
@@ -184,6 +185,25 @@ class RunFolder:
         """Delete every kept training state (a generation's promotions are done); returns how many."""
         folder = self.path / TRAINING_STATES
         paths = sorted(folder.glob("*.npz")) if folder.is_dir() else []
+        for path in paths:
+            path.unlink()
+        return len(paths)
+
+    def write_weights(self, genome_hash: str, weights: bytes) -> Path:
+        """Keep a genome's trained weights for children that inherit them (``inherit/HASH.weights``, atomically,
+        before the evaluation that produced them is logged)."""
+        return write_atomic(self.path / INHERITED_WEIGHTS / f"{genome_hash}.weights", weights, parents=True)
+
+    def read_weights(self, genome_hash: str) -> bytes | None:
+        """The trained weights kept for ``genome_hash``; None when there are none (never kept, or deleted)."""
+        path = self.path / INHERITED_WEIGHTS / f"{genome_hash}.weights"
+        return path.read_bytes() if path.is_file() else None
+
+    def prune_weights(self, keep: Iterable[str]) -> int:
+        """Delete the kept weights of every genome not in ``keep`` (no living member or child can inherit them);
+        returns how many."""
+        folder, keep = self.path / INHERITED_WEIGHTS, set(keep)
+        paths = [p for p in sorted(folder.glob("*.weights")) if p.stem not in keep] if folder.is_dir() else []
         for path in paths:
             path.unlink()
         return len(paths)
