@@ -63,10 +63,12 @@ def dense_space(modes=("ok",), units=(4, 8, 16, 32, 64)):
     ], build=_build_dense)
 
 
-def scripted_fitness(genome, *, space, data, budget, seed, genome_hash=None, marker_dir=None, sleep=0.0):
+def scripted_fitness(genome, *, space, data, budget, seed, genome_hash=None, marker_dir=None, sleep=0.0, **work):
     """A fitness for executor tests, chosen by the genome's ``mode``: ``ok`` scores like :func:`nas.training.simulate`
     after sleeping ``sleep`` seconds; ``raise`` raises; ``hang`` sleeps for a minute; ``die`` SIGKILLs its process;
-    ``die_once`` SIGKILLs its process the first time a genome is tried (a marker file in ``marker_dir`` remembers)."""
+    ``die_once`` SIGKILLs its process the first time a genome is tried (a marker file in ``marker_dir`` remembers);
+    ``die_promoted`` the first time a multi-fidelity promotion continues it. ``work`` (epochs, training state) goes
+    to ``simulate``."""
     import time
 
     from nas.training import simulate
@@ -76,9 +78,12 @@ def scripted_fitness(genome, *, space, data, budget, seed, genome_hash=None, mar
         raise RuntimeError("this fitness is scripted to fail")
     if mode == "hang":
         time.sleep(60)
-    if mode == "die" or mode == "die_once" and not _first_try_done(marker_dir, genome_hash):
+    promoted = work.get("initial_epoch", 0) > 0 and mode == "die_promoted"
+    if (mode == "die" or mode == "die_once" and not _first_try_done(marker_dir, genome_hash)
+            or promoted and not _first_try_done(marker_dir, f"{genome_hash}-{work['epochs']}")):
         os.kill(os.getpid(), signal.SIGKILL)
-    return simulate(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, seconds=sleep)
+    return simulate(genome, space=space, data=data, budget=budget, seed=seed, genome_hash=genome_hash, seconds=sleep,
+                    **work)
 
 
 def _first_try_done(marker_dir, genome_hash) -> bool:

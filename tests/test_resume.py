@@ -296,6 +296,33 @@ def test_retry_failed_retrains_machinery_failures_only(tiny_data, tmp_path, algo
         assert len((run_dir / "evaluations.jsonl").read_text().splitlines()) == len(lines)
 
 
+def test_retry_failed_keeps_the_rung_of_a_failed_promotion(tiny_data, tmp_path):
+    """A promotion whose worker died is trained again from scratch to its rung's epochs; the new attempt keeps the
+    rung, the epochs and the link to the lower rung's record (``continued`` False: it did not continue)."""
+    import functools
+
+    from conftest import scripted_fitness
+
+    space = dense_space(modes=("ok", "die_promoted"))
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    fitness = functools.partial(scripted_fitness, marker_dir=str(markers))
+    run_dir = tmp_path / "run"
+    nas.evolve(space, tiny_data, population=9, generations=1, seed=1, fidelity=nas.Fidelity(1, 3, 3),
+               run_dir=run_dir, executor=nas.LocalExecutor(evaluate=fitness), verbose=False)
+    failed = [r for r in nas.load_run(run_dir, space=space).evaluations if r.get("failure") == "machinery"]
+    assert failed and all(r["rung"] == 1 and "promoted_from" in r for r in failed)  # the seed promotes one to die
+
+    nas.resume(run_dir, space=space, executor=nas.LocalExecutor(evaluate=fitness), retry_failed=True, verbose=False)
+    retried = {r["index"]: r for r in nas.load_run(run_dir, space=space).evaluations}
+    for before in failed:
+        after = retried[before["index"]]
+        assert after["status"] == "ok" and after["attempt"] == 2
+        assert (after["rung"], after["epochs"], after["promoted_from"], after["continued"]) == (
+            1, 3, before["promoted_from"], False)
+        assert after["metrics"]["epochs"] == 3  # trained from scratch to the rung's epochs
+
+
 def test_retry_failed_needs_resume(tiny_data, tmp_path):
     with pytest.raises(nas.ConfigError, match="retry_failed=True needs resume=True"):
         nas.evolve(dense_space(), tiny_data, population=2, generations=1, run_dir=tmp_path / "r", retry_failed=True,

@@ -329,8 +329,11 @@ class SearchState:
         return len(first)
 
     def _log_attempt(self, previous: dict, outcome: dict) -> dict:
-        record = self.record(self.member(previous["genome"]), previous["index"], previous["generation"], outcome)
+        record = self.record(self.member(previous["genome"]), previous["index"], previous["generation"], outcome,
+                             Rung(int(previous.get("rung", 0))))  # a higher rung's retry trains from scratch to it
         record.update({key: previous[key] for key in LINEAGE_KEYS if key in previous})
+        if "promoted_from" in previous:
+            record.update(promoted_from=previous["promoted_from"], continued=False)
         record["attempt"] = previous.get("attempt", 1) + 1
         self.folder.append_evaluation(record)
         if record["status"] != "cached":
