@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from nas.errors import InvalidGenomeError
 from nas.space import Bool, Choice, Float, Int, LogFloat, SearchSpace, genome_hash
-from search_spaces.cnn import _spatial
+from search_spaces.cnn import BN_MOMENTUM, _spatial
 
 if TYPE_CHECKING:
     import keras
@@ -190,7 +190,7 @@ def _unit(x: Any, genome: Mapping, name: str, filters: int | None, kernel: int, 
     else:
         x = layers.Conv2D(filters, kernel, strides=stride, padding="same", use_bias=bias, name=f"{name}_conv")(x)
     if genome["batch_norm"]:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        x = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn")(x)
     return layers.ReLU(name=f"{name}_relu")(x) if relu else x
 
 
