@@ -29,3 +29,8 @@ def save(name: str, figures: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps({"machine": machine(), **figures}, indent=2) + "\n")
     return path
+
+
+def epochs_spent(run) -> int:
+    """Epochs a search really trained (cache hits trained nothing; a promotion only its added epochs)."""
+    return sum(int(r["metrics"].get("epochs") or 0) for r in run.evaluations if r["status"] != "cached")

@@ -4,6 +4,14 @@ and scored once on its test split.
 
     python benchmarks/ham10000.py [--data PATH] [--population 8] [--generations 3] [--epochs 12]
         [--run-dir runs/bench-ham10000]
+    python benchmarks/ham10000.py --space modern --seed-genome plain4-stride2 --fidelity 1:9:3 \
+        --search-samples 2000 --max-flops 150000000 --max-params 1500000 --population 10 --generations 5 \
+        --epochs 20 --patience 5 --output ham10000_modern
+
+The second form is issue 10's verdict: the modern space seeded with its plain design (modern.PLAIN4 with a
+stride-2 stem, under the FLOPs cap that keeps a 64 px search and retrain within an hour and 20 minutes on 2 cores),
+multi-fidelity evolution (successive halving inside each generation, promotions continuing from the saved training
+state), common random numbers; its figures go to ham10000_modern.json beside the first form's ham10000.json.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
@@ -22,11 +30,22 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
+from _common import epochs_spent, save  # noqa: E402
 from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 from nas.retrain import retrain  # noqa: E402
+
+
+def _seeds(name: str | None) -> list[dict]:
+    """The genome --seed-genome names, as ``initial=`` takes it."""
+    if name in ("plain4", "plain4-stride2"):
+        from search_spaces.modern import PLAIN4
+        return [dict(PLAIN4, stem_stride=2) if name == "plain4-stride2" else PLAIN4]
+    if name == "table1":
+        from search_spaces.cnn import TABLE1
+        return [TABLE1]
+    return []
 
 
 def main() -> None:
@@ -40,6 +59,15 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--run-dir", default="runs/bench-ham10000")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--space", default="cnn", choices=("cnn", "modern"))
+    parser.add_argument("--seed-genome", choices=("plain4", "plain4-stride2", "table1"),
+                        help="put this design in the first generation (plain4-stride2: modern.PLAIN4 with a stride-2 "
+                             "stem, a quarter of its FLOPs)")
+    parser.add_argument("--fidelity", help="multi-fidelity rungs MIN:MAX:ETA in epochs (default: 1 epoch each)")
+    parser.add_argument("--reevaluate", type=int, default=0, help="retrain the top K with other seeds at the end")
+    parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
+    parser.add_argument("--executor", default="local", choices=("local", "inline"))
+    parser.add_argument("--output", default="ham10000", help="results file name under benchmarks/results/")
     add_data_option(parser)
     args = parser.parse_args()
     ham = data_folder(args)
@@ -51,10 +79,13 @@ def main() -> None:
 
     shutil.rmtree(args.run_dir, ignore_errors=True)
     start = time.perf_counter()
-    run = nas.evolve("cnn", data, population=args.population, generations=args.generations,
-                     objectives=data.default_objectives, executor="inline", run_dir=args.run_dir, seed=args.seed,
-                     budget=nas.Budget(epochs=1, max_train_samples=args.search_samples, max_params=args.max_params,
-                                       class_weighted=data.class_weighted))
+    fidelity = nas.Fidelity.parse(args.fidelity) if args.fidelity else None
+    run = nas.evolve(args.space, data, population=args.population, generations=args.generations,
+                     objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir, seed=args.seed,
+                     initial=_seeds(args.seed_genome), fidelity=fidelity, reevaluate=args.reevaluate,
+                     budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
+                                       max_train_samples=args.search_samples, max_params=args.max_params,
+                                       max_flops=args.max_flops, class_weighted=data.class_weighted))
     search_seconds = time.perf_counter() - start
 
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
@@ -62,20 +93,27 @@ def main() -> None:
     winner = next(c for c in trained["candidates"] if c["genome_hash"] == summary["genome_hash"])
     table1 = trained["baselines"]["table1"]
     rows = {"searched": summary["test"], "table1": summary["baselines"]["table1"]}
+    best = run.best
     figures = {"image_size": args.image_size, "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val",
                                                                                                    "test")},
-               "search": {"population": args.population, "generations": args.generations,
-                          "evaluations": len(run.evaluations), "seconds": round(search_seconds, 1),
-                          "samples_per_evaluation": args.search_samples, "max_params": args.max_params},
+               "search": {"space": args.space, "seed_genome": args.seed_genome, "fidelity": args.fidelity,
+                          "reevaluate": args.reevaluate, "population": args.population,
+                          "generations": args.generations, "evaluations": len(run.evaluations),
+                          "epochs_trained": epochs_spent(run), "seconds": round(search_seconds, 1),
+                          "evaluations_per_hour": round(3600 * len(run.evaluations) / search_seconds, 1),
+                          "best_validation": best.fitness[0] if best else None,
+                          "samples_per_evaluation": args.search_samples, "max_params": args.max_params,
+                          "max_flops": args.max_flops},
                "retrain": {"epochs": args.epochs, "patience": args.patience},
                "searched": {"genome_hash": summary["genome_hash"], "params": winner["params"],
                             "epochs_run": winner["epochs_run"], "train_seconds": winner["seconds"]},
                "table1": {"params": table1["params"], "epochs_run": table1["epochs_run"],
                           "train_seconds": table1["seconds"]},
                "test": {name: {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"],
-                               "macro_f1": r["macro"]["f1"]} for name, r in rows.items()},
+                               "macro_f1": r["macro"]["f1"], "melanoma_recall": r["melanoma_sensitivity"]}
+                        for name, r in rows.items()},
                "load_seconds": round(load_seconds, 1), "report": str(run.path / "final" / "report.md")}
-    save("ham10000", figures)
+    save(args.output, figures)
     print(f"\nsearch: {len(run.evaluations)} evaluations in {search_seconds:.0f} s; winner {summary['genome_hash']} "
           f"({winner['params']:,} params)")
     print(f"retrain: searched {winner['seconds']:.0f} s ({winner['epochs_run']} epochs), Table 1 "
@@ -83,7 +121,7 @@ def main() -> None:
     print(f"test split ({len(data.y_test)} images of {len(set(data.lesion_ids_test))} lesions):")
     for name, r in rows.items():
         print(f"  {name:<9} accuracy {r['accuracy']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "
-              f"macro F1 {r['macro']['f1']:.3f}")
+              f"macro F1 {r['macro']['f1']:.3f}  melanoma recall {r['melanoma_sensitivity']:.3f}")
 
 
 if __name__ == "__main__":

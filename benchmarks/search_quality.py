@@ -29,17 +29,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save  # noqa: E402
+from _common import epochs_spent, save  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import balanced_accuracy, predict, train  # noqa: E402
 
 METHODS = ("random", "generational", "generational-fidelity")
-
-
-def epochs_spent(run) -> int:
-    """Epochs the run really trained (cache hits trained nothing; a promotion only its added epochs)."""
-    return sum(int(r["metrics"].get("epochs") or 0) for r in run.evaluations if r["status"] != "cached")
 
 
 def search(method: str, data, args, seed: int, run_dir: str):
