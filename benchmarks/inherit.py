@@ -68,7 +68,8 @@ def main() -> None:
                       f"{row['children_inheriting']}/{row['children']} children inherited, "
                       f"{row['wall_seconds']:.1f} s", flush=True)
                 save("inherit", {"settings": {"data": "digits 8x8", "space": "cnn", "algorithm": "generational",
-                                              **vars(args)}, "runs": rows, "mean": summary(rows)})
+                                              **vars(args)}, "seeds_finished": seed + int(inherit),
+                                 "runs": rows, "mean": summary(rows)})  # saved after each run: a stop keeps them
     for setting, figures in summary(rows).items():
         print(f"mean over {args.seeds} seeds, inherit {setting}: " + ", ".join(f"{k} {v}" for k, v in figures.items()))
 
