@@ -48,6 +48,14 @@ def _seeds(name: str | None) -> list[dict]:
     return []
 
 
+def _span(run: nas.Run) -> float:
+    """Seconds from the first evaluation's start to the last one's finish."""
+    from nas.clock import parse
+
+    times = [(parse(r["started"]), parse(r["finished"])) for r in run.evaluations if r.get("started")]
+    return (max(f for _, f in times) - min(s for s, _ in times)).total_seconds()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--image-size", type=int, default=64)
@@ -68,6 +76,10 @@ def main() -> None:
     parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
     parser.add_argument("--executor", default="local", choices=("local", "inline"))
     parser.add_argument("--output", default="ham10000", help="results file name under benchmarks/results/")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the search in --run-dir (stopped, say, for time) up to --generations, which may "
+                             "be the generations it finished; the search time is then its evaluations' span (give the "
+                             "search's other options again: the results file records them)")
     add_data_option(parser)
     args = parser.parse_args()
     ham = data_folder(args)
@@ -77,16 +89,21 @@ def main() -> None:
     load_seconds = time.perf_counter() - start
     print(data.summary(), f"(loaded in {load_seconds:.1f} s)", flush=True)
 
-    shutil.rmtree(args.run_dir, ignore_errors=True)
     start = time.perf_counter()
-    fidelity = nas.Fidelity.parse(args.fidelity) if args.fidelity else None
-    run = nas.evolve(args.space, data, population=args.population, generations=args.generations,
-                     objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir, seed=args.seed,
-                     initial=_seeds(args.seed_genome), fidelity=fidelity, reevaluate=args.reevaluate,
-                     budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
-                                       max_train_samples=args.search_samples, max_params=args.max_params,
-                                       max_flops=args.max_flops, class_weighted=data.class_weighted))
-    search_seconds = time.perf_counter() - start
+    if args.resume:  # a stopped search, continued (or ended) at --generations
+        run = nas.resume(args.run_dir, data=data, generations=args.generations, executor=args.executor)
+        search_seconds = _span(run)
+    else:
+        shutil.rmtree(args.run_dir, ignore_errors=True)
+        fidelity = nas.Fidelity.parse(args.fidelity) if args.fidelity else None
+        run = nas.evolve(args.space, data, population=args.population, generations=args.generations,
+                         objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir,
+                         seed=args.seed, initial=_seeds(args.seed_genome), fidelity=fidelity,
+                         reevaluate=args.reevaluate,
+                         budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
+                                           max_train_samples=args.search_samples, max_params=args.max_params,
+                                           max_flops=args.max_flops, class_weighted=data.class_weighted))
+        search_seconds = time.perf_counter() - start
 
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
     trained = json.loads((run.path / "final" / "history.json").read_text())
@@ -96,8 +113,8 @@ def main() -> None:
     best = run.best
     figures = {"image_size": args.image_size, "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val",
                                                                                                    "test")},
-               "search": {"space": args.space, "seed_genome": args.seed_genome, "fidelity": args.fidelity,
-                          "reevaluate": args.reevaluate, "population": args.population,
+               "search": {"resumed": args.resume, "space": args.space, "seed_genome": args.seed_genome,
+                          "fidelity": args.fidelity, "reevaluate": args.reevaluate, "population": args.population,
                           "generations": args.generations, "evaluations": len(run.evaluations),
                           "epochs_trained": epochs_spent(run), "seconds": round(search_seconds, 1),
                           "evaluations_per_hour": round(3600 * len(run.evaluations) / search_seconds, 1),
