@@ -92,3 +92,15 @@ def _first_try_done(marker_dir, genome_hash) -> bool:
         return True
     open(marker, "w").close()
     return False
+
+
+def chromium_or_skip(binary: str) -> str:
+    """``binary`` when it is an executable Chromium; else the test is skipped, or fails under CI=true (where `make
+    test` installs Chromium, so its absence is a fault)."""
+    if not os.access(binary, os.X_OK):
+        message = (f"{binary} is missing: install Debian's chromium (apt-get install chromium, as `make test` does "
+                   f"when run as root) or set NAS_CHROMIUM to a Chromium binary")
+        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
+            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
+        pytest.skip(message)
+    return binary

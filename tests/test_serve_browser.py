@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import chromium_or_skip
 from PIL import Image
 
 import nas
@@ -32,12 +33,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not os.access(CHROMIUM, os.X_OK):
-        message = (f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium, as `make test` does "
-                   f"when run as root) or set NAS_CHROMIUM to a Chromium binary")
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
-        pytest.skip(message)
+    chromium_or_skip(CHROMIUM)
     folder = tmp_path_factory.mktemp("browser")
     run = nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=2, generations=1,
                      executor="inline", run_dir=folder / "run", seed=0, verbose=False)

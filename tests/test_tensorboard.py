@@ -3,7 +3,6 @@ HParams dashboard."""
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -17,7 +16,7 @@ import pytest
 import nas
 
 from nas.runs import RunFolder
-from test_workbench import ROOT, nas_cli, simulated_run
+from test_workbench import follow_running_search, nas_cli, simulated_run
 
 STATUSES = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
 
@@ -125,23 +124,8 @@ def test_search_with_tensorboard_flag_leaves_every_evaluation_written(tmp_path):
 
 def test_tensorboard_follow_writes_until_a_running_search_finishes(tmp_path):
     run_dir = tmp_path / "run"
-    search = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--data", "synthetic:200", "--simulate", "0.5", "--executor", "inline",
-         "--population", "3", "--generations", "3", "--run-dir", str(run_dir), "--quiet"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    try:
-        deadline = time.monotonic() + 120
-        while not (run_dir / "config.json").exists():
-            assert search.poll() is None and time.monotonic() < deadline, "the search did not start its run folder"
-            time.sleep(0.1)
-        follow = nas_cli("tensorboard", str(run_dir), "--follow", "--interval", "0.5", timeout=300)
-        search.wait(timeout=120)
-    finally:
-        if search.poll() is None:
-            search.kill()
-        _, errors = search.communicate()
-    assert search.returncode == 0, errors
-    assert follow.returncode == 0 and "Traceback" not in follow.stderr, follow.stderr
+    follow = follow_running_search(run_dir, "tensorboard", str(run_dir), "--follow", "--interval", "0.5",
+                                   simulate="0.5", population="3")
     indices = [r["index"] for r in nas.load_run(run_dir).evaluations]
     assert json.loads((run_dir / "tensorboard" / "written.json").read_text())["sessions"] == sorted(indices)
     assert follow.stdout.rstrip().endswith(f"{len(indices)} in all, to {run_dir / 'tensorboard'}")

@@ -38,7 +38,7 @@ def test_dataframe_has_one_row_per_evaluation_with_genes_metrics_and_fitness(tmp
     assert row["gene.optimizer"] == first["genome"]["optimizer"]
     assert str(frame["started"].dtype).startswith("datetime64") and frame["finished"].iloc[0].tzname() == "UTC"
     assert (frame["replicate"] == 0).all() and frame["replicate_of"].isna().all()
-    assert "parents" not in frame.columns and "operator" not in frame.columns
+    assert row["operator"] == first["operator"] and list(row["parents"]) == first["parents"]
 
 
 def test_dataframe_keeps_rungs_replicates_retries_and_lineage(tmp_path):
@@ -48,14 +48,16 @@ def test_dataframe_keeps_rungs_replicates_retries_and_lineage(tmp_path):
                 metrics={}, parents=[0, 1], operator="crossover")
     folder.append_evaluation(last)
     folder.append_evaluation(dict(last, status="ok", error=None, fitness=[0.5], metrics={"val_accuracy": 0.5}))
+    old = {k: v for k, v in run.evaluations[1].items() if k not in ("parents", "operator", "changed")}
+    folder.append_evaluation(dict(old, index=len(run.evaluations) + 1))  # as a version before lineage wrote it
     frame = nas.load_run(run.path).to_dataframe()
-    assert len(frame) == len(run.evaluations) + 1  # the retried index once, its latest attempt
+    assert len(frame) == len(run.evaluations) + 2  # the retried index once, its latest attempt
     assert set(frame["rung"]) == {0, 1} and set(frame["epochs"]) == {1, 3}
     replicates = frame[frame["replicate"] > 0]
     assert len(replicates) == 4 and set(replicates["replicate_of"]) <= set(frame["index"])
-    retried = frame.iloc[-1]
+    retried = frame.iloc[-2]
     assert retried["status"] == "ok" and retried["operator"] == "crossover" and list(retried["parents"]) == [0, 1]
-    assert pandas.isna(frame["operator"].iloc[0])
+    assert pandas.isna(frame["operator"].iloc[-1]) and frame["operator"].iloc[0] == run.evaluations[0]["operator"]
 
 
 def test_dataframe_without_pandas_names_the_extra_and_import_nas_does_not_load_pandas(tmp_path):
@@ -111,18 +113,19 @@ def test_compare_refuses_one_run_and_a_folder_that_is_not_a_run(tmp_path):
         f"nas: error: {tmp_path} is not a run folder (no config.json); check the path"]
 
 
-def test_show_follow_refreshes_until_a_running_search_finishes(tmp_path):
-    run_dir = tmp_path / "run"
+def follow_running_search(run_dir: Path, *command: str, simulate: str = "0.4", population: str = "4"):
+    """Start a simulated 3-generation search of ``run_dir`` in another process, run ``nas COMMAND`` once its run
+    folder exists, and wait for both; returns the command's result once the search has ended well."""
     search = subprocess.Popen(
-        [sys.executable, "-m", "nas", "search", "--data", "synthetic:200", "--simulate", "0.4", "--executor", "inline",
-         "--population", "4", "--generations", "3", "--run-dir", str(run_dir), "--quiet"],
+        [sys.executable, "-m", "nas", "search", "--data", "synthetic:200", "--simulate", simulate, "--executor",
+         "inline", "--population", population, "--generations", "3", "--run-dir", str(run_dir), "--quiet"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         deadline = time.monotonic() + 120
         while not (run_dir / "config.json").exists():
             assert search.poll() is None and time.monotonic() < deadline, "the search did not start its run folder"
             time.sleep(0.1)
-        follow = nas_cli("runs", "show", str(run_dir), "--follow", "--interval", "0.3", timeout=300)
+        follow = nas_cli(*command, timeout=300)
         search.wait(timeout=120)  # it still writes its plots after the last generation
     finally:
         if search.poll() is None:
@@ -130,6 +133,12 @@ def test_show_follow_refreshes_until_a_running_search_finishes(tmp_path):
         _, errors = search.communicate()
     assert search.returncode == 0, errors
     assert follow.returncode == 0 and "Traceback" not in follow.stderr, follow.stderr
+    return follow
+
+
+def test_show_follow_refreshes_until_a_running_search_finishes(tmp_path):
+    run_dir = tmp_path / "run"
+    follow = follow_running_search(run_dir, "runs", "show", str(run_dir), "--follow", "--interval", "0.3")
     screens = follow.stdout.split("\n==== ")[1:]
     assert len(screens) > 1 and "incomplete" in screens[0]
     assert "(finished," in screens[-1] and screens[-1].rstrip().endswith("the run has finished")

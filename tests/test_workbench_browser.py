@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+from conftest import chromium_or_skip
 from PIL import Image
 
 import nas
@@ -20,13 +21,7 @@ CHROMIUM = os.environ.get("NAS_CHROMIUM") or "/usr/bin/chromium"
 
 @pytest.fixture(scope="module")
 def chromium():
-    if not os.access(CHROMIUM, os.X_OK):
-        message = (f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium, as `make test` does "
-                   f"when run as root) or set NAS_CHROMIUM to a Chromium binary")
-        if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-            pytest.fail(f"CI={os.environ['CI']}: {message}", pytrace=False)
-        pytest.skip(message)
-    return CHROMIUM
+    return chromium_or_skip(CHROMIUM)
 
 
 def test_the_report_renders_in_chromium_without_outside_requests(chromium, tiny_data, tmp_path):
