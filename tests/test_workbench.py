@@ -149,9 +149,11 @@ def test_show_follow_refreshes_until_a_running_search_finishes(tmp_path):
 def test_show_follow_stops_on_ctrl_c_with_status_0_and_no_traceback(tmp_path):
     run = simulated_run(tmp_path / "run")
     RunFolder(run.path).write_json("config.json", dict(run.config, generations=5))  # as if still running
+    # As in a terminal: a shell that runs jobs in the background makes them ignore SIGINT (see test_resume)
     follow = subprocess.Popen([sys.executable, "-m", "nas", "runs", "show", str(run.path), "--follow", "--interval",
                                "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+                              env={**os.environ, "PYTHONPATH": str(ROOT)},
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         shown = "".join(follow.stdout.readline() for _ in range(3))  # the first screen has begun
         follow.send_signal(signal.SIGINT)
