@@ -22,6 +22,7 @@ import numpy as np
 
 from .augment import Augmentation, pipeline
 from .errors import ConfigError
+from .recipe import Recipe
 from .runs.writer import RunFolder, default_run_dir
 
 if TYPE_CHECKING:
@@ -54,28 +55,36 @@ def _epoch_printer(label: str, epochs: int):
 
 def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, seed: int,
         augmentation: Augmentation | None = None, class_weighted: bool = True, patience: int = 5,
-        label: str = "model", verbose: bool = True) -> dict:
+        label: str = "model", verbose: bool = True, recipe: Recipe | None = None) -> dict:
     """Train a compiled ``model`` on ``data``'s training split until the validation loss stops improving.
 
     Early stopping waits ``patience`` epochs without a better validation loss and then restores the best epoch's
-    weights. Returns the per-epoch history and ``best_epoch`` (1-based), ``epochs_run``, ``seconds``.
+    weights. ``recipe`` (default :class:`nas.recipe.Recipe`: constant learning rate, cross-entropy, class weights)
+    sets the schedule, loss, mixing and class balancing; ``class_weighted=False`` turns its class weights off.
+    Returns the per-epoch history (with ``learning_rate`` under a schedule) and ``best_epoch`` (1-based),
+    ``epochs_run``, ``seconds``.
     """
     import keras
 
     for name, value in (("epochs", epochs), ("patience", patience), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    recipe = (recipe or Recipe()).with_class_weighted(class_weighted)
     keras.utils.set_random_seed(seed)
+    classes = data.num_classes if recipe.one_hot else None
     train = pipeline(data.x_train, data.y_train, batch_size=batch_size, training=True, augmentation=augmentation,
-                     seed=seed)
-    val = pipeline(data.x_val, data.y_val, batch_size=batch_size, training=False)
+                     seed=seed, num_classes=classes, mixup=recipe.mixup, cutmix=recipe.cutmix,
+                     mix_probability=recipe.mix_probability, balanced=recipe.balance == "oversample")
+    val = pipeline(data.x_val, data.y_val, batch_size=batch_size, training=False, num_classes=classes)
     callbacks = [keras.callbacks.TerminateOnNaN(),
                  keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
     if verbose:
         callbacks.append(_epoch_printer(label, epochs))
     clock = time.perf_counter()
-    history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks, shuffle=False,
-                        class_weight=data.class_weights() if class_weighted else None)  # the pipeline shuffles
+    with recipe.training(model, epochs) as schedule:
+        history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=schedule + callbacks,
+                            shuffle=False,  # the pipeline shuffles
+                            class_weight=data.class_weights() if recipe.balance == "weights" else None)
     curves = {k: [float(v) for v in values] for k, values in history.history.items()}
     val_loss = curves.get("val_loss") or [float("nan")]
     if not np.all(np.isfinite(val_loss)):
@@ -136,7 +145,7 @@ def _baseline_names(baselines: str | Sequence[str]) -> list[str]:
 
 def train_baseline(name: str, data: "Dataset", *, epochs: int, patience: int, seed: int,
                    augmentation: Augmentation | None, class_weighted: bool, weights: str | None = None,
-                   verbose: bool = True) -> tuple["keras.Model", dict]:
+                   verbose: bool = True, recipe: Recipe | None = None) -> tuple["keras.Model", dict]:
     """Build one of the paper's baselines with ``nas.baselines`` and train it with :func:`fit`.
 
     Returns ``(model, result)``; ``result`` holds the fit history, ``params`` and ``validation`` metrics.
@@ -151,14 +160,14 @@ def train_baseline(name: str, data: "Dataset", *, epochs: int, patience: int, se
     settings = baselines_module.settings(name, weights)
     result = fit(model, data, epochs=epochs, batch_size=int(settings["batch_size"]), seed=seed,
                  augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=name,
-                 verbose=verbose)
+                 verbose=verbose, recipe=recipe)
     result.update(params=int(model.count_params()), settings=settings, validation=_validation(model, data))
     return model, result
 
 
 def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, patience: int, seed: int,
                    augmentation: Augmentation | None, class_weighted: bool, weights: str | None, verbose: bool,
-                   save_models: bool) -> dict[str, dict]:
+                   save_models: bool, recipe: Recipe | None = None) -> dict[str, dict]:
     import keras
 
     results: dict[str, dict] = {}
@@ -166,7 +175,7 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
         model, result = train_baseline(name, data, epochs=epochs, patience=patience, seed=seed,
                                        augmentation=augmentation, class_weighted=class_weighted,
                                        weights=None if name == "table1" else weights,  # backbone weights
-                                       verbose=verbose)
+                                       verbose=verbose, recipe=recipe)
         result["report"] = _test_report(model, data)
         if save_models:
             folder.save_model(f"{name}/model.keras", model)
@@ -194,14 +203,18 @@ def _selection_metric(objective: str, validation: dict) -> tuple[str, int]:
     return "val_loss", -1
 
 
-def _settings(epochs: int, patience: int, augmentation: Augmentation | None, class_weighted: bool, data) -> dict:
-    return {"epochs": epochs, "patience": patience, "class_weighted": class_weighted,
-            "augmentation": (augmentation or Augmentation.none()).to_dict(), "data": data.spec,
+def _settings(epochs: int, patience: int, augmentation: Augmentation | None, class_weighted: bool, data,
+              recipe: Recipe | None = None) -> dict:
+    recipe = (recipe or Recipe()).with_class_weighted(class_weighted)
+    return {"epochs": epochs, "patience": patience, "class_weighted": recipe.balance == "weights",
+            "augmentation": (augmentation or Augmentation.none()).to_dict(), "recipe": recipe.to_dict(),
+            "data": data.spec,
             "split_sizes": {"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)}}
 
 
 def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience: int,
-                 augmentation: Augmentation | None, class_weighted: bool, verbose: bool) -> tuple[dict, Any]:
+                 augmentation: Augmentation | None, class_weighted: bool, verbose: bool,
+                 recipe: Recipe | None = None) -> tuple[dict, Any]:
     """Train one of the search's genomes to convergence with the seed the search gave it; (result, model)."""
     import keras
 
@@ -218,14 +231,15 @@ def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience:
               f"{run.objectives[0]}={individual.fitness[0]})", flush=True)
     result = fit(model, dataset, epochs=epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
                  augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=label,
-                 verbose=verbose)
+                 verbose=verbose, recipe=recipe)
     result.update(genome_hash=individual.genome_hash, genome=genome, params=int(model.count_params()),
                   search_fitness=list(individual.fitness), validation=_validation(model, dataset))
     return result, model
 
 
 def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, augmentation: Augmentation | None,
-                 class_weighted: bool, verbose: bool) -> tuple[dict[str, dict], dict, Any, dict]:
+                 class_weighted: bool, verbose: bool,
+                 recipe: Recipe | None = None) -> tuple[dict[str, dict], dict, Any, dict]:
     """Retrain each candidate; (results by label, the one best on validation, its model, the proxy rank correlation).
 
     The correlation pairs each genome's search value of the selection metric (its recorded first-objective fitness
@@ -239,7 +253,8 @@ def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, 
     for rank, individual in enumerate(candidates, start=1):
         label = f"top{rank} {individual.genome_hash}"
         result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
-                                     augmentation=augmentation, class_weighted=class_weighted, verbose=verbose)
+                                     augmentation=augmentation, class_weighted=class_weighted, verbose=verbose,
+                                     recipe=recipe)
         result["rank"] = rank
         trained[label] = result
         metric, sign = _selection_metric(run.objectives[0], result["validation"])
@@ -257,7 +272,7 @@ def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, 
 def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
-            class_weighted: bool = True, verbose: bool = True) -> dict:
+            class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None) -> dict:
     """Retrain a run's best genome (or each of its ``top_k``), report on the test split, write ``final/``.
 
     Args:
@@ -271,8 +286,10 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         weights: weights file for the VGG16/ResNet50 baselines (None: random initialisation).
         patience: epochs without a better validation loss before stopping.
         augmentation: what to change in training images (None: nothing).
-        class_weighted: weight the loss by inverse class frequency.
+        class_weighted: weight the loss by inverse class frequency (False: the recipe's "weights" balance is off).
         verbose: print one line per epoch.
+        recipe: schedule, loss, mixing and class balancing (:class:`nas.recipe.Recipe`; default: the plain retrain),
+            for the genomes and the baselines alike; recorded in ``final/history.json``'s settings.
 
     Returns a summary: ``model`` (path), ``genome_hash``, ``validation``, ``test`` (the report), ``candidates`` and
     ``baselines`` (test reports by name), ``proxy_rank_correlation`` (how far the search's ranking of the top K held
@@ -295,15 +312,15 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     folder = RunFolder(run.path)
     trained, best, model, correlation = _retrain_top(run, candidates, dataset, epochs=epochs, patience=patience,
                                                      augmentation=augmentation, class_weighted=class_weighted,
-                                                     verbose=verbose)
+                                                     verbose=verbose, recipe=recipe)
     best["report"] = report = _test_report(model, dataset)
-    settings = _settings(epochs, patience, augmentation, class_weighted, dataset)
+    settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)
     files = [folder.save_model(f"{FINAL}/model.keras", model)]
     del model
     keras.backend.clear_session()
     baseline_results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience,
                                       seed=config["seed"], augmentation=augmentation, class_weighted=class_weighted,
-                                      weights=weights, verbose=verbose, save_models=False)
+                                      weights=weights, verbose=verbose, save_models=False, recipe=recipe)
     history = {"genome_hash": best["genome_hash"], "genome": best["genome"], "settings": settings,
                "candidates": [{k: v for k, v in r.items() if k != "report"} for r in trained.values()],
                "baselines": {name: {k: v for k, v in r.items() if k != "report"}
@@ -324,7 +341,7 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
 def baseline(models: str | Sequence[str], data: "Dataset | tuple | dict | str | None", *,
              run_dir: str | os.PathLike | None = None, epochs: int = 30, patience: int = 5, seed: int = 0,
              weights: str | None = None, augmentation: Augmentation | None = Augmentation(),
-             class_weighted: bool = True, verbose: bool = True) -> dict:
+             class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None) -> dict:
     """Train baselines alone (no search) and write ``<run_dir>/baselines.json``, ``splits.csv`` and per model
     ``<name>/model.keras``, ``report.json``, ``report.md`` and ``confusion_matrix.png``.
 
@@ -346,9 +363,9 @@ def baseline(models: str | Sequence[str], data: "Dataset | tuple | dict | str | 
     folder = RunFolder(path)
     results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience, seed=seed,
                              augmentation=augmentation, class_weighted=class_weighted, weights=weights,
-                             verbose=verbose, save_models=True)
+                             verbose=verbose, save_models=True, recipe=recipe)
     files = [folder.write_json("baselines.json", {"settings": _settings(epochs, patience, augmentation,
-                                                                         class_weighted, dataset),
+                                                                         class_weighted, dataset, recipe),
                                                   "models": results})]
     splits = dataset.splits_csv()
     files += [folder.write_bytes("splits.csv", splits)] if splits is not None else []

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from ..errors import ConfigError
+from ..recipe import BALANCES, SCHEDULES
 from .options import positive_int
 
 if TYPE_CHECKING:
     from ..augment import Augmentation
+    from ..recipe import Recipe
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -17,9 +20,31 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="stop after this many epochs without a better validation loss (default 5)")
     parser.add_argument("--weights", default=None, help="weights file for the vgg16/resnet50 baselines")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
-    parser.add_argument("--no-class-weights", action="store_true", help="do not weight the loss by class frequency")
+    parser.add_argument("--no-class-weights", action="store_true",
+                        help="do not weight the loss by class frequency (same as --balance none)")
     parser.add_argument("--image-size", type=positive_int, default=None, help="input size in pixels with --data")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
+    recipe = parser.add_argument_group("recipe (default: constant learning rate, cross-entropy, class weights)")
+    recipe.add_argument("--schedule", choices=SCHEDULES, default="constant",
+                        help="learning rate: constant, or cosine decay per epoch from the model's own rate")
+    recipe.add_argument("--warmup-epochs", type=int, default=0, metavar="N",
+                        help="with --schedule cosine, raise the rate linearly over the first N epochs")
+    recipe.add_argument("--label-smoothing", type=float, default=0.0, metavar="S",
+                        help="train on targets (1 - S) * one-hot + S / classes, S in [0, 1)")
+    recipe.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                        help="MixUp: blend pairs of training images with a Beta(ALPHA, ALPHA) weight (e.g. 0.2)")
+    recipe.add_argument("--cutmix", type=float, default=0.0, metavar="ALPHA",
+                        help="CutMix: paste a box of another training image, area from Beta(ALPHA, ALPHA) (e.g. 1)")
+    recipe.add_argument("--mix-probability", type=float, default=1.0, metavar="P",
+                        help="share of training images mixed by --mixup/--cutmix (default 1)")
+    recipe.add_argument("--balance", choices=BALANCES, default=None,
+                        help="weights: inverse-frequency class weights (default); oversample: every epoch draws "
+                             "the classes equally often; none")
+    recipe.add_argument("--focal-gamma", type=float, default=0.0, metavar="GAMMA",
+                        help="focal loss with this gamma (e.g. 2; default 0: cross-entropy)")
+    recipe.add_argument("--color-jitter", default=None, metavar="S | HUE,SAT,CONTRAST",
+                        help="random colour changes against other cameras: S jitters saturation and contrast by "
+                             "factors in [1-S, 1+S] and hue by up to S/2 of the colour circle (e.g. 0.1)")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -47,9 +72,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def _augmentation(args: argparse.Namespace) -> Augmentation | None:
+    from dataclasses import replace
+
     from ..augment import Augmentation
 
-    return None if args.no_augment else Augmentation()
+    augmentation = Augmentation.none() if args.no_augment else Augmentation()
+    if args.color_jitter is None:
+        return None if args.no_augment else augmentation
+    try:
+        values = [float(v) for v in args.color_jitter.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 3):
+        raise ConfigError(f"--color-jitter takes S or HUE,SATURATION,CONTRAST numbers, got {args.color_jitter!r}")
+    hue, saturation, contrast = values if len(values) == 3 else (values[0] / 2, values[0], values[0])
+    return replace(augmentation, hue=hue, saturation=saturation, contrast=contrast)
+
+
+def _recipe(args: argparse.Namespace) -> Recipe:
+    from ..recipe import Recipe
+
+    if args.no_class_weights and args.balance not in (None, "none"):
+        raise ConfigError(f"--no-class-weights contradicts --balance {args.balance}; give one of them")
+    balance = args.balance or ("none" if args.no_class_weights else "weights")
+    return Recipe(schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
+                  mixup=args.mixup, cutmix=args.cutmix, mix_probability=args.mix_probability, balance=balance,
+                  focal_gamma=args.focal_gamma)
 
 
 def _print_report(label: str, report: dict) -> None:
@@ -70,7 +118,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
                                  seed=config["data"].get("seed", config["seed"]))
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
-                      class_weighted=not args.no_class_weights, verbose=not args.quiet)
+                      recipe=_recipe(args), verbose=not args.quiet)
     print(f"\ntest split ({summary['test']['n_samples']} images):")
     _print_report(f"retrained {summary['genome_hash']}", summary["test"])
     for name, report in summary["baselines"].items():
@@ -87,7 +135,7 @@ def _baseline_command(args: argparse.Namespace) -> int:
     data = None if args.data is None else data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
     summary = baseline(args.model, data, run_dir=args.run_dir, epochs=args.epochs, patience=args.patience,
                        seed=args.seed, weights=args.weights, augmentation=_augmentation(args),
-                       class_weighted=not args.no_class_weights, verbose=not args.quiet)
+                       recipe=_recipe(args), verbose=not args.quiet)
     print("\ntest split:")
     for name, report in summary["baselines"].items():
         _print_report(name, report)

@@ -1,0 +1,159 @@
+"""The retrain recipe: how :func:`nas.retrain.fit` trains beyond the model's own optimizer, loss and learning rate.
+
+A :class:`Recipe` names the learning-rate schedule, label smoothing, MixUp and CutMix, the class balancing and the
+focal loss. Its defaults are what ``nas retrain`` always did (constant learning rate, cross-entropy, inverse-frequency
+class weights), so a recipe changes nothing unless asked. The model arrives compiled by its search space or
+``nas.baselines``; the optimizer's learning rate is the schedule's peak, and the loss is swapped for the recipe's only
+while it trains (:meth:`Recipe.training`), so the model is saved compiled as it came.
+
+Example:
+    >>> recipe = Recipe(schedule="cosine", label_smoothing=0.1, mixup=0.2, balance="oversample")
+    >>> nas.retrain.fit(model, data, epochs=30, batch_size=32, seed=0, recipe=recipe)       # doctest: +SKIP
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import asdict, dataclass, replace
+from typing import TYPE_CHECKING, Iterator, Mapping
+
+from .errors import ConfigError, from_fields
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["BALANCES", "SCHEDULES", "Recipe", "cosine"]
+
+SCHEDULES = ("constant", "cosine")
+BALANCES = ("weights", "oversample", "none")
+
+
+def _number(name: str, value: object, low: float, high: float | None = None, *, closed: bool = False) -> None:
+    """Raise :class:`ConfigError` unless ``value`` is a number from ``low`` to ``high`` (excluded unless ``closed``;
+    None: no upper bound)."""
+    if high is None:
+        allowed, within = f"a number >= {low:g}", lambda v: v >= low
+    else:
+        allowed = f"a number in [{low:g}, {high:g}{']' if closed else ')'}"
+        within = (lambda v: low <= v <= high) if closed else (lambda v: low <= v < high)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not within(value):
+        raise ConfigError(f"Recipe.{name} must be {allowed}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How to train a compiled model in :func:`nas.retrain.fit`; the defaults are the plain retrain.
+
+    Args:
+        schedule: "constant" (the optimizer's learning rate throughout) or "cosine" (per epoch from the optimizer's
+            learning rate, the peak, down towards 0 over ``epochs``; early stopping may end it sooner).
+        warmup_epochs: with "cosine", first raise the learning rate linearly to the peak over this many epochs.
+        label_smoothing: train on targets ``(1 - s) * one_hot + s / classes``.
+        mixup, cutmix: Beta(alpha, alpha) parameters of MixUp and CutMix (0: off; :func:`nas.augment.mix_batch`).
+        mix_probability: share of training images mixed when MixUp or CutMix is on.
+        balance: "weights" (inverse-frequency class weights on the loss), "oversample" (every epoch draws the
+            classes equally often, the rare ones repeated; no class weights) or "none".
+        focal_gamma: focal loss ``-(1 - p)^gamma log p`` with this gamma (0: cross-entropy); it down-weights the
+            images the model already gets right.
+    """
+
+    schedule: str = "constant"
+    warmup_epochs: int = 0
+    label_smoothing: float = 0.0
+    mixup: float = 0.0
+    cutmix: float = 0.0
+    mix_probability: float = 1.0
+    balance: str = "weights"
+    focal_gamma: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.schedule not in SCHEDULES:
+            raise ConfigError(f"Recipe.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        if self.balance not in BALANCES:
+            raise ConfigError(f"Recipe.balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
+        if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
+            raise ConfigError(f"Recipe.warmup_epochs must be a whole number >= 0, got {self.warmup_epochs!r}")
+        if self.warmup_epochs and self.schedule == "constant":
+            raise ConfigError("Recipe.warmup_epochs needs schedule='cosine'")
+        _number("label_smoothing", self.label_smoothing, 0.0, 1.0)
+        _number("mixup", self.mixup, 0.0)
+        _number("cutmix", self.cutmix, 0.0)
+        _number("mix_probability", self.mix_probability, 0.0, 1.0, closed=True)
+        _number("focal_gamma", self.focal_gamma, 0.0)
+
+    @property
+    def one_hot(self) -> bool:
+        """Whether training needs one-hot labels and a categorical loss (smoothing, mixing or focal loss)."""
+        return bool(self.label_smoothing or self.mixup or self.cutmix or self.focal_gamma)
+
+    def to_dict(self) -> dict:
+        """The fields as a JSON-ready dict."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping) -> "Recipe":
+        """The recipe :meth:`to_dict` wrote; unknown keys raise :class:`ConfigError`."""
+        return from_fields(cls, values)
+
+    def with_class_weighted(self, class_weighted: bool) -> "Recipe":
+        """This recipe under the older ``class_weighted`` switch: False turns balance "weights" into "none"."""
+        return self if class_weighted or self.balance != "weights" else replace(self, balance="none")
+
+    def loss(self) -> "keras.losses.Loss":
+        """The categorical loss for one-hot labels: focal when ``focal_gamma``, with the label smoothing."""
+        import keras
+
+        if self.focal_gamma:
+            # alpha 1: no constant scale, so that gamma 0 would be the plain cross-entropy
+            return keras.losses.CategoricalFocalCrossentropy(alpha=1.0, gamma=float(self.focal_gamma),
+                                                             label_smoothing=float(self.label_smoothing))
+        return keras.losses.CategoricalCrossentropy(label_smoothing=float(self.label_smoothing))
+
+    def learning_rate(self, epoch: int, epochs: int, peak: float) -> float:
+        """The learning rate of 0-based ``epoch`` of ``epochs`` for a peak (the optimizer's own) of ``peak``."""
+        if self.schedule == "constant":
+            return peak
+        return cosine(epoch, epochs, peak, warmup=self.warmup_epochs)
+
+    @contextlib.contextmanager
+    def training(self, model: "keras.Model", epochs: int) -> Iterator[list]:
+        """Within the block ``model`` is compiled for this recipe; yields the callbacks that ``model.fit`` needs (the
+        learning-rate schedule). Afterwards the model is compiled again as it came, with its peak learning rate (its
+        optimizer keeps what it learned)."""
+        import keras
+
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is None or not getattr(model, "compiled", False):
+            raise ConfigError("the model must be compiled (by its search space or nas.baselines.compile) before fit")
+        if self.warmup_epochs >= epochs:
+            raise ConfigError(f"Recipe.warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({epochs})")
+        callbacks: list = []
+        peak = None
+        if self.schedule != "constant":
+            if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
+                raise ConfigError("the model's optimizer already follows a learning-rate schedule; use "
+                                  "schedule='constant'")
+            peak = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+            callbacks.append(keras.callbacks.LearningRateScheduler(
+                lambda epoch, _rate: self.learning_rate(epoch, epochs, peak)))
+        loss, metrics = model.loss, ["accuracy"]
+        if self.one_hot:
+            model.compile(optimizer=optimizer, loss=self.loss(), metrics=metrics)
+        try:
+            yield callbacks
+        finally:
+            if peak is not None:
+                optimizer.learning_rate = peak
+            if self.one_hot:
+                model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def cosine(epoch: int, epochs: int, peak: float, *, warmup: int = 0) -> float:
+    """Cosine decay per epoch: ``peak * (epoch + 1) / (warmup + 1)`` during ``warmup`` epochs, then
+    ``peak * (1 + cos(pi * t)) / 2`` with ``t`` going from 0 at the first epoch after the warmup towards 1 at
+    ``epochs`` (the last epoch still learns)."""
+    if epoch < warmup:
+        return peak * (epoch + 1) / (warmup + 1)
+    progress = (epoch - warmup) / max(1, epochs - warmup)
+    return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
