@@ -109,6 +109,8 @@ def test_an_ensemble_exports_to_tflite_and_predicts_what_keras_predicts(saved, t
     assert figures["agreement"] >= 0.99 and figures["test_images"] == len(tiny_data.y_test)
     exported = tflite_predictor((tmp_path / "ensemble.tflite").read_bytes())(tiny_data.x_test)
     np.testing.assert_allclose(exported, predict(loaded, tiny_data.x_test), atol=1e-5)
+    figures = export(loaded, "tflite", "int8", out=tmp_path / "int8.tflite", data=tiny_data, repeats=2)
+    assert 0 < figures["size_bytes"] < (tmp_path / "ensemble.tflite").stat().st_size and 0 <= figures["agreement"] <= 1
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +132,7 @@ def test_retrain_ensemble_end_to_end(tiny_run, tmp_path, capsys):
     run = nas.load_run(path)
     model = run.model()
     assert [part.name for part in ensemble.members(model)] == ["member_1", "member_2"]
+    assert [name.split("/")[0] for name in explain.feature_layer_names(model)] == ["member_1", "member_2"]
     data = run.dataset()
     probabilities = predict(model, data.x_test)
     report = json.loads((path / "final" / "report.json").read_text())
@@ -144,6 +147,8 @@ def test_retrain_ensemble_end_to_end(tiny_run, tmp_path, capsys):
     Image.fromarray(image).save(tmp_path / "mole.png")
     assert cli.main(["explain", str(path), str(tmp_path / "mole.png")]) == 0
     assert (path / "explain" / "mole.png").is_file()
+    card = Predictor.from_run(path).model_card()
+    assert f"an **ensemble** of 2 retrained genomes (`{hashes[0]}`, `{hashes[1]}`)" in card
 
 
 def test_an_ensemble_of_one_is_refused(tiny_run, capsys):
