@@ -185,12 +185,17 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
     return results
 
 
-def _top(run, k: int) -> list:
+def _top(run, k: int, ensemble: bool = False) -> list:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ConfigError(f"top_k must be a positive integer, got {k!r}")
+    if ensemble and k < 2:
+        raise ConfigError(f"an ensemble averages several retrained genomes; give top_k (--top-k) 2 or more, got {k}")
     ranked = run.ranked()  # one per genome, best first
     if not ranked:
         raise ConfigError(f"{run.path} has no successful evaluation yet, so there is nothing to retrain")
+    if ensemble and len(ranked) < 2:
+        raise ConfigError(f"{run.path} has only one successfully evaluated genome, too few for an ensemble; retrain "
+                          f"without --ensemble, or search further")
     return ranked[:k]
 
 
@@ -238,10 +243,11 @@ def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience:
 
 
 def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, augmentation: Augmentation | None,
-                 class_weighted: bool, verbose: bool,
-                 recipe: Recipe | None = None) -> tuple[dict[str, dict], dict, Any, dict]:
+                 class_weighted: bool, verbose: bool, recipe: Recipe | None = None, ensemble: bool = False
+                 ) -> tuple[dict[str, dict], dict, Any, dict]:
     """Retrain each candidate; (results by label, the one best on validation, its model, the proxy rank correlation).
 
+    With ``ensemble``, the model returned is :func:`nas.ensemble.build` of all the retrained candidates, in rank order.
     The correlation pairs each genome's search value of the selection metric (its recorded first-objective fitness
     when that objective is a validation metric) with its retrained value (:func:`nas.ranking.proxy_rank_correlation`).
     """
@@ -249,7 +255,7 @@ def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, 
 
     trained: dict[str, dict] = {}
     chosen: tuple[float, dict, Any] | None = None
-    pairs = []
+    pairs, kept = [], []
     for rank, individual in enumerate(candidates, start=1):
         label = f"top{rank} {individual.genome_hash}"
         result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
@@ -260,19 +266,42 @@ def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, 
         metric, sign = _selection_metric(run.objectives[0], result["validation"])
         retrained = result["validation"][metric]
         pairs.append((individual.metrics[metric], retrained))
+        if ensemble:
+            kept.append(model)
         if chosen is None or sign * retrained > chosen[0]:
             chosen = (sign * retrained, result, model)
         else:
             del model
     assert chosen is not None  # _top returns at least one candidate
     _, best, model = chosen
+    if ensemble:
+        from .ensemble import build
+
+        model = build(kept)
     return trained, best, model, proxy_rank_correlation(pairs, metric)
+
+
+def _append_members(folder: RunFolder, report: dict, ensemble: dict) -> Path:
+    """Append the table of the ensemble's and its members' figures (:func:`nas.ensemble.markdown`) to
+    ``final/report.md``."""
+    from .ensemble import markdown
+
+    text = (folder.path / FINAL / "report.md").read_text(encoding="utf-8") + markdown(report, ensemble)
+    return folder.write_bytes(f"{FINAL}/report.md", text.encode())
+
+
+def _what(best: dict, members: dict | None) -> str:
+    """What was retrained, for the report's title: the genome, or the ensemble's members."""
+    if members is None:
+        return best["genome_hash"]
+    return f"an ensemble of {', '.join(m['genome_hash'] for m in members['members'])}"
 
 
 def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
-            class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None) -> dict:
+            class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None,
+            ensemble: bool = False) -> dict:
     """Retrain a run's best genome (or each of its ``top_k``), report on the test split, write ``final/``.
 
     Args:
@@ -290,30 +319,38 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         verbose: print one line per epoch.
         recipe: schedule, loss, mixing and class balancing (:class:`nas.recipe.Recipe`; default: the plain retrain),
             for the genomes and the baselines alike; recorded in ``final/history.json``'s settings.
+        ensemble: keep all ``top_k`` (at least 2) retrained models and make ``final/model.keras`` their ensemble
+            (:func:`nas.ensemble.build`: the mean of their class probabilities). ``final/history.json`` then records
+            ``ensemble`` (its validation figures and each member's hash, rank, validation and test figures), and
+            ``final/report.md`` gets a table of the ensemble's and each member's test figures; ``genome_hash`` and
+            ``genome`` stay those of the member best on the validation split.
 
-    Returns a summary: ``model`` (path), ``genome_hash``, ``validation``, ``test`` (the report), ``candidates`` and
+    Returns a summary: ``model`` (path), ``genome_hash``, ``validation`` (the final model's: with ``ensemble``, the
+    ensemble's), ``test`` (the report), ``candidates`` and
     ``baselines`` (test reports by name), ``proxy_rank_correlation`` (how far the search's ranking of the top K held
     after retraining: :func:`nas.ranking.proxy_rank_correlation`, also in ``final/history.json`` and
-    ``final/report.md``), ``files`` written.
+    ``final/report.md``), ``ensemble`` (the members' genome hashes in rank order, or None), ``files`` written.
     """
     names = _baseline_names(baselines)
     import keras
 
+    from . import ensemble as nas_ensemble
     from .report import write_report
     from .runs.reader import Run
 
     run = run if isinstance(run, Run) else Run(run)
     config = run.config
+    candidates = _top(run, top_k, ensemble)
     dataset = run.dataset(data)
     if list(dataset.class_names) != list(config["class_names"]):
         raise ConfigError(f"the data's classes {list(dataset.class_names)} differ from the run's "
                           f"{config['class_names']}; retrain on the data the run searched")
-    candidates = _top(run, top_k)
     folder = RunFolder(run.path)
     trained, best, model, correlation = _retrain_top(run, candidates, dataset, epochs=epochs, patience=patience,
                                                      augmentation=augmentation, class_weighted=class_weighted,
-                                                     verbose=verbose, recipe=recipe)
+                                                     verbose=verbose, recipe=recipe, ensemble=ensemble)
     best["report"] = report = _test_report(model, dataset)
+    members = nas_ensemble.record(model, list(trained.values()), dataset) if ensemble else None
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)
     files = [folder.save_model(f"{FINAL}/model.keras", model)]
     del model
@@ -325,17 +362,22 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
                "candidates": [{k: v for k, v in r.items() if k != "report"} for r in trained.values()],
                "baselines": {name: {k: v for k, v in r.items() if k != "report"}
                              for name, r in baseline_results.items()},
-               "proxy_rank_correlation": correlation}
+               "proxy_rank_correlation": correlation} | ({"ensemble": members} if members else {})
     files.append(folder.write_json(f"{FINAL}/history.json", history))
     files.append(_plot_curves(trained | baseline_results, folder, f"{FINAL}/training_curves.png"))
     files += write_report(report, folder.path / FINAL,
                           baselines={name: r["report"] for name, r in baseline_results.items()} or None,
                           proxy_correlation=correlation,
-                          title=f"{Path(run.path).name}: retrained {best['genome_hash']} on {dataset.name}")
-    return {"model": str(files[0]), "genome_hash": best["genome_hash"], "validation": best["validation"],
-            "test": report, "candidates": {label: r["validation"] for label, r in trained.items()},
+                          title=f"{Path(run.path).name}: retrained {_what(best, members)} on {dataset.name}")
+    if members:
+        _append_members(folder, report, members)
+    return {"model": str(files[0]), "genome_hash": best["genome_hash"],
+            "validation": (members or best)["validation"], "test": report,
+            "candidates": {label: r["validation"] for label, r in trained.items()},
             "baselines": {name: r["report"] for name, r in baseline_results.items()},
-            "proxy_rank_correlation": correlation, "files": [str(f) for f in files]}
+            "proxy_rank_correlation": correlation,
+            "ensemble": [m["genome_hash"] for m in members["members"]] if members else None,
+            "files": [str(f) for f in files]}
 
 
 def baseline(models: str | Sequence[str], data: "Dataset | tuple | dict | str | None", *,

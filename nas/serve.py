@@ -210,6 +210,11 @@ class Predictor:
                      f"(**not retrained yet**: run `nas retrain` on `{run.path.name}`)"),
                  f"- input {'x'.join(map(str, config['input_shape']))}, {len(self.class_names)} classes: "
                  + ", ".join(display_name(c) for c in self.class_names)]
+        if history and history.get("ensemble"):
+            hashes = ", ".join(f"`{m['genome_hash']}`" for m in history["ensemble"]["members"])
+            lines.insert(3, f"- an **ensemble** of {len(history['ensemble']['members'])} retrained genomes ({hashes}): "
+                            f"the mean of their probabilities; the heatmap is the mean of theirs; the genome named is "
+                            f"its member best on the validation split")
         data = config["data"]
         lines += ["", "### Data it was trained on", f"- data set **{data.get('name') or data.get('kind')}**"]
         sizes = history["settings"]["split_sizes"] if history else self._split_sizes()

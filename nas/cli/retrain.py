@@ -54,6 +54,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                                  "with augmentation, class weights and early stopping; write RUN/final/.")
     parser.add_argument("run_dir")
     parser.add_argument("--top-k", type=positive_int, default=1, help="retrain the K best genomes (default 1)")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="keep all K retrained models (needs --top-k 2 or more) and make final/model.keras "
+                             "their ensemble, the mean of their class probabilities")
     parser.add_argument("--data", default=None, help="data to retrain on (default: the run's)")
     parser.add_argument("--baselines", default="", help="also train these: table1,vgg16,resnet50")
     _add_training_options(parser)
@@ -118,9 +121,11 @@ def _retrain_command(args: argparse.Namespace) -> int:
                                  seed=config["data"].get("seed", config["seed"]))
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
-                      recipe=_recipe(args), verbose=not args.quiet)
+                      recipe=_recipe(args), verbose=not args.quiet, ensemble=args.ensemble)
     print(f"\ntest split ({summary['test']['n_samples']} images):")
-    _print_report(f"retrained {summary['genome_hash']}", summary["test"])
+    members = summary["ensemble"]
+    _print_report(f"ensemble of {len(members)}" if members else f"retrained {summary['genome_hash']}",
+                  summary["test"])
     for name, report in summary["baselines"].items():
         _print_report(name, report)
     print(describe(summary["proxy_rank_correlation"]))

@@ -2,7 +2,8 @@
 
 :func:`gradcam` weights the last convolutional feature map by the gradient of the class score (Selvaraju et al.,
 ICCV 2017) or, with ``method="gradcam++"``, by positive second-order weights (Chattopadhyay et al., WACV 2018). It
-finds that feature map itself, also inside a nested backbone such as the ResNet-50 of space ``resnet50``.
+finds that feature map itself, also inside a nested backbone such as the ResNet-50 of space ``resnet50``. An
+ensemble's heatmap (:mod:`nas.ensemble`) is the mean of its members' maps, each from the member's own feature map.
 
 Faithfulness is measured, not assumed: :func:`deletion_auc` and :func:`insertion_auc` (Petsiuk et al., BMVC 2018)
 remove or reveal pixels in the heatmap's order and follow the class probability; :func:`energy_in_mask` and
@@ -23,7 +24,7 @@ Example:
 """
 from __future__ import annotations
 
-from .cam import _CACHE, METHODS, feature_layer, gradcam  # noqa: F401 - _CACHE: inspected by tests
+from .cam import _CACHE, METHODS, feature_layer, feature_layer_names, gradcam  # noqa: F401 - _CACHE: inspected by tests
 from .faithfulness import (  # noqa: F401 - _baseline_images and _curves: used by tests
     BASELINES,
     _baseline_images,
@@ -37,6 +38,6 @@ from .faithfulness import (  # noqa: F401 - _baseline_images and _curves: used b
 )
 from .panels import caption, overlay, panel_png, save_panel
 
-__all__ = ["METHODS", "BASELINES", "gradcam", "feature_layer", "overlay", "panel_png", "save_panel", "caption",
-           "random_heatmaps", "deletion_auc", "insertion_auc", "energy_in_mask", "pointing_game",
-           "evaluate_faithfulness"]
+__all__ = ["METHODS", "BASELINES", "gradcam", "feature_layer", "feature_layer_names", "overlay", "panel_png",
+           "save_panel", "caption", "random_heatmaps", "deletion_auc", "insertion_auc", "energy_in_mask",
+           "pointing_game", "evaluate_faithfulness"]

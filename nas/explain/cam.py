@@ -2,8 +2,9 @@
 
 :func:`gradcam` weights the feature map by the gradient of the class score (Selvaraju et al., ICCV 2017) or, with
 ``method="gradcam++"``, by positive second-order weights (Chattopadhyay et al., WACV 2018); :func:`feature_layer`
-finds that map, also inside a nested backbone such as the ResNet-50 of space ``resnet50``. Rewiring a model and
-tracing its gradient function takes seconds for ResNet-50, so both are cached per model, under a lock for a web
+finds that map, also inside a nested backbone such as the ResNet-50 of space ``resnet50``; an ensemble
+(:func:`nas.ensemble.members`) has no one such map, and its heatmap is the mean of its members' own. Rewiring a model
+and tracing its gradient function takes seconds for ResNet-50, so both are cached per model, under a lock for a web
 server's threads. TensorFlow and Keras are imported inside the functions that need them, when first called.
 """
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
+from ..ensemble import members
 from ..errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -58,6 +60,11 @@ def _spatial(layer) -> tuple | None:
 
 def _find(model, layer) -> tuple[Any, tuple]:
     """The target layer and the nested models that lead to it."""
+    parts = members(model)
+    if parts is not None:
+        raise ConfigError(f"model {model.name!r} is an ensemble of {len(parts)} members, each with its own feature "
+                          f"maps, so no one layer is its feature map: Grad-CAM averages each member's map (layer=None);"
+                          f" to look at one layer, explain a member, nas.ensemble.members(model)[i]")
     conv_types = _conv_types()
     layers = list(_walk(model))
     if layer is not None:
@@ -97,6 +104,17 @@ def feature_layer(model: keras.Model, layer: str | keras.layers.Layer | None = N
         ConfigError: the model has no convolutional layer, or ``layer`` is unknown or has no 4-D output.
     """
     return _find(model, layer)[0]
+
+
+def feature_layer_names(model: keras.Model, layer: str | keras.layers.Layer | None = None) -> list[str]:
+    """The names of the layers :func:`gradcam` weights: ``[feature_layer(model, layer).name]`` for one model, and for
+    an ensemble (:func:`nas.ensemble.members`) each member's own, as ``"member_1/conv2d_3"``."""
+    parts = members(model)
+    if parts is None:
+        return [feature_layer(model, layer).name]
+    if layer is not None:
+        _find(model, layer)  # raises: an ensemble has no one layer to name
+    return [f"{part.name}/{name}" for part in parts for name in feature_layer_names(part)]
 
 
 # -- the gradient model ------------------------------------------------------------------------------------------------
@@ -271,6 +289,9 @@ def _explain(model, images, class_index=None, layer=None, method: str = "gradcam
     if method not in METHODS:
         raise ConfigError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
     x = _check_images(model, images)
+    ensemble = members(model)
+    if ensemble is not None:
+        return _explain_ensemble(model, ensemble, x, class_index, layer, method)
     explain, _ = _gradient_function(model, layer, method)
     wanted = _class_indices(class_index, len(x), int(model.outputs[0].shape[-1]))
     parts: tuple[list, list, list] = ([], [], [])
@@ -287,6 +308,21 @@ def _explain(model, images, class_index=None, layer=None, method: str = "gradcam
     return np.concatenate(parts[0]), np.concatenate(parts[1]), np.concatenate(parts[2])
 
 
+def _explain_ensemble(model, parts: list, x: np.ndarray, class_index, layer, method: str
+                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_explain` of an ensemble: the ensemble's probabilities and class; as heatmap, the mean of each member's
+    Grad-CAM map of that class (each from its own last feature map, each scaled to peak 1, so that every member weighs
+    the same), scaled by its peak again."""
+    if layer is not None:
+        _find(model, layer)  # raises: an ensemble has no one layer to weight
+    probabilities = _probabilities(model, x).astype(np.float32)
+    wanted = (probabilities.argmax(axis=1).astype(np.int32) if class_index is None
+              else _class_indices(class_index, len(x), probabilities.shape[1]))
+    mean = np.mean([_explain(part, x, wanted, None, method)[0] for part in parts], axis=0)
+    peak = mean.max(axis=(1, 2), keepdims=True)
+    return np.divide(mean, peak, out=np.zeros_like(mean), where=peak > 0), probabilities, wanted
+
+
 def gradcam(model: keras.Model, images: ArrayLike, class_index: ArrayLike | None = None,
             layer: str | keras.layers.Layer | None = None, method: str = "gradcam") -> np.ndarray:
     """Grad-CAM heatmaps, one per image, at the images' resolution.
@@ -296,7 +332,8 @@ def gradcam(model: keras.Model, images: ArrayLike, class_index: ArrayLike | None
         images: (N, H, W, C) or one (H, W, C) image at the model's input size, floats in [0, 1] or uint8.
         class_index: the class to explain: None for each image's predicted class, one index, or one per image.
         layer: the feature map to weight: None finds the last convolutional one (also inside a nested backbone),
-            or a layer name or layer.
+            or a layer name or layer. An ensemble (:func:`nas.ensemble.members`) takes only None: its heatmap is the
+            mean of its members' maps of the ensemble's class, each from the member's own last convolutional map.
         method: "gradcam" or "gradcam++".
 
     Returns:

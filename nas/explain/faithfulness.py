@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ..errors import ConfigError, DataError
-from .cam import _check_images, _class_indices, _explain, _probabilities, feature_layer
+from .cam import _check_images, _class_indices, _explain, _probabilities, feature_layer_names
 
 if TYPE_CHECKING:
     import keras
@@ -175,21 +175,21 @@ def evaluate_faithfulness(model: keras.Model, images: ArrayLike, masks: ArrayLik
         seed: seeds the random heatmaps and the order of tied pixels.
 
     Returns:
-        A JSON-able dict: ``images``, ``method``, ``layer``, ``baseline``, ``steps``, ``seconds``, and for
-        ``deletion_auc`` (lower is better), ``insertion_auc`` (higher is better) and, with masks, ``energy_in_mask``
-        and ``pointing_game`` (higher is better), a dict of the mean over images for ``"heatmap"`` and ``"random"``
-        and the ``"standard_error"`` of their paired per-image difference. ``better_than_random`` lists the figures
-        on which the heatmaps beat the random ones by more than two standard errors. With masks also
-        ``mask_fraction``, the mean share of the image inside the mask (what random maps score on average), and
-        ``empty_heatmaps``, the number of all-zero heatmaps (left out of ``energy_in_mask``). ``mean_probability``
-        is the mean probability of the explained class.
+        A JSON-able dict: ``images``, ``method``, ``layer`` (an ensemble's: each member's, comma-separated),
+        ``baseline``, ``steps``, ``seconds``, and for ``deletion_auc`` (lower is better), ``insertion_auc`` (higher is
+        better) and, with masks, ``energy_in_mask`` and ``pointing_game`` (higher is better), a dict of the mean over
+        images for ``"heatmap"`` and ``"random"`` and the ``"standard_error"`` of their paired per-image difference.
+        ``better_than_random`` lists the figures on which the heatmaps beat the random ones by more than two standard
+        errors. With masks also ``mask_fraction``, the mean share of the image inside the mask (what random maps score
+        on average), and ``empty_heatmaps``, the number of all-zero heatmaps (left out of ``energy_in_mask``).
+        ``mean_probability`` is the mean probability of the explained class.
     """
     clock = time.perf_counter()
     x = _check_images(model, images)
     heatmaps, probabilities, explained = _explain(model, x, class_index, layer, method)
     random = random_heatmaps(heatmaps.shape, seed)
     options = dict(steps=steps, baseline=baseline, seed=seed)
-    result: dict[str, Any] = {"images": len(x), "method": method, "layer": feature_layer(model, layer).name,
+    result: dict[str, Any] = {"images": len(x), "method": method, "layer": ", ".join(feature_layer_names(model, layer)),
                               "class": "predicted" if class_index is None else "given", "baseline": baseline,
                               "steps": steps}
     per_image = {"deletion_auc": [deletion_auc(model, x, maps, explained, **options) for maps in (heatmaps, random)],
