@@ -1,0 +1,213 @@
+"""Issue 14's measurements on HAM10000: the retrain recipe, one change at a time, then what the clinic gets from the
+best model: ensemble and test-time augmentation, calibration, an operating point and robustness to camera shifts.
+
+    python benchmarks/clinical.py [--data PATH] [--rows baseline,cosine,...] [--seeds 0] [--epochs 12]
+    python benchmarks/clinical.py --analyse          # phase 2 only, from the models phase 1 saved
+
+Phase 1 trains one fixed design (--genome, default modern.PLAIN4 with a stride-2 stem) on the lesion-grouped split
+with each recipe row (the baseline is ``nas retrain``'s default: augmentation, class weights, early stopping on the
+validation loss), the same epochs, patience and seeds, and scores it once on the test split. Every row's model and
+its validation and test probabilities are kept under --work, so phase 2 and a rerun cost no training; a row already
+there is not trained again. Figures go to benchmarks/results/clinical.json after every row.
+
+--data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, save  # noqa: E402
+from _ham_data import add_data_option, data_folder  # noqa: E402
+
+import nas  # noqa: E402
+
+#: One change to the baseline per row: recipe fields (nas.recipe.Recipe), augmentation fields, input size.
+ROWS: dict[str, dict] = {
+    "baseline": {},
+    "cosine": {"recipe": {"schedule": "cosine"}},
+    "oversample": {"recipe": {"balance": "oversample"}},
+    "color-jitter": {"augmentation": {"hue": 0.05, "saturation": 0.1, "contrast": 0.1}},
+    "label-smoothing": {"recipe": {"label_smoothing": 0.1}},
+    "mixup": {"recipe": {"mixup": 0.2}},
+    "cutmix": {"recipe": {"cutmix": 1.0}},
+    "focal": {"recipe": {"focal_gamma": 2.0}},
+}
+GENOMES = ("plain4-stride2", "plain4")
+
+
+def _genome(name: str) -> dict:
+    from search_spaces.modern import PLAIN4
+
+    return dict(PLAIN4, stem_stride=2) if name == "plain4-stride2" else dict(PLAIN4)
+
+
+def _update(name: str, **figures) -> None:
+    """Rewrite the results file with these keys changed and the others kept (phase 1 and phase 2 write apart)."""
+    path = RESULTS / f"{name}.json"
+    recorded = json.loads(path.read_text()) if path.is_file() else {}
+    recorded.pop("machine", None)
+    save(name, recorded | figures)
+
+
+def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) -> dict:
+    """Train the design with one row's recipe and seed; keep the model and its probabilities; the row's figures."""
+    import keras
+
+    from nas.augment import Augmentation
+    from nas.recipe import Recipe
+    from nas.report import classification_report
+    from nas.retrain import fit
+    from nas.space import resolve_space
+    from nas.training import predict
+
+    space = resolve_space("modern")
+    genome = space.repair(_genome(args.genome), data.input_shape)
+    keras.utils.set_random_seed(seed)
+    model = space.build(genome, data.input_shape, data.num_classes)
+    space.compile(model, genome)
+    settings = ROWS[row]
+    result = fit(model, data, epochs=args.epochs, batch_size=int(genome["batch_size"]), seed=seed,
+                 patience=args.patience, label=f"{row} seed {seed}",
+                 augmentation=Augmentation(**settings.get("augmentation", {})),
+                 recipe=Recipe(**settings.get("recipe", {})))
+    model.save(work / f"{row}-{seed}.keras")
+    val, test = predict(model, data.x_val), predict(model, data.x_test)
+    np.savez(work / f"{row}-{seed}.npz", val=val, test=test)
+    report = classification_report(data.y_test, test, data.class_names)
+    return {"row": row, "seed": seed, "settings": settings, "params": int(model.count_params()),
+            "epochs_run": result["epochs_run"], "best_epoch": result["best_epoch"], "train_seconds": result["seconds"],
+            "test": {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
+                     "melanoma_recall": report["melanoma_sensitivity"], "macro_f1": report["macro"]["f1"],
+                     "ece": report["expected_calibration_error"]}}
+
+
+def _summary(trained: list[dict]) -> dict:
+    """Mean and standard error of each row's test figures over its seeds."""
+    table = {}
+    for row in dict.fromkeys(t["row"] for t in trained):
+        runs = [t for t in trained if t["row"] == row]
+        figures = {}
+        for key in ("balanced_accuracy", "accuracy", "melanoma_recall"):
+            values = np.array([t["test"][key] for t in runs], dtype=float)
+            figures[key] = {"mean": float(values.mean()),
+                            "se": float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else None}
+        figures.update(seeds=len(runs), train_seconds=float(np.mean([t["train_seconds"] for t in runs])))
+        table[row] = figures
+    return table
+
+
+def _figures(y: np.ndarray, p: np.ndarray, class_names) -> dict:
+    from nas.report import classification_report
+
+    report = classification_report(y, p, class_names)
+    return {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
+            "melanoma_recall": report["melanoma_sensitivity"], "ece": report["expected_calibration_error"]}
+
+
+def _variants(models: dict, data, views: int) -> dict[str, dict]:
+    """Validation and test probabilities of the best single model and of the ensemble, each without and with TTA."""
+    from nas import ensemble, tta
+
+    best = next(iter(models))
+    final = {"single": models[best], "ensemble": ensemble.build(list(models.values()))}
+    probabilities = {}
+    for name, model in final.items():
+        for suffix, count in (("", 1), ("+tta", views)):
+            print(f"predicting {name}{suffix}", flush=True)
+            probabilities[name + suffix] = {"val": tta.predict(model, data.x_val, count),
+                                            "test": tta.predict(model, data.x_test, count)}
+    return probabilities
+
+
+def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) -> dict:
+    """Phase 2: the rows' models ranked on validation; the best one and an ensemble of the best --ensemble, without
+    and with TTA; calibration and the operating point of the one best on validation; robustness of the baseline
+    (today's recipe) and of the colour-jitter row."""
+    import keras
+
+    from nas.calibration import calibrate, calibration_report
+    from nas.shifts import robustness
+    from nas.training import balanced_accuracy, predict
+
+    ranked = sorted(trained, key=lambda t: -balanced_accuracy(
+        data.y_val, np.load(work / f"{t['row']}-{t['seed']}.npz")["val"].argmax(axis=1)))
+    chosen = ranked[:args.ensemble]
+    models = {f"{t['row']}-{t['seed']}": keras.models.load_model(work / f"{t['row']}-{t['seed']}.keras")
+              for t in chosen}
+    probabilities = _variants(models, data, args.tta)
+    variants = {name: {"validation": _figures(data.y_val, p["val"], data.class_names),
+                       "test": _figures(data.y_test, p["test"], data.class_names)}
+                for name, p in probabilities.items()}
+    final = max(variants, key=lambda name: variants[name]["validation"]["balanced_accuracy"])
+    calibration = calibrate(data.y_val, probabilities[final]["val"], data.class_names,
+                            target_sensitivity=args.target_sensitivity)
+    on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
+    shifted = {}
+    for row in ("baseline", "color-jitter"):
+        if (work / f"{row}-0.keras").is_file():
+            print(f"robustness of {row}", flush=True)
+            model = keras.models.load_model(work / f"{row}-0.keras")
+            shifted[row] = robustness(lambda x, m=model: predict(m, x), data.x_test, data.y_test, data.class_names,
+                                      progress=print)
+    return {"ranked_on_validation": [f"{t['row']}-{t['seed']}" for t in ranked], "members": list(models),
+            "tta_views": args.tta, "variants": variants, "final": final,
+            "calibration": {"temperature": calibration["temperature"], "validation": calibration["validation"],
+                            "test": {k: on_test[k] for k in ("ece_before", "ece_after", "nll_before", "nll_after")},
+                            "operating_point": on_test["operating_point"]},
+            "robustness": shifted}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", default=",".join(ROWS), help=f"recipe rows to train (default all: {', '.join(ROWS)})")
+    parser.add_argument("--seeds", default="0", help="training seeds, comma-separated (default 0)")
+    parser.add_argument("--genome", default=GENOMES[0], choices=GENOMES)
+    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--epochs", type=int, default=12)
+    parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--work", default="runs/clinical-benchmark", help="where models and probabilities are kept")
+    parser.add_argument("--output", default="clinical", help="results file name under benchmarks/results/")
+    parser.add_argument("--analyse", action="store_true", help="phase 2 only, on the models phase 1 kept")
+    parser.add_argument("--ensemble", type=int, default=3, help="members of the ensemble: the best on validation")
+    parser.add_argument("--tta", type=int, default=8, help="test-time views (nas.tta)")
+    parser.add_argument("--target-sensitivity", type=float, default=0.9)
+    add_data_option(parser)
+    args = parser.parse_args()
+    rows = [r for r in args.rows.split(",") if r]
+    unknown = sorted(set(rows) - set(ROWS))
+    if unknown:
+        sys.exit(f"clinical.py: unknown rows {unknown}; the rows are {', '.join(ROWS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+
+    start = time.perf_counter()
+    data = nas.data.ham10000(data_folder(args), image_size=args.image_size, seed=0)
+    print(data.summary(), f"(loaded in {time.perf_counter() - start:.1f} s)", flush=True)
+    previous = RESULTS / f"{args.output}.json"
+    recorded = json.loads(previous.read_text()) if previous.is_file() else {}
+    trained = recorded.get("trained", [])
+    if args.analyse:
+        _update(args.output, analysis=_analyse(data, trained, work, args))
+        return
+    for row in rows:
+        for seed in seeds:
+            if any(t["row"] == row and t["seed"] == seed for t in trained) and (work / f"{row}-{seed}.npz").is_file():
+                continue
+            trained.append(_train_row(row, seed, data, args, work))
+            _update(args.output, image_size=args.image_size, genome=args.genome, epochs=args.epochs,
+                    patience=args.patience, trained=trained, rows=_summary(trained),
+                    split={"train": len(data.y_train), "val": len(data.y_val), "test": len(data.y_test)})
+            latest = trained[-1]
+            print(f"{row} seed {seed}: test balanced accuracy {latest['test']['balanced_accuracy']:.4f}, melanoma "
+                  f"recall {latest['test']['melanoma_recall']:.3f}, {latest['train_seconds']:.0f} s", flush=True)
+
+if __name__ == "__main__":
+    main()
