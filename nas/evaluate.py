@@ -230,8 +230,9 @@ def _predictions(model: "keras.Model", x: np.ndarray, views: int, augmentation: 
 
 
 def _names(items: list[str]) -> str:
-    shown = ", ".join(items[:_LISTED])
-    return shown + (f" and {len(items) - _LISTED} more (all in report.json)" if len(items) > _LISTED else "")
+    from .data.files import _names as listed
+
+    return listed(items, _LISTED) + (" (all in report.json)" if len(items) > _LISTED else "")
 
 
 def _evaluation_markdown(report: Mapping) -> str:

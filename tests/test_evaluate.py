@@ -235,3 +235,13 @@ def test_the_runs_own_data_is_scored_on_its_test_split_only(run_dir, lesions, tm
     assert "the run's own data" in report["evaluation"]["data"]
     report = evaluate(run_dir, lesions, name="own", robustness=False)["report"]
     assert report["evaluation"]["images"] == "test split" and report["n_samples"] == len(lesions.y_test)
+
+
+def test_an_external_ham10000_folder_is_scored_whole(run_dir, generated_ham):
+    with open(generated_ham.root / "HAM10000_metadata.csv") as handle:
+        listed = len(list(csv.DictReader(handle)))
+    report = evaluate(run_dir, f"ham10000:{generated_ham.root}", robustness=False)["report"]
+    what = report["evaluation"]
+    assert what["images"] == "all" and what["listed"] == listed and what["set"]["kind"] == "ham10000"
+    assert what["scored"] + len(what["missing"]) + len(what["unreadable"]) == listed == report["n_samples"] + len(
+        what["missing"]) + len(what["unreadable"])

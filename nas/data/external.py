@@ -16,7 +16,8 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .core import LESION_CLASSES
-from .files import IMAGE_SUFFIXES, _folder, _form_path, decode
+from .files import _folder, _form_path, decode
+from .folders import class_folders
 from .ham import _HAM_METADATA, _image_files, _read_metadata
 from .isic import listed_images, parse_form, read_ground_truth
 
@@ -58,21 +59,9 @@ class ExternalSet:
 
 def _folder_files(path: str) -> tuple[dict, list[str], list[str], list[Path | None], list[int]]:
     folder = _folder(path, "one sub-folder of images per class")
-    class_names: list[str] = []
-    ids: list[str] = []
-    files: list[Path | None] = []
-    labels: list[int] = []
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        images = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-        if images:
-            ids += [p.relative_to(folder).as_posix() for p in images]
-            files += images
-            labels += [len(class_names)] * len(images)
-            class_names.append(sub.name)
-    if not files:
-        raise DataError(f"{folder}: no images in sub-folders; put each class's images ({', '.join(IMAGE_SUFFIXES)}) "
-                        f"in a sub-folder named after the class")
-    return {"kind": "image_folder", "path": str(folder)}, class_names, ids, files, labels
+    files, labels, class_names = class_folders(folder)
+    ids = [p.relative_to(folder).as_posix() for p in files]
+    return {"kind": "image_folder", "path": str(folder)}, class_names, ids, list(files), labels
 
 
 def _ham_files(path: str) -> tuple[dict, list[str], list[str], list[Path | None], list[int]]:

@@ -5,6 +5,7 @@ Pillow and :mod:`nas.images` are imported only when images are read.
 """
 from __future__ import annotations
 
+import csv
 import os
 import warnings
 from pathlib import Path
@@ -18,9 +19,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 _LISTED = 8  # file names quoted in one message; the rest are counted
 
 
-def _names(items: Sequence[str]) -> str:
-    shown = ", ".join(str(item) for item in items[:_LISTED])
-    return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
+def _names(items: Sequence[str], limit: int = _LISTED) -> str:
+    """The first ``limit`` items, comma-separated, and how many more there are."""
+    shown = ", ".join(str(item) for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _check_image_size(image_size: Any) -> int:
@@ -96,6 +98,19 @@ def _read_images(paths: Sequence[Path], size: int, workers: int | None) -> tuple
                         f"check the folder")
     kept = np.flatnonzero(ok)
     return x[kept] if len(kept) < len(paths) else x, kept
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The column names and the rows (column -> value, names and values stripped) of a CSV file with a header;
+    :class:`DataError` when the file is not readable CSV (a BOM is allowed, as spreadsheets write one)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    return columns, rows
 
 
 def _form_path(kind: str, form: str, path: str) -> str:

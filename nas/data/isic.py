@@ -12,7 +12,6 @@ image, missing ones counted and named); :func:`isic` makes a split :class:`Datas
 """
 from __future__ import annotations
 
-import csv
 import os
 import re
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 
 from ..errors import ConfigError, DataError
 from .core import LESION_CLASSES, MALIGNANT, Dataset, _check_fractions, _check_seed, _make, register_form, register_kind
-from .files import _check_image_size, _names, _read_images
+from .files import _check_image_size, _names, _read_images, read_csv
 
 __all__ = ["GroundTruth", "isic", "listed_images", "read_ground_truth"]
 
@@ -46,13 +45,7 @@ def _read_rows(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         raise DataError(f"{path}: no such file; pass the ISIC ground-truth CSV (image, MEL, NV, BCC, AKIEC, BKL, DF, "
                         f"VASC columns)")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    columns, rows = read_csv(path)
     if _IMAGE_COLUMN not in columns:
         raise DataError(f"{path}: no {_IMAGE_COLUMN!r} column (found {', '.join(columns) or 'none'}); an ISIC "
                         f"ground truth names each image's file stem in a column called image")
