@@ -137,10 +137,11 @@ def _own_data(data: str, run_spec: Mapping) -> bool:
 
     kind, _, path = data.strip().partition(":")
     kind = {"folder": "image_folder"}.get(kind.lower(), kind.lower())
-    if kind != run_spec.get("kind") or run_spec.get("path") is None or not path.strip():
+    recorded = run_spec.get("root", run_spec.get("path"))  # HAM10000's spec names its folder "root"
+    if kind != run_spec.get("kind") or recorded is None or not path.strip():
         return False
     path = parse_form(data, path)[0] if kind == "isic" else path.strip()
-    return Path(path).expanduser().resolve() == Path(str(run_spec["path"])).resolve()
+    return Path(path).expanduser().resolve() == Path(str(recorded)).resolve()
 
 
 def _from_files(run: "Run", data: str, size: tuple[int, int], workers: int | None) -> _Scored:
@@ -277,6 +278,8 @@ def _write(run: "Run", name: str, report: dict, title: str) -> list[Path]:
     out = run.path / EVALUATIONS / name
     paths = write_report(report, out, title=title)
     head, marker, rest = (out / "report.md").read_text().partition("## Metrics")
+    if report["evaluation"]["images"] == "all":  # write_report speaks of a test split; here every image is scored
+        head = head.replace("Test split:", "Images scored:", 1).replace("of the test split", "of the images scored", 1)
     extra = [_tta_markdown(report["test_time_augmentation"])] if report.get("test_time_augmentation") else []
     extra += [robustness_markdown(report["robustness"])] if report.get("robustness") else []
     text = head + _evaluation_markdown(report) + marker + rest + "".join("\n" + part for part in extra)

@@ -33,7 +33,8 @@ class ExternalSet:
 
     Attributes:
         name: the data set's kind (``"image_folder"``, ``"ham10000"``, ``"isic"``).
-        spec: ``{"kind", "path"}`` (and ``"images"`` for ISIC), the paths resolved.
+        spec: ``{"kind", "path"}`` (``"root"`` for HAM10000, as its data spec; ``"images"`` too for ISIC), the paths
+            resolved.
         class_names: the labels as the set names them (sub-folder names, HAM10000 dx, ISIC columns in nas's names).
         x: float32 images (N, H, W, 3) in [0, 1]; y: int64 indices into ``class_names``; image_ids: one per image.
         listed: how many labelled images the set lists (readable or not).
@@ -70,7 +71,7 @@ def _ham_files(path: str) -> tuple[dict, list[str], list[str], list[Path | None]
     found = _image_files(folder)
     ids = [row["image_id"] for row in rows]
     labels = [LESION_CLASSES.index(row["dx"]) for row in rows]
-    return {"kind": "ham10000", "path": str(folder)}, list(LESION_CLASSES), ids, [found.get(i) for i in ids], labels
+    return {"kind": "ham10000", "root": str(folder)}, list(LESION_CLASSES), ids, [found.get(i) for i in ids], labels
 
 
 def _isic_files(form: str, path: str) -> tuple[dict, list[str], list[str], list[Path | None], list[int]]:
