@@ -230,6 +230,23 @@ def _predictions(model: "keras.Model", x: np.ndarray, views: int, augmentation: 
     return p if temperature is None else apply_temperature(p, temperature)
 
 
+def _report(model: "keras.Model", x: np.ndarray, y: np.ndarray, class_names: list[str], views: int,
+            augmentation: Any, temperature: float | None, say: Callable[[str], None]) -> dict:
+    """:func:`nas.report.classification_report` of the predictions (with ``views`` test-time views; above 1, with
+    ``test_time_augmentation`` holding the figures with and without)."""
+    from .report import classification_report
+    from .tta import view_names
+
+    report = classification_report(y, _predictions(model, x, 1, augmentation, temperature), class_names)
+    if views == 1:
+        return report
+    say(f"test-time augmentation: {views} views")
+    augmented = classification_report(y, _predictions(model, x, views, augmentation, temperature), class_names)
+    augmented["test_time_augmentation"] = {"views": views, "view_names": view_names(augmentation)[:views],
+                                           "without": _summary(report), "with": _summary(augmented)}
+    return augmented
+
+
 def _names(items: list[str]) -> str:
     from .data.files import _names as listed
 
@@ -312,7 +329,6 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
     """
     from . import shifts
     from . import tta as tta_module
-    from .report import classification_report
     from .runs.reader import Run
 
     say = progress or (lambda line: None)
@@ -333,16 +349,8 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
     prepare = shifts.shades_of_gray if colour_constancy else (lambda images: images)
     x = prepare(scored.x)
     calibration = _calibration(run, own)
-    temperature = calibration["temperature"]
     say(f"scoring {len(scored.y)} images with {path}")
-    probabilities = _predictions(loaded, x, 1, augmentation, temperature)
-    report = classification_report(scored.y, probabilities, class_names)
-    if tta > 1:
-        say(f"test-time augmentation: {tta} views")
-        plain = report
-        report = classification_report(scored.y, _predictions(loaded, x, tta, augmentation, temperature), class_names)
-        report["test_time_augmentation"] = {"views": tta, "view_names": tta_module.view_names(augmentation)[:tta],
-                                            "without": _summary(plain), "with": _summary(report)}
+    report = _report(loaded, x, scored.y, class_names, tta, augmentation, calibration["temperature"], say)
     report["evaluation"] = {**scored.description, "model": str(path), "input_size": list(shape[:2]),
                             "colour_constancy": colour_constancy}
     report["calibration"] = calibration
