@@ -6,7 +6,9 @@ resolution. :func:`shift` applies one of five such changes (:data:`SHIFTS`) at t
 clean images and on every shifted copy, and :func:`robustness_markdown` writes that as a report section (``nas
 evaluate`` does both; the retrain report can call them the same way). :func:`shades_of_gray` is the colour constancy
 remedy of the literature (Finlayson and Trezzi 2004; used by the ISIC 2018/2019 winners): it divides each image's
-channels by their Minkowski p-norm means, so that a colour cast is undone before the model sees the image.
+channels by their Minkowski p-norm means, so that a colour cast is undone before the model sees the image;
+:func:`with_shades_of_gray` puts it inside a Keras model, so that training and every later use of the saved model
+apply it.
 
 Blur and resolution are relative to the image side (the shift looks the same at 32 px as at 128 px), JPEG compression
 goes through Pillow, and every output is clipped to [0, 1] and keeps the input's shape and dtype.
@@ -22,13 +24,17 @@ Example:
 from __future__ import annotations
 
 import io
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import ConfigError, DataError
 
-__all__ = ["SHIFTS", "STRENGTHS", "robustness", "robustness_markdown", "shades_of_gray", "shift", "shift_names"]
+if TYPE_CHECKING:
+    import keras
+
+__all__ = ["SHIFTS", "STRENGTHS", "robustness", "robustness_markdown", "shades_of_gray", "shift", "shift_names",
+           "with_shades_of_gray"]
 
 STRENGTHS = ("mild", "strong")
 #: Each shift's settings at each strength: channel gains (R, G, B) of a white-balance error; a brightness offset and a
@@ -143,6 +149,26 @@ def shades_of_gray(x: np.ndarray, p: float = 6) -> np.ndarray:
     illuminant = flat.max(axis=1) if np.isinf(p) else np.mean(flat ** p, axis=1) ** (1 / p)
     gains = illuminant.mean(axis=1, keepdims=True) / np.maximum(illuminant, 1e-6)
     return np.clip(x * gains[:, None, None, :], 0.0, 1.0).astype(x.dtype, copy=False)
+
+
+def with_shades_of_gray(model: "keras.Model", p: float = 6, name: str | None = None) -> "keras.Model":
+    """``model`` with :func:`shades_of_gray` as its first step, in Keras operations: a model trained and saved this
+    way carries its colour constancy, so everything that loads it (``nas serve``, ``explain``, ``export``,
+    ``evaluate``) applies it without being told. The wrapped model is saved and loaded in Keras safe mode like any
+    other; ``model`` itself is kept as a nested model (Grad-CAM finds its convolutions there)."""
+    import keras
+    from keras import ops
+
+    if not p >= 1 or np.isinf(p):
+        raise ConfigError(f"with_shades_of_gray's p must be a finite number of at least 1, got {p!r}")
+    shape = tuple(model.input_shape[1:])
+    if shape[-1] != 3:
+        raise ConfigError(f"Shades of Gray corrects colour: the model takes {shape[-1]}-channel images, not RGB")
+    inputs = keras.Input(shape, name="image")
+    illuminant = ops.power(ops.mean(ops.power(inputs, float(p)), axis=(1, 2), keepdims=True), 1 / float(p))
+    gains = ops.mean(illuminant, axis=-1, keepdims=True) / ops.maximum(illuminant, 1e-6)
+    corrected = ops.clip(inputs * gains, 0.0, 1.0)
+    return keras.Model(inputs, model(corrected), name=name or f"{model.name}_shades_of_gray")
 
 
 def _scores(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:

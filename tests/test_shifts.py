@@ -130,3 +130,24 @@ def test_robustness_refuses_a_predictor_of_the_wrong_shape_and_mismatched_labels
         shifts.robustness(_by_red_minus_blue, x, [0, 1, 0, 1], ["a", "b", "c"])
     with pytest.raises(DataError, match="as many labels as images"):
         shifts.robustness(_by_red_minus_blue, x, [0, 1], ["a", "b"])
+
+
+def test_shades_of_gray_inside_a_model_matches_the_numpy_one_and_survives_a_safe_mode_round_trip(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(features))
+    wrapped = shifts.with_shades_of_gray(model)
+    x = shifts.shift(_lesion_like(n=4, size=12), "colour_cast", "strong")
+    expected = np.asarray(model(shifts.shades_of_gray(x)))
+    np.testing.assert_allclose(np.asarray(wrapped(x)), expected, atol=1e-5)
+    assert np.abs(np.asarray(model(x)) - expected).max() > 1e-4  # the correction does change what the model sees
+    wrapped.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(x)), expected, atol=1e-5)
+    grey_input = keras.Input((12, 12, 1))
+    grey = keras.Model(grey_input, keras.layers.Dense(3)(keras.layers.Flatten()(grey_input)))
+    with pytest.raises(ConfigError, match="1-channel images, not RGB"):
+        shifts.with_shades_of_gray(grey)
