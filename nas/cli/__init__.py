@@ -13,13 +13,13 @@ import argparse
 import sys
 
 from ..errors import NasError
-from . import explain, export, plot, report, resume, retrain, runs, search, serve, tensorboard
+from . import evaluate, explain, export, plot, report, resume, retrain, runs, search, serve, tensorboard
 from .options import EXIT_INTERRUPTED, EXIT_TERMINATED, EXIT_USER_ERROR
 
 __all__ = ["COMMANDS", "EXIT_INTERRUPTED", "EXIT_TERMINATED", "EXIT_USER_ERROR", "main"]
 
 #: The command modules, in the order their commands appear in ``nas --help``.
-COMMANDS = (search, resume, runs, plot, report, tensorboard, retrain, export, serve, explain)
+COMMANDS = (search, resume, runs, plot, report, tensorboard, retrain, evaluate, export, serve, explain)
 
 
 def _parser() -> argparse.ArgumentParser:

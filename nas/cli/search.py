@@ -16,7 +16,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="resnet50 backbone weights: a local .h5 file, or 'imagenet' if Keras has them cached")
     search.add_argument("--data", default="synthetic",
                         help="synthetic[:N] | digits | ham10000:PATH (HAM10000's official layout) | folder:PATH (one "
-                             "folder per class) (default synthetic)")
+                             "folder per class) | isic:GROUND_TRUTH.csv[:IMAGES] (ISIC challenge layout) (default "
+                             "synthetic)")
     search.add_argument("--image-size", type=positive_int, default=None, help="input size in pixels (synthetic: 32)")
     search.add_argument("--population", type=positive_int, default=12)
     search.add_argument("--generations", type=positive_int, default=6, help="generations, the first included")

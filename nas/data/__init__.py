@@ -11,9 +11,11 @@ the reverse):
   :func:`parse`, which look dataset kinds up in a registry that the modules below fill when imported;
 - :mod:`.synthetic`: :func:`synthetic_lesions`, generated dermoscopy-like images;
 - :mod:`.in_memory`: :func:`arrays` (your own images and labels) and :func:`digits`;
-- :mod:`.files`: image files on disk (suffixes, decoding in threads), shared by the two below;
+- :mod:`.files`: image files on disk (suffixes, decoding in threads), shared by the modules below;
 - :mod:`.ham`: :func:`ham10000`, split by lesion;
-- :mod:`.folders`: :func:`image_folder`, one sub-folder per class.
+- :mod:`.folders`: :func:`image_folder`, one sub-folder per class;
+- :mod:`.isic`: :func:`isic`, the ISIC challenge layout (a ground-truth CSV with one-hot diagnosis columns);
+- :mod:`.external`: :func:`external_set`, every labelled image of a ``--data`` form, for ``nas evaluate``.
 
 Example:
     >>> data = synthetic_lesions(n=70, image_size=16, seed=0)
@@ -31,7 +33,10 @@ from .synthetic import synthetic_lesions
 from .in_memory import arrays, digits
 from .ham import ham10000
 from .folders import image_folder
+from .isic import isic
+from .external import ExternalSet, external_set
 from .files import IMAGE_SUFFIXES  # noqa: F401  (public since nas/data.py, though not in __all__)
 
 __all__ = ["Dataset", "LESION_CLASSES", "MALIGNANT", "CLASS_FULL_NAMES", "from_spec", "synthetic_lesions", "digits",
-           "arrays", "ham10000", "image_folder", "coerce", "parse"]
+           "arrays", "ham10000", "image_folder", "isic", "ExternalSet",
+           "external_set", "coerce", "parse"]

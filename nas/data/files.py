@@ -5,6 +5,7 @@ Pillow and :mod:`nas.images` are imported only when images are read.
 """
 from __future__ import annotations
 
+import csv
 import os
 import warnings
 from pathlib import Path
@@ -18,9 +19,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".we
 _LISTED = 8  # file names quoted in one message; the rest are counted
 
 
-def _names(items: Sequence[str]) -> str:
-    shown = ", ".join(str(item) for item in items[:_LISTED])
-    return shown + (f" and {len(items) - _LISTED} more" if len(items) > _LISTED else "")
+def _names(items: Sequence[str], limit: int = _LISTED) -> str:
+    """The first ``limit`` items, comma-separated, and how many more there are."""
+    shown = ", ".join(str(item) for item in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
 
 
 def _check_image_size(image_size: Any) -> int:
@@ -36,7 +38,7 @@ def _folder(path: str | os.PathLike, what: str) -> Path:
     return folder.resolve()
 
 
-def _read_one(path: Path, size: int) -> tuple[np.ndarray | None, str | None, str | None]:
+def _read_one(path: Path, size: int | tuple[int, int]) -> tuple[np.ndarray | None, str | None, str | None]:
     """(image, problem, original colour mode when not RGB) of one file, never raising for a bad file."""
     from PIL import Image
 
@@ -51,27 +53,40 @@ def _read_one(path: Path, size: int) -> tuple[np.ndarray | None, str | None, str
     return image, None, None if mode == "RGB" else mode
 
 
-def _read_images(paths: Sequence[Path], size: int, workers: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Decode ``paths`` with :func:`nas.images.read_image` in a thread pool (Pillow releases the GIL while decoding).
+def decode(paths: Sequence[Path], size: int | tuple[int, int],
+           workers: int | None = None) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Decode ``paths`` with :func:`nas.images.read_image` at ``size`` in a thread pool (Pillow releases the GIL while
+    decoding), never raising for a bad file.
 
-    Unreadable files are skipped with one warning that counts and names them; images in another colour mode are
-    converted to RGB by ``read_image`` and named in one warning. Returns the images and the positions (in ``paths``)
-    of the readable files; raises :class:`DataError` when none is readable.
+    Returns the images (float32, (N, height, width, 3); an unreadable file's slot is left as it was allocated), a bool
+    array saying which were read, one message per unreadable file, and ``"name (mode)"`` for each image that was
+    converted to RGB from another colour mode.
     """
     from concurrent.futures import ThreadPoolExecutor
 
-    x = np.empty((len(paths), size, size, 3), np.float32)
+    height, width = (size, size) if isinstance(size, int) else size
+    x = np.empty((len(paths), height, width, 3), np.float32)
     ok = np.zeros(len(paths), bool)
     problems: list[str] = []
     converted: list[str] = []
     with ThreadPoolExecutor(max_workers=workers or min(8, os.cpu_count() or 1)) as pool:
-        for i, (image, problem, mode) in enumerate(pool.map(lambda p: _read_one(p, size), paths, chunksize=64)):
+        for i, (image, problem, mode) in enumerate(pool.map(lambda p: _read_one(p, (height, width)), paths,
+                                                            chunksize=64)):
             if image is None:
                 problems.append(problem or str(paths[i]))
                 continue
             x[i], ok[i] = image, True
             if mode is not None:
                 converted.append(f"{paths[i].name} ({mode})")
+    return x, ok, problems, converted
+
+
+def _read_images(paths: Sequence[Path], size: int, workers: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Decode ``paths`` (:func:`decode`), skipping unreadable files with one warning that counts and names them;
+    images in another colour mode are converted to RGB by ``read_image`` and named in one warning. Returns the images
+    and the positions (in ``paths``) of the readable files; raises :class:`DataError` when none is readable.
+    """
+    x, ok, problems, converted = decode(paths, size, workers)
     if problems:
         warnings.warn(f"skipped {len(problems)} of {len(paths)} images that cannot be read: {_names(problems)}; "
                       f"replace or delete those files", stacklevel=3)
@@ -83,6 +98,19 @@ def _read_images(paths: Sequence[Path], size: int, workers: int | None) -> tuple
                         f"check the folder")
     kept = np.flatnonzero(ok)
     return x[kept] if len(kept) < len(paths) else x, kept
+
+
+def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
+    """The column names and the rows (column -> value, names and values stripped) of a CSV file with a header;
+    :class:`DataError` when the file is not readable CSV (a BOM is allowed, as spreadsheets write one)."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [c.strip() for c in reader.fieldnames or []]
+            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    return columns, rows
 
 
 def _form_path(kind: str, form: str, path: str) -> str:

@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ConfigError, DataError
 from .core import (LESION_CLASSES, MALIGNANT, Dataset, _SPLITS, _check_fractions, _check_seed, _make, _split_indices,
                    register_form, register_kind)
-from .files import IMAGE_SUFFIXES, _check_image_size, _folder, _form_path, _names, _read_images
+from .files import IMAGE_SUFFIXES, _check_image_size, _folder, _form_path, _names, _read_images, read_csv
 
 _HAM_METADATA = "HAM10000_metadata.csv"
 _HAM_COLUMNS = ("lesion_id", "image_id", "dx")
@@ -27,13 +27,7 @@ def _read_metadata(path: Path) -> list[dict[str, str]]:
     if not path.is_file():
         raise DataError(f"{path} not found: a HAM10000 folder holds {_HAM_METADATA} and the images, in "
                         f"HAM10000_images_part_1/ and HAM10000_images_part_2/ or in one folder")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [c.strip() for c in reader.fieldnames or []]
-            rows = [{k.strip(): (v or "").strip() for k, v in row.items() if k is not None} for row in reader]
-    except (UnicodeDecodeError, csv.Error) as error:
-        raise DataError(f"{path}: not a readable CSV file ({error})") from None
+    columns, rows = read_csv(path)
     missing = [c for c in _HAM_COLUMNS if c not in columns]
     if missing:
         raise DataError(f"{path}: missing column{'s' * (len(missing) > 1)} {', '.join(missing)} (found "
