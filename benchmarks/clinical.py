@@ -28,12 +28,14 @@ from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 
-#: One change to the baseline per row: recipe fields (nas.recipe.Recipe), augmentation fields, input size.
+#: One change to the baseline per row: recipe fields (nas.recipe.Recipe), augmentation fields, or Shades of Gray colour
+#: constancy as the model's first step (nas.shifts.with_shades_of_gray).
 ROWS: dict[str, dict] = {
     "baseline": {},
     "cosine": {"recipe": {"schedule": "cosine"}},
     "oversample": {"recipe": {"balance": "oversample"}},
     "color-jitter": {"augmentation": {"hue": 0.05, "saturation": 0.1, "contrast": 0.1}},
+    "shades-of-gray": {"shades_of_gray": True},
     "label-smoothing": {"recipe": {"label_smoothing": 0.1}},
     "mixup": {"recipe": {"mixup": 0.2}},
     "cutmix": {"recipe": {"cutmix": 1.0}},
@@ -64,15 +66,18 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
     from nas.recipe import Recipe
     from nas.report import classification_report
     from nas.retrain import fit
+    from nas.shifts import with_shades_of_gray
     from nas.space import resolve_space
     from nas.training import predict
 
     space = resolve_space("modern")
     genome = space.repair(_genome(args.genome), data.input_shape)
     keras.utils.set_random_seed(seed)
-    model = space.build(genome, data.input_shape, data.num_classes)
-    space.compile(model, genome)
     settings = ROWS[row]
+    model = space.build(genome, data.input_shape, data.num_classes)
+    if settings.get("shades_of_gray"):
+        model = with_shades_of_gray(model)
+    space.compile(model, genome)
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome["batch_size"]), seed=seed,
                  patience=args.patience, label=f"{row} seed {seed}",
                  augmentation=Augmentation(**settings.get("augmentation", {})),
@@ -150,7 +155,7 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
                             target_sensitivity=args.target_sensitivity)
     on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
     shifted = {}
-    for row in ("baseline", "color-jitter"):
+    for row in ("baseline", "color-jitter", "shades-of-gray"):
         if (work / f"{row}-0.keras").is_file():
             print(f"robustness of {row}", flush=True)
             model = keras.models.load_model(work / f"{row}-0.keras")
