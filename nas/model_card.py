@@ -76,9 +76,11 @@ def probability_lines(calibration: dict | None, report: dict | None, views: Sequ
                      f"{point['target_sensitivity']:.0%} (reached {value_text(point['sensitivity'])} there)"
                      + (f"; on the test split: sensitivity **{value_text(tested_point.get('sensitivity'))}**, "
                         f"specificity **{value_text(tested_point.get('specificity'))}**" if tested_point else ""))
-    elif calibration is not None:
-        lines += [f"- no referral threshold: {note}" for note in calibration.get("notes", [])
-                  if note.startswith("no operating point")] or ["- no referral threshold"]
+    else:
+        reasons = [note.removeprefix("no operating point: ") for note in (calibration or {}).get("notes", [])
+                   if note.startswith("no operating point")]
+        lines.append(f"- no referral threshold: {reasons[0] if reasons else 'it comes with the calibration'}; the "
+                     f"advice uses only its fixed levels")
     if len(views) > 1:
         lines.append(f"- test-time augmentation: the probabilities are the mean over {len(views)} views "
                      f"({', '.join(views)}); the temperature was fitted on single views")
