@@ -9,8 +9,8 @@ negative log-likelihood of the validation labels; ``nas retrain`` stores it in `
 The same file holds the clinic's operating point: the highest threshold on the calibrated P(malignant) (the summed
 probability of the malignant classes) that still finds the target share of the validation split's malignant lesions
 (:func:`choose_threshold`, default :data:`DEFAULT_TARGET_SENSITIVITY`). :func:`calibrate` fits both on one split;
-:func:`calibration_report` scores them on another (the test report's ``calibration`` block) and
-:func:`reliability_png` draws its reliability diagram.
+:func:`calibration_report` scores them on another (the test report's ``calibration`` block, which
+:func:`nas.report.write_report` draws as ``reliability.png``).
 
 Example:
     >>> import numpy as np
@@ -21,7 +21,6 @@ Example:
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -34,7 +33,7 @@ from .errors import ConfigError, DataError
 
 __all__ = ["CALIBRATION_FILE", "DEFAULT_TARGET_SENSITIVITY", "TEMPERATURE_RANGE", "apply_temperature", "calibrate",
            "calibration_report", "choose_threshold", "fit_temperature", "negative_log_likelihood", "rates_at",
-           "check_target_sensitivity", "read_calibration", "reliability_png"]
+           "check_target_sensitivity", "read_calibration"]
 
 #: Where a retrained run keeps its calibration, relative to the run folder.
 CALIBRATION_FILE = "final/calibration.json"
@@ -257,34 +256,3 @@ def calibration_report(y: ArrayLike, probabilities: ArrayLike, calibration: Mapp
         point = {key: point[key] for key in ("threshold", "target_sensitivity", "malignant_classes")} | {
             "validation_sensitivity": point["sensitivity"], "validation_specificity": point["specificity"], **figures}
     return block | {"operating_point": point or None, "notes": notes}
-
-
-def reliability_png(block: Mapping) -> bytes:
-    """A reliability diagram of a :func:`calibration_report` block: accuracy against confidence per bin, before and
-    after temperature scaling side by side, with the diagonal of perfect calibration and the ECE in each title."""
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(10, 4.4))
-    width = 1 / block["bins"]
-    centres = (np.arange(block["bins"]) + 0.5) * width
-    titles = {"before": f"before: ECE {block['ece_before']:.3f}",
-              "after": f"after temperature scaling (T = {block['temperature']:.2f}): ECE {block['ece_after']:.3f}"}
-    for axis, (when, title) in zip(figure.subplots(1, 2, sharey=True), titles.items()):
-        table = block["reliability"][when]
-        filled = np.array([n > 0 for n in table["count"]])
-        accuracy = np.array([a or 0.0 for a in table["accuracy"]])
-        confidence = np.array([c or 0.0 for c in table["confidence"]])
-        axis.bar(centres[filled], accuracy[filled], width=width, edgecolor="black", color="tab:blue",
-                 label="accuracy")
-        axis.bar(centres[filled], (confidence - accuracy)[filled], bottom=accuracy[filled], width=width,
-                 color="tab:red", alpha=0.3, edgecolor="tab:red", label="gap to mean confidence")
-        axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
-        axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)", title=title)
-        axis.grid(alpha=0.3)
-    figure.axes[0].set_ylabel("accuracy")
-    figure.axes[0].legend(loc="upper left", fontsize=8)
-    figure.suptitle(f"Reliability diagram, {sum(block['reliability']['before']['count'])} images, "
-                    f"{block['bins']} bins")
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-    return buffer.getvalue()

@@ -20,7 +20,7 @@ def display_name(class_name: str) -> str:
     return CLASS_FULL_NAMES.get(class_name, class_name)
 
 
-def value_text(value) -> str:
+def value_text(value: object) -> str:
     """A metric as the card prints it: floats to 3 decimals, integers with thousands separators, None as n/a."""
     if value is None:
         return "n/a"

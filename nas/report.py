@@ -378,6 +378,37 @@ def _confusion_png(report: Mapping) -> bytes:
     return buffer.getvalue()
 
 
+def _reliability_png(block: Mapping) -> bytes:
+    """A reliability diagram of a report's ``calibration`` block: accuracy against confidence per bin, before and
+    after temperature scaling side by side, with the diagonal of perfect calibration and the ECE in each title."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4.4))
+    width = 1 / block["bins"]
+    centres = (np.arange(block["bins"]) + 0.5) * width
+    titles = {"before": f"before: ECE {block['ece_before']:.3f}",
+              "after": f"after temperature scaling (T = {block['temperature']:.2f}): ECE {block['ece_after']:.3f}"}
+    for axis, (when, title) in zip(figure.subplots(1, 2, sharey=True), titles.items()):
+        table = block["reliability"][when]
+        filled = np.array([n > 0 for n in table["count"]])
+        accuracy = np.array([a or 0.0 for a in table["accuracy"]])
+        confidence = np.array([c or 0.0 for c in table["confidence"]])
+        axis.bar(centres[filled], accuracy[filled], width=width, edgecolor="black", color="tab:blue",
+                 label="accuracy")
+        axis.bar(centres[filled], (confidence - accuracy)[filled], bottom=accuracy[filled], width=width,
+                 color="tab:red", alpha=0.3, edgecolor="tab:red", label="gap to mean confidence")
+        axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+        axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)", title=title)
+        axis.grid(alpha=0.3)
+    figure.axes[0].set_ylabel("accuracy")
+    figure.axes[0].legend(loc="upper left", fontsize=8)
+    figure.suptitle(f"Reliability diagram, {sum(block['reliability']['before']['count'])} images, "
+                    f"{block['bins']} bins")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping[str, Mapping] | None = None,
                  title: str | None = None, proxy_correlation: Mapping | None = None) -> list[Path]:
     """Write ``report.json``, ``report.md`` and ``confusion_matrix.png`` to ``out_dir`` (normally ``RUN/final``), and
@@ -402,7 +433,5 @@ def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping
     paths.append(folder.write_bytes("report.md", _markdown(report, baselines, title, proxy_correlation).encode()))
     paths.append(folder.write_bytes("confusion_matrix.png", _confusion_png(report)))
     if report.get("calibration"):
-        from .calibration import reliability_png
-
-        paths.append(folder.write_bytes("reliability.png", reliability_png(report["calibration"])))
+        paths.append(folder.write_bytes("reliability.png", _reliability_png(report["calibration"])))
     return paths

@@ -18,6 +18,7 @@ from nas.calibration import (CALIBRATION_FILE, apply_temperature, calibrate, cal
 from nas.errors import ConfigError, DataError
 from nas.images import read_image
 from nas.report import classification_report, expected_calibration_error, malignant_columns, write_report
+from nas.retrain import retrain
 from nas.training import predict
 
 HAM = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
@@ -214,7 +215,7 @@ def test_a_bad_target_sensitivity_stops_retrain_before_training(retrained, capsy
     assert cli.main(["retrain", str(run.path), "--target-sensitivity", "1.5"]) == 2
     assert "the target sensitivity must be a number in (0, 1]" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="target sensitivity"):
-        nas.retrain.retrain(run.path, target_sensitivity=0)
+        retrain(run.path, target_sensitivity=0)
 
 
 def test_the_page_shows_calibrated_probabilities_and_refers_at_the_threshold(retrained, tmp_path):
