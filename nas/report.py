@@ -2,7 +2,8 @@
 matrix.
 
 :func:`classification_report` turns test labels and predicted probabilities into one JSON-able dict;
-:func:`write_report` writes it (with an optional comparison against baselines) to a folder, normally ``RUN/final/``;
+:func:`write_report` writes it (with an optional comparison against baselines, and ``reliability.png`` when the report
+has a ``calibration`` block) to a folder, normally ``RUN/final/``;
 :func:`evaluate_model` predicts and reports in one call.
 
 Keys of the report dict (and of ``report.json``); every rate is a fraction in [0, 1], None where undefined:
@@ -19,6 +20,14 @@ Keys of the report dict (and of ``report.json``); every rate is a fraction in [0
   prediction counts as malignant when its top-1 class is malignant; the AUC scores the summed malignant probability.
 * ``melanoma_sensitivity``: recall of ``mel`` (None when there is no such class or no melanoma in the labels).
 * ``expected_calibration_error``, ``calibration_bins``: ECE of the top-1 confidence over 15 equal-width bins.
+* ``calibration`` (only when a temperature was fitted, as ``nas retrain`` does on the validation split): the same
+  probabilities before and after temperature scaling (:func:`nas.calibration.calibration_report`), ``{"temperature",
+  "fitted_on": {"split", "n_images"}, "bins", "ece_before", "ece_after", "nll_before", "nll_after", "reliability":
+  {"before", "after"}, "operating_point", "notes"}``. ``reliability`` holds :func:`reliability_bins` (the data of
+  ``reliability.png``); ``operating_point`` is None, or ``{"threshold", "target_sensitivity", "malignant_classes",
+  "validation_sensitivity", "validation_specificity", "sensitivity", "specificity", "n_positive", "n_negative"}``: the
+  threshold on the calibrated P(malignant) chosen on the validation split, and the sensitivity and specificity it
+  gives on these images. The other keys score the model's own probabilities (temperature scaling moves no arg-max).
 * ``absent_classes``, ``never_predicted``: classes with no test image (their recall, F1 and AUC are None and they are
   left out of the averages), and classes the model never predicts (their precision is 0).
 * ``notes``: plain-language remarks about the above, for the readable report.
@@ -42,7 +51,7 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = ["CALIBRATION_BINS", "PAPER_ACCURACY", "classification_report", "expected_calibration_error",
-           "write_report", "evaluate_model"]
+           "malignant_columns", "reliability_bins", "write_report", "evaluate_model"]
 
 CALIBRATION_BINS = 15
 #: Accuracies the paper claims (its Table-1 network, VGG16, ResNet50, and its optimised CNN), quoted next to ours.
@@ -99,19 +108,36 @@ def _roc_auc(positive: np.ndarray, score: np.ndarray) -> float | None:
     return float(roc_auc_score(positive, score))
 
 
-def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
-    """ECE: the sample-weighted mean gap between accuracy and mean confidence over ``bins`` equal-width bins.
-
-    Bins are closed on the right, (lo, hi], as in Guo et al. (2017), so a confidence of exactly 1 is in the last bin.
-    """
+def reliability_bins(correct: ArrayLike, confidence: ArrayLike, bins: int = CALIBRATION_BINS) -> dict:
+    """A reliability diagram's data: per equal-width confidence bin, closed on the right, (lo, hi], as in Guo et al.
+    (2017), so a confidence of exactly 1 is in the last bin: ``count``, ``accuracy`` and mean ``confidence`` (both
+    None for an empty bin)."""
     correct = np.asarray(correct, dtype=np.float64)
     confidence = np.asarray(confidence, dtype=np.float64)
     which = np.clip(np.ceil(confidence * bins).astype(np.int64) - 1, 0, bins - 1)
-    total = 0.0
-    for b in np.unique(which):
-        members = which == b
-        total += members.sum() * abs(correct[members].mean() - confidence[members].mean())
-    return float(total / len(correct))
+    count = np.bincount(which, minlength=bins)
+    sums = {key: np.bincount(which, weights=values, minlength=bins)
+            for key, values in (("accuracy", correct), ("confidence", confidence))}
+    return {"count": count.tolist(), **{key: [float(total / n) if n else None for total, n in zip(values, count)]
+                                        for key, values in sums.items()}}
+
+
+def expected_calibration_error(correct: np.ndarray, confidence: np.ndarray, bins: int = CALIBRATION_BINS) -> float:
+    """ECE: the sample-weighted mean gap between accuracy and mean confidence over the ``bins`` equal-width bins of
+    :func:`reliability_bins`."""
+    table = reliability_bins(correct, confidence, bins)
+    gaps = [n * abs(accuracy - mean) for n, accuracy, mean in zip(table["count"], table["accuracy"],
+                                                                  table["confidence"]) if n]
+    return float(sum(gaps) / sum(table["count"]))
+
+
+def malignant_columns(class_names: Sequence[str], malignant: Sequence[str] | None = None) -> list[int] | None:
+    """The column indices of the malignant classes for the benign-vs-malignant roll-up, or None when there is none:
+    ``malignant`` names them; None means mel, bcc and akiec when every class name is a HAM10000 one. A roll-up needs
+    a benign class too."""
+    names = [str(c) for c in class_names]
+    chosen = _malignant_classes(names, malignant)
+    return None if chosen is None else [names.index(name) for name in chosen]
 
 
 def _malignant_classes(names: list[str], malignant: Sequence[str] | None) -> list[str] | None:
@@ -291,11 +317,36 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
         for name, row in [("searched", report), *baselines.items()]:
             lines.append(f"| {_label(name)} | {_percent(row['accuracy'])} | {_percent(row['balanced_accuracy'])} | "
                          f"{_number(row['macro']['f1'])} | {_percent(PAPER_ACCURACY.get(name))} |")
+    if report.get("calibration"):
+        lines += _calibration_lines(report["calibration"])
     if proxy_correlation is not None:
         lines += ["", "## Search proxy", "", describe(proxy_correlation)]
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _calibration_lines(block: Mapping) -> list[str]:
+    """The Calibration section of ``report.md`` for a report's ``calibration`` block."""
+    fitted = block.get("fitted_on") or {}
+    lines = ["", "## Calibration", "",
+             f"Temperature scaling: the probabilities are divided in log space by T = {block['temperature']:.3f}, "
+             f"fitted on the {fitted.get('split', 'validation')} split ({fitted.get('n_images', '?')} images); the "
+             f"predicted classes do not change.", "", "| | before | after |", "|---|---|---|",
+             f"| expected calibration error ({block['bins']} bins) | {_number(block['ece_before'])} | "
+             f"{_number(block['ece_after'])} |",
+             f"| negative log-likelihood | {_number(block['nll_before'])} | {_number(block['nll_after'])} |", "",
+             "![reliability diagram](reliability.png)"]
+    point = block.get("operating_point")
+    if point:
+        lines += ["", f"**Operating point**: P(malignant) ({', '.join(point['malignant_classes'])}, calibrated) at or "
+                  f"above **{point['threshold']:.4f}** counts as malignant. Chosen on the validation split as the "
+                  f"highest threshold reaching a malignant sensitivity of {_percent(point['target_sensitivity'])} "
+                  f"(there: sensitivity {_percent(point['validation_sensitivity'])}, specificity "
+                  f"{_percent(point['validation_specificity'])}). On this split: sensitivity "
+                  f"**{_percent(point['sensitivity'])}**, specificity **{_percent(point['specificity'])}** "
+                  f"({point['n_positive']} malignant, {point['n_negative']} benign images)."]
+    return lines + ([""] + [f"- {note}" for note in block["notes"]] if block.get("notes") else [])
 
 
 def _confusion_png(report: Mapping) -> bytes:
@@ -327,9 +378,41 @@ def _confusion_png(report: Mapping) -> bytes:
     return buffer.getvalue()
 
 
+def _reliability_png(block: Mapping) -> bytes:
+    """A reliability diagram of a report's ``calibration`` block: accuracy against confidence per bin, before and
+    after temperature scaling side by side, with the diagonal of perfect calibration and the ECE in each title."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(10, 4.4))
+    width = 1 / block["bins"]
+    centres = (np.arange(block["bins"]) + 0.5) * width
+    titles = {"before": f"before: ECE {block['ece_before']:.3f}",
+              "after": f"after temperature scaling (T = {block['temperature']:.2f}): ECE {block['ece_after']:.3f}"}
+    for axis, (when, title) in zip(figure.subplots(1, 2, sharey=True), titles.items()):
+        table = block["reliability"][when]
+        filled = np.array([n > 0 for n in table["count"]])
+        accuracy = np.array([a or 0.0 for a in table["accuracy"]])
+        confidence = np.array([c or 0.0 for c in table["confidence"]])
+        axis.bar(centres[filled], accuracy[filled], width=width, edgecolor="black", color="tab:blue",
+                 label="accuracy")
+        axis.bar(centres[filled], (confidence - accuracy)[filled], bottom=accuracy[filled], width=width,
+                 color="tab:red", alpha=0.3, edgecolor="tab:red", label="gap to mean confidence")
+        axis.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
+        axis.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (top-1 probability)", title=title)
+        axis.grid(alpha=0.3)
+    figure.axes[0].set_ylabel("accuracy")
+    figure.axes[0].legend(loc="upper left", fontsize=8)
+    figure.suptitle(f"Reliability diagram, {sum(block['reliability']['before']['count'])} images, "
+                    f"{block['bins']} bins")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    return buffer.getvalue()
+
+
 def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping[str, Mapping] | None = None,
                  title: str | None = None, proxy_correlation: Mapping | None = None) -> list[Path]:
-    """Write ``report.json``, ``report.md`` and ``confusion_matrix.png`` to ``out_dir`` (normally ``RUN/final``).
+    """Write ``report.json``, ``report.md`` and ``confusion_matrix.png`` to ``out_dir`` (normally ``RUN/final``), and
+    ``reliability.png`` when the report has a ``calibration`` block.
 
     Args:
         report: a :func:`classification_report` dict.
@@ -349,4 +432,6 @@ def write_report(report: Mapping, out_dir: str | os.PathLike, baselines: Mapping
         paths.append(folder.write_json("baselines.json", {name: dict(value) for name, value in baselines.items()}))
     paths.append(folder.write_bytes("report.md", _markdown(report, baselines, title, proxy_correlation).encode()))
     paths.append(folder.write_bytes("confusion_matrix.png", _confusion_png(report)))
+    if report.get("calibration"):
+        paths.append(folder.write_bytes("reliability.png", _reliability_png(report["calibration"])))
     return paths

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from .augment import Augmentation, pipeline
+from .calibration import CALIBRATION_FILE, DEFAULT_TARGET_SENSITIVITY, check_target_sensitivity
 from .errors import ConfigError
 from .recipe import Recipe
 from .runs.writer import RunFolder, default_run_dir
@@ -103,6 +104,17 @@ def _test_report(model, data) -> dict:
     from .report import evaluate_model
 
     return evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
+
+
+def _calibrate(model, data, target_sensitivity: float) -> tuple[dict, dict]:
+    """The temperature and operating point fitted on the validation split (``final/calibration.json``), and how they
+    do on the test split (the report's ``calibration`` block): :mod:`nas.calibration`."""
+    from .calibration import calibrate, calibration_report
+    from .training import predict
+
+    calibration = calibrate(data.y_val, predict(model, data.x_val), data.class_names,
+                            malignant=data.malignant or None, target_sensitivity=target_sensitivity)
+    return calibration, calibration_report(data.y_test, predict(model, data.x_test), calibration, data.class_names)
 
 
 def _plot_curves(trained: dict[str, dict], folder: RunFolder, relative: str) -> Path:
@@ -301,8 +313,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
             class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None,
-            ensemble: bool = False) -> dict:
-    """Retrain a run's best genome (or each of its ``top_k``), report on the test split, write ``final/``.
+            ensemble: bool = False, target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY) -> dict:
+    """Retrain a run's best genome (or each of its ``top_k``), calibrate it, report on the test split, write
+    ``final/``.
 
     Args:
         run: a run folder path or a :class:`nas.run.Run`.
@@ -316,6 +329,8 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         patience: epochs without a better validation loss before stopping.
         augmentation: what to change in training images (None: nothing).
         class_weighted: weight the loss by inverse class frequency (False: the recipe's "weights" balance is off).
+        target_sensitivity: the malignant sensitivity the operating point is chosen for on the validation split
+            (:func:`nas.calibration.choose_threshold`), in (0, 1].
         verbose: print one line per epoch.
         recipe: schedule, loss, mixing and class balancing (:class:`nas.recipe.Recipe`; default: the plain retrain),
             for the genomes and the baselines alike; recorded in ``final/history.json``'s settings.
@@ -325,13 +340,18 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             ``final/report.md`` gets a table of the ensemble's and each member's test figures; ``genome_hash`` and
             ``genome`` stay those of the member best on the validation split.
 
+    The final model's temperature (:mod:`nas.calibration`) and operating point are fitted on the validation split
+    and stored in ``final/calibration.json``; the test report's ``calibration`` block and ``final/reliability.png``
+    show how they hold on the test split.
+
     Returns a summary: ``model`` (path), ``genome_hash``, ``validation`` (the final model's: with ``ensemble``, the
-    ensemble's), ``test`` (the report), ``candidates`` and
+    ensemble's), ``test`` (the report), ``calibration`` (what ``final/calibration.json`` holds), ``candidates`` and
     ``baselines`` (test reports by name), ``proxy_rank_correlation`` (how far the search's ranking of the top K held
     after retraining: :func:`nas.ranking.proxy_rank_correlation`, also in ``final/history.json`` and
     ``final/report.md``), ``ensemble`` (the members' genome hashes in rank order, or None), ``files`` written.
     """
     names = _baseline_names(baselines)
+    target_sensitivity = check_target_sensitivity(target_sensitivity)
     import keras
 
     from . import ensemble as nas_ensemble
@@ -351,8 +371,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
                                                      verbose=verbose, recipe=recipe, ensemble=ensemble)
     best["report"] = report = _test_report(model, dataset)
     members = nas_ensemble.record(model, list(trained.values()), dataset) if ensemble else None
+    calibration, report["calibration"] = _calibrate(model, dataset, target_sensitivity)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)
-    files = [folder.save_model(f"{FINAL}/model.keras", model)]
+    files = [folder.save_model(f"{FINAL}/model.keras", model), folder.write_json(CALIBRATION_FILE, calibration)]
     del model
     keras.backend.clear_session()
     baseline_results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience,
@@ -372,7 +393,7 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     if members:
         _append_members(folder, report, members)
     return {"model": str(files[0]), "genome_hash": best["genome_hash"],
-            "validation": (members or best)["validation"], "test": report,
+            "validation": (members or best)["validation"], "test": report, "calibration": calibration,
             "candidates": {label: r["validation"] for label, r in trained.items()},
             "baselines": {name: r["report"] for name, r in baseline_results.items()},
             "proxy_rank_correlation": correlation,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import html
-import json
 import os
 import shutil
 import sys
@@ -26,10 +25,15 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
-from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
+from .augment import Augmentation
+from .calibration import apply_temperature, read_calibration
+from .data import MALIGNANT
 from .errors import ConfigError, DataError, NasError
 from .images import MAX_BYTES, UPLOAD_FORMATS, Source, open_image, to_array
+from .model_card import display_name, probability_lines, read_json, report_lines, value_text
+from .report import malignant_columns
 from .runs.reader import FINAL_MODEL
+from .tta import view_names
 
 if TYPE_CHECKING:
     import gradio
@@ -40,7 +44,8 @@ if TYPE_CHECKING:
 DISCLAIMER = ("This is a research tool, not a diagnosis. It was trained on a limited data set and can be wrong; only a "
               "doctor who examines the skin can diagnose a lesion. If a spot worries you, changes, bleeds or itches, "
               "see a doctor whatever this page says.")
-#: P(malignant) at or above which the page says a malignant lesion is likely.
+#: P(malignant) at or above which the page says a malignant lesion is likely. A run's operating point (its referral
+#: threshold, :mod:`nas.calibration`) below this sends P(malignant) from the threshold up to a dermatologist too.
 MALIGNANT_LIKELY = 0.5
 #: Below this top-class probability the model counts as unsure.
 CONFIDENT = 0.6
@@ -49,6 +54,9 @@ MALIGNANT_POSSIBLE = 0.2
 SUGGESTIONS = {
     "malignant": "A malignant lesion is likely. See a dermatologist promptly (within two weeks) and show them this "
                  "spot; do not wait for it to change.",
+    "refer": "A malignant lesion cannot be ruled out: the malignant probability is at or above the level this model "
+             "was set to refer at, chosen to catch most malignant lesions. See a dermatologist and show them this "
+             "spot.",
     "unsure": "The model is unsure about this image. Have a doctor or dermatologist look at the spot; a sharper, "
               "well-lit close-up (or a dermatoscope image) may also give a clearer answer.",
     "benign": "The lesion looks benign to the model. Keep an eye on it: see a doctor if it changes in size, shape or "
@@ -64,27 +72,26 @@ UPLOAD_LIFETIME = 3600
 CACHE_SWEEP = 300
 
 
-def display_name(class_name: str) -> str:
-    """The readable name of a class, e.g. ``"Melanoma (mel)"``; unknown classes keep their own name."""
-    return CLASS_FULL_NAMES.get(class_name, class_name)
-
-
 def malignant_probability(probabilities: np.ndarray, class_names: Sequence[str]) -> float | None:
     """The benign/malignant roll-up: the summed probability of the malignant classes (mel, bcc, akiec), or None when
-    the classes are not HAM10000's (the rule of the test report, :func:`nas.report.classification_report`)."""
-    names = list(class_names)
-    malignant = [i for i, name in enumerate(names) if name in MALIGNANT]
-    if not set(names) <= set(LESION_CLASSES) or not 0 < len(malignant) < len(names):
-        return None
-    return float(np.sum(np.asarray(probabilities)[malignant]))
+    the classes are not HAM10000's (the rule of the test report, :func:`nas.report.malignant_columns`)."""
+    columns = malignant_columns(class_names)
+    return None if columns is None else float(np.sum(np.asarray(probabilities)[columns]))
 
 
-def advise(top_probability: float, malignant: float | None) -> str:
-    """What the page suggests: ``"malignant"`` (likely malignant), ``"unsure"`` (low confidence, or a malignant class
-    not unlikely), ``"benign"`` (benign and confident), or ``"confident"`` for non-lesion classes. The text is in
-    :data:`SUGGESTIONS`."""
+def advise(top_probability: float, malignant: float | None, threshold: float | None = None) -> str:
+    """What the page suggests: ``"malignant"`` (likely malignant), ``"refer"`` (P(malignant) at or above the run's
+    operating point ``threshold``), ``"unsure"`` (low confidence, or a malignant class not unlikely), ``"benign"``
+    (benign and confident), or ``"confident"`` for non-lesion classes. The text is in :data:`SUGGESTIONS`.
+
+    The levels are tried in that order, so the threshold only adds referrals: from it up to :data:`MALIGNANT_LIKELY`
+    the page sends to a dermatologist; a threshold at or above :data:`MALIGNANT_LIKELY` changes nothing; below the
+    threshold, :data:`CONFIDENT` and :data:`MALIGNANT_POSSIBLE` decide as without one.
+    """
     if malignant is not None and malignant >= MALIGNANT_LIKELY:
         return "malignant"
+    if malignant is not None and threshold is not None and malignant >= threshold:
+        return "refer"
     if top_probability < CONFIDENT or (malignant is not None and malignant >= MALIGNANT_POSSIBLE):
         return "unsure"
     return "confident" if malignant is None else "benign"
@@ -105,14 +112,31 @@ class Predictor:
         class_names: one name per output, as the run records them (e.g. ``"mel"``).
         run: the run the model comes from, for the model card (None for a bare model).
         gradcam_layer: the layer Grad-CAM looks at; None lets :func:`nas.explain.gradcam` pick the last conv layer.
+        calibration: the run's ``final/calibration.json`` (:func:`nas.calibration.read_calibration`): its
+            ``temperature`` scales every probability the page shows, its ``operating_point`` threshold on P(malignant)
+            is where the advice starts to refer (:func:`advise`). None: the model's own probabilities, no threshold.
+        tta: average the probabilities over this many views of the photo (:func:`nas.tta.predict`; 1: the photo
+            alone). Grad-CAM always looks at the photo itself.
+        augmentation: the training augmentation whose flips and rotations the views are (None: the retrain's
+            default :class:`nas.augment.Augmentation`).
     """
 
     def __init__(self, model: "keras.Model", class_names: Sequence[str], run: "Run | None" = None,
-                 gradcam_layer: str | None = None) -> None:
+                 gradcam_layer: str | None = None, *, calibration: dict | None = None, tta: int = 1,
+                 augmentation: Augmentation | None = None) -> None:
         self.model = model
         self.class_names = tuple(class_names)
         self.run = run
         self.gradcam_layer = gradcam_layer
+        self.calibration = calibration
+        self.temperature: float | None = calibration["temperature"] if calibration else None
+        point = (calibration or {}).get("operating_point")
+        self.threshold: float | None = point["threshold"] if point else None
+        views = view_names(augmentation)
+        if isinstance(tta, bool) or not isinstance(tta, int) or not 1 <= tta <= len(views):
+            raise ConfigError(f"tta must be 1 to {len(views)} views with this model's training augmentation "
+                              f"({', '.join(views)}), got {tta!r}")
+        self.tta, self.augmentation = tta, augmentation
         shape = tuple(model.input_shape[1:])
         self.input_size = (int(shape[0]), int(shape[1]))
         self.channels = int(shape[2])
@@ -121,13 +145,19 @@ class Predictor:
             raise ConfigError(f"the model has {outputs} outputs but {len(self.class_names)} class names were given")
 
     @classmethod
-    def from_run(cls, run: "str | os.PathLike | Run") -> "Predictor":
+    def from_run(cls, run: "str | os.PathLike | Run", *, tta: int = 1) -> "Predictor":
         """The model of a run folder (or :class:`nas.Run`): the retrained ``final/model.keras`` in Keras safe mode,
-        else the search's best genome, trained once and cached (see :meth:`nas.Run.model`)."""
+        with its calibration and training augmentation, else the search's best genome, trained once and cached (see
+        :meth:`nas.Run.model`), uncalibrated."""
         from .runs.reader import Run
 
         run = run if isinstance(run, Run) else Run(run)
-        return cls(run.model(), run.config["class_names"], run=run)
+        model = run.model()
+        retrained = run.model_path() == run.path / FINAL_MODEL
+        history = read_json(run.path / "final" / "history.json") if retrained else None
+        augmentation = Augmentation.from_dict(history["settings"]["augmentation"]) if history else None
+        return cls(model, run.config["class_names"], run=run, calibration=read_calibration(run.path) if retrained
+                   else None, tta=tta, augmentation=augmentation)
 
     def predict(self, source: Source) -> dict[str, Any]:
         """Classify one image and explain it.
@@ -141,7 +171,8 @@ class Predictor:
             A dict: ``probabilities`` (one per class, summing to 1), ``top`` (the :data:`TOP_CLASSES` most likely
             classes as (display name, probability), best first), ``class_name`` and ``probability`` of the best class,
             ``malignant_probability`` (None for non-lesion classes), ``verdict`` ("benign"/"malignant"/None),
-            ``level`` and ``suggestion`` (see :func:`advise`), ``disclaimer``, ``image`` (the photo, uint8, longest
+            ``threshold`` (the operating point, or None), ``level`` and ``suggestion`` (see :func:`advise`),
+            ``calibrated`` (whether a temperature was applied), ``disclaimer``, ``image`` (the photo, uint8, longest
             side :data:`DISPLAY_SIDE`), ``heatmap`` (float in [0, 1] at the model's input size) and ``overlay`` (the
             heatmap over ``image``, uint8, the same size).
 
@@ -157,14 +188,13 @@ class Predictor:
         if self.channels == 1:
             x = x.mean(axis=-1, keepdims=True)
         batch = x[None]
-        probabilities = np.asarray(self.model(batch, training=False), dtype=np.float64)[0]
-        probabilities = probabilities / probabilities.sum()  # float32 softmax sums to 1 only within ~1e-6
+        probabilities = self.probabilities(batch)[0]
         order = np.argsort(-probabilities)
         best = int(order[0])
         heatmap = gradcam(self.model, batch, class_index=best, layer=self.gradcam_layer)[0]
         shown = _fit(photo, DISPLAY_SIDE)
         malignant = malignant_probability(probabilities, self.class_names)
-        level = advise(float(probabilities[best]), malignant)
+        level = advise(float(probabilities[best]), malignant, self.threshold)
         return {
             "probabilities": probabilities,
             "top": [(display_name(self.class_names[i]), float(probabilities[i])) for i in order[:TOP_CLASSES]],
@@ -172,13 +202,24 @@ class Predictor:
             "probability": float(probabilities[best]),
             "malignant_probability": malignant,
             "verdict": None if malignant is None else ("malignant" if malignant >= MALIGNANT_LIKELY else "benign"),
+            "threshold": self.threshold,
             "level": level,
+            "calibrated": self.temperature is not None,
             "suggestion": SUGGESTIONS[level],
             "disclaimer": DISCLAIMER,
             "image": np.round(shown * 255).astype(np.uint8),
             "heatmap": heatmap,
             "overlay": overlay(shown, heatmap),
         }
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        """The class probabilities the page shows for a batch of model-sized images: averaged over the :attr:`tta`
+        views, then temperature-scaled when the run is calibrated."""
+        from .tta import predict
+
+        probabilities = predict(self.model, x, views=self.tta, augmentation=self.augmentation)
+        probabilities /= probabilities.sum(axis=1, keepdims=True)  # float32 softmax sums to 1 only within ~1e-6
+        return probabilities if self.temperature is None else apply_temperature(probabilities, self.temperature)
 
     def warm_up(self) -> None:
         """Run one prediction so that the first visitor does not wait for TensorFlow to trace the model."""
@@ -187,13 +228,14 @@ class Predictor:
     # -- the model card ------------------------------------------------------------------------------------------
     def model_card(self) -> str:
         """Markdown: which run and genome, the retrained model's metrics on the test split (or, before ``nas
-        retrain``, the search's validation metrics), and the data it was trained on."""
+        retrain``, the search's validation metrics), the data it was trained on, whether the probabilities are
+        calibrated and where the referral threshold stands (:func:`nas.model_card.probability_lines`)."""
         if self.run is None:
             return "A model given directly, not from a run folder: there is no record of how it was trained."
         run, config = self.run, self.run.config
         final = run.path / "final"
-        history = _read_json(final / "history.json") if run.model_path() == run.path / FINAL_MODEL else None
-        report = _read_json(final / "report.json") if history is not None else None
+        history = read_json(final / "history.json") if run.model_path() == run.path / FINAL_MODEL else None
+        report = read_json(final / "report.json") if history is not None else None
         best = run.best
         saved = run.model_path()
         assert saved is not None, "the model card of a run whose model was never loaded"  # from_run loads (saves) it
@@ -223,12 +265,13 @@ class Predictor:
             lines.append(f"- {sizes['train']} training, {sizes['val']} validation and {sizes['test']} test "
                          f"images{grouped}")
         if report:
-            lines += ["", f"### Metrics on the test split ({report['n_samples']} images)"] + _report_lines(report)
+            lines += ["", f"### Metrics on the test split ({report['n_samples']} images)"] + report_lines(report)
         else:
             lines += ["", "### Metrics", "No test-split report yet (`nas retrain` writes `final/report.json`). The "
                       "search's validation metrics of this genome:"]
             if best is not None:
-                lines += [f"- {k}: {_number(v)}" for k, v in best.metrics.items()]
+                lines += [f"- {k}: {value_text(v)}" for k, v in best.metrics.items()]
+        lines += probability_lines(self.calibration, report, view_names(self.augmentation)[:self.tta])
         if genome is not None:
             lines += ["", f"### Genome `{genome_hash}`", "| gene | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in run.space.expressed(genome).items()]
@@ -281,37 +324,6 @@ class Predictor:
         return paths
 
 
-def _number(value) -> str:
-    if value is None:
-        return "n/a"
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return f"{value:,}" if isinstance(value, int) else str(value)
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _report_lines(report: dict) -> list[str]:
-    """Markdown lines for ``final/report.json`` (keys: see :mod:`nas.report`)."""
-    lines = [f"- balanced accuracy **{_number(report['balanced_accuracy'])}**, accuracy "
-             f"{_number(report['accuracy'])}, macro ROC AUC {_number(report.get('roc_auc_macro'))}"]
-    binary = report.get("benign_vs_malignant")
-    if binary:
-        lines.append(f"- malignant vs benign: sensitivity {_number(binary['sensitivity'])}, specificity "
-                     f"{_number(binary['specificity'])}, ROC AUC {_number(binary['roc_auc'])}")
-    if report.get("melanoma_sensitivity") is not None:
-        lines.append(f"- melanoma sensitivity {_number(report['melanoma_sensitivity'])}")
-    lines += ["", "| class | recall | precision | test images |", "|---|---|---|---|"]
-    lines += [f"| {display_name(name)} | {_number(row['recall'])} | {_number(row['precision'])} | {row['support']} |"
-              for name, row in report["per_class"].items()]
-    return lines
-
-
 # -- the Gradio page ---------------------------------------------------------------------------------------------------
 def _import_gradio():
     # No usage statistics and no version check go out from the server; and no run history, which would keep the
@@ -334,6 +346,9 @@ def result_markdown(result: dict[str, Any]) -> str:
         shown = malignant if result["verdict"] == "malignant" else 1 - malignant
         lines.append(f"**{verdict}** with probability {shown:.0%} (malignant: "
                      f"{', '.join(display_name(c) for c in MALIGNANT)})")
+        if result["level"] == "refer":
+            lines.append(f"P(malignant) {malignant:.0%} is at or above this model's referral threshold "
+                         f"{result['threshold']:.0%}.")
     lines += ["", f"**Next step:** {result['suggestion']}", "", f"*{result['disclaimer']}*"]
     return "\n".join(lines)
 
@@ -387,7 +402,7 @@ def build_app(predictor: Predictor, examples: Sequence[str | os.PathLike] = ()) 
     return app
 
 
-def serve(run: "str | os.PathLike | Run", host: str = "127.0.0.1", port: int = 7860, *,
+def serve(run: "str | os.PathLike | Run", host: str = "127.0.0.1", port: int = 7860, *, tta: int = 1,
           block: bool = True) -> "gradio.Blocks":
     """Load the run's model and serve the page at ``http://host:port``.
 
@@ -396,6 +411,7 @@ def serve(run: "str | os.PathLike | Run", host: str = "127.0.0.1", port: int = 7
         host: the address to listen on; anything but 127.0.0.1/localhost exposes the page (no login) to the network,
             and a warning is printed.
         port: the TCP port.
+        tta: test-time views to average per photo (:class:`Predictor`; 1: the photo alone).
         block: wait until interrupted (Ctrl-C), then stop; False returns the running app at once (notebooks).
 
     Returns:
@@ -405,7 +421,7 @@ def serve(run: "str | os.PathLike | Run", host: str = "127.0.0.1", port: int = 7
     if host not in HOSTS_LOCAL:
         print(f"nas: warning: serving on {host}: anyone who can reach this machine on port {port} can use the page "
               f"(there is no login); use --host 127.0.0.1 to keep it local", file=sys.stderr)
-    predictor = Predictor.from_run(run)
+    predictor = Predictor.from_run(run, tta=tta)
     predictor.warm_up()
     folder = tempfile.mkdtemp(prefix="nas-serve-")
     examples = predictor.example_images(folder)

@@ -59,6 +59,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "their ensemble, the mean of their class probabilities")
     parser.add_argument("--data", default=None, help="data to retrain on (default: the run's)")
     parser.add_argument("--baselines", default="", help="also train these: table1,vgg16,resnet50")
+    parser.add_argument("--target-sensitivity", type=float, default=0.9, metavar="FRACTION",
+                        help="choose the threshold on P(malignant) that finds at least this fraction of the "
+                             "validation split's malignant lesions (default 0.9)")
     _add_training_options(parser)
     parser.set_defaults(handler=_retrain_command)
 
@@ -108,6 +111,20 @@ def _print_report(label: str, report: dict) -> None:
           f"macro F1 {report['macro']['f1']:.4f}")
 
 
+def _print_calibration(block: dict) -> None:
+    print(f"calibration: temperature {block['temperature']:.3f} (fitted on {block['fitted_on']['n_images']} "
+          f"validation images); test ECE {block['ece_before']:.4f} before, {block['ece_after']:.4f} after")
+    point = block["operating_point"]
+    if point is None:
+        print("; ".join(block["notes"]))
+        return
+    figures = {key: "n/a" if point[key] is None else f"{point[key]:.3f}"
+               for key in ("validation_sensitivity", "sensitivity", "specificity")}
+    print(f"operating point: P(malignant) >= {point['threshold']:.4f} (validation sensitivity "
+          f"{figures['validation_sensitivity']}, target {point['target_sensitivity']}); test sensitivity "
+          f"{figures['sensitivity']}, specificity {figures['specificity']}")
+
+
 def _retrain_command(args: argparse.Namespace) -> int:
     from .. import data as data_module
     from ..ranking import describe
@@ -121,7 +138,8 @@ def _retrain_command(args: argparse.Namespace) -> int:
                                  seed=config["data"].get("seed", config["seed"]))
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
-                      recipe=_recipe(args), verbose=not args.quiet, ensemble=args.ensemble)
+                      recipe=_recipe(args), target_sensitivity=args.target_sensitivity, verbose=not args.quiet,
+                      ensemble=args.ensemble)
     print(f"\ntest split ({summary['test']['n_samples']} images):")
     members = summary["ensemble"]
     _print_report(f"ensemble of {len(members)}" if members else f"retrained {summary['genome_hash']}",
@@ -129,6 +147,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
     for name, report in summary["baselines"].items():
         _print_report(name, report)
     print(describe(summary["proxy_rank_correlation"]))
+    _print_calibration(summary["test"]["calibration"])
     print(f"written: {', '.join(summary['files'])}")
     return 0
 
