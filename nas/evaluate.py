@@ -16,9 +16,11 @@ Which images are scored:
 * any other data (``synthetic``, ``digits``, a spec dict, a :class:`nas.data.Dataset`): its test split.
 
 The report dict is :func:`nas.report.classification_report`'s (of the test-time-augmented predictions when ``tta`` >
-1) plus ``evaluation`` (what was scored: data, model, images listed, scored, missing, unreadable), ``calibration``,
-``test_time_augmentation`` (with and without, when ``tta`` > 1) and ``robustness`` (:func:`nas.shifts.robustness`,
-unless turned off).
+1) plus ``evaluation`` (what was scored: data, model, images listed, scored, missing, unreadable),
+``temperature_scaling`` (whether the run's temperature was applied, and why), ``calibration`` (where it was: the
+expected calibration error before and after and the run's operating point on these images,
+:func:`nas.calibration.calibration_report`), ``test_time_augmentation`` (with and without, when ``tta`` > 1) and
+``robustness`` (:func:`nas.shifts.robustness`, unless turned off).
 
 Example:
     >>> result = nas.evaluate.evaluate("runs/demo", "isic:ISIC2018_Task3_Test_GroundTruth.csv", tta=4)  # doctest: +SKIP
@@ -254,7 +256,7 @@ def _names(items: list[str]) -> str:
 
 
 def _evaluation_markdown(report: Mapping) -> str:
-    what, calibration = report["evaluation"], report["calibration"]
+    what, calibration = report["evaluation"], report["temperature_scaling"]
     lines = ["## Evaluation set", "", f"- data: `{what['data']}` ({what['images']} images)",
              f"- model: `{what['model']}`, input {what['input_size'][0]}x{what['input_size'][1]}"
              + (", Shades of Gray colour constancy applied to every image" if what["colour_constancy"] else ""),
@@ -290,7 +292,6 @@ def _tta_markdown(tta: Mapping) -> str:
 def _write(run: "Run", name: str, report: dict, title: str) -> list[Path]:
     from .report import write_report
     from .runs.writer import RunFolder
-    from .shifts import robustness_markdown
 
     out = run.path / EVALUATIONS / name
     paths = write_report(report, out, title=title)
@@ -298,7 +299,6 @@ def _write(run: "Run", name: str, report: dict, title: str) -> list[Path]:
     if report["evaluation"]["images"] == "all":  # write_report speaks of a test split; here every image is scored
         head = head.replace("Test split:", "Images scored:", 1).replace("of the test split", "of the images scored", 1)
     extra = [_tta_markdown(report["test_time_augmentation"])] if report.get("test_time_augmentation") else []
-    extra += [robustness_markdown(report["robustness"])] if report.get("robustness") else []
     text = head + _evaluation_markdown(report) + marker + rest + "".join("\n" + part for part in extra)
     RunFolder(out).write_bytes("report.md", text.encode())
     return paths
@@ -329,6 +329,7 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
     """
     from . import shifts
     from . import tta as tta_module
+    from .calibration import calibration_report, read_calibration
     from .runs.reader import Run
 
     say = progress or (lambda line: None)
@@ -353,7 +354,11 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
     report = _report(loaded, x, scored.y, class_names, tta, augmentation, calibration["temperature"], say)
     report["evaluation"] = {**scored.description, "model": str(path), "input_size": list(shape[:2]),
                             "colour_constancy": colour_constancy}
-    report["calibration"] = calibration
+    report["temperature_scaling"] = calibration
+    stored = read_calibration(run.path)
+    if calibration["applied"] and stored is not None:  # ECE before and after, and the operating point, on this set
+        raw = _predictions(loaded, x, tta, augmentation, None)
+        report["calibration"] = calibration_report(scored.y, raw, stored, class_names)
     if robustness:
         say("robustness to camera-like shifts")
         report["robustness"] = shifts.robustness(lambda images: _predictions(loaded, prepare(images), 1, None, None),

@@ -28,6 +28,8 @@ Keys of the report dict (and of ``report.json``); every rate is a fraction in [0
   "validation_sensitivity", "validation_specificity", "sensitivity", "specificity", "n_positive", "n_negative"}``: the
   threshold on the calibrated P(malignant) chosen on the validation split, and the sensitivity and specificity it
   gives on these images. The other keys score the model's own probabilities (temperature scaling moves no arg-max).
+* ``robustness`` (only where asked: ``nas retrain``, ``nas evaluate``): balanced accuracy under camera-like shifts,
+  :func:`nas.shifts.robustness`'s dict; ``report.md`` gets a table of it.
 * ``absent_classes``, ``never_predicted``: classes with no test image (their recall, F1 and AUC are None and they are
   left out of the averages), and classes the model never predicts (their precision is 0).
 * ``notes``: plain-language remarks about the above, for the readable report.
@@ -319,6 +321,10 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
                          f"{_number(row['macro']['f1'])} | {_percent(PAPER_ACCURACY.get(name))} |")
     if report.get("calibration"):
         lines += _calibration_lines(report["calibration"])
+    if report.get("robustness"):
+        from .shifts import robustness_markdown
+
+        lines += ["", robustness_markdown(report["robustness"]).rstrip("\n")]
     if proxy_correlation is not None:
         lines += ["", "## Search proxy", "", describe(proxy_correlation)]
     if report.get("notes"):

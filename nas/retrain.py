@@ -100,10 +100,16 @@ def _validation(model, data) -> dict:
     return score(model, data, Budget(), seed=0)
 
 
-def _test_report(model, data) -> dict:
+def _test_report(model, data, robustness: bool = False) -> dict:
+    """The test split's report; with ``robustness``, also under camera-like shifts (:func:`nas.shifts.robustness`)."""
     from .report import evaluate_model
+    from .shifts import robustness as shifted
+    from .training import predict
 
-    return evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
+    report = evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
+    if robustness:
+        report["robustness"] = shifted(lambda x: predict(model, x), data.x_test, data.y_test, data.class_names)
+    return report
 
 
 def _calibrate(model, data, target_sensitivity: float) -> tuple[dict, dict]:
@@ -313,7 +319,8 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
             class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None,
-            ensemble: bool = False, target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY) -> dict:
+            ensemble: bool = False, target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY,
+            robustness: bool = True) -> dict:
     """Retrain a run's best genome (or each of its ``top_k``), calibrate it, report on the test split, write
     ``final/``.
 
@@ -331,6 +338,8 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         class_weighted: weight the loss by inverse class frequency (False: the recipe's "weights" balance is off).
         target_sensitivity: the malignant sensitivity the operating point is chosen for on the validation split
             (:func:`nas.calibration.choose_threshold`), in (0, 1].
+        robustness: also score the final model on the test split under camera-like shifts (:mod:`nas.shifts`: the
+            report's ``robustness`` and a table in ``report.md``).
         verbose: print one line per epoch.
         recipe: schedule, loss, mixing and class balancing (:class:`nas.recipe.Recipe`; default: the plain retrain),
             for the genomes and the baselines alike; recorded in ``final/history.json``'s settings.
@@ -369,7 +378,7 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     trained, best, model, correlation = _retrain_top(run, candidates, dataset, epochs=epochs, patience=patience,
                                                      augmentation=augmentation, class_weighted=class_weighted,
                                                      verbose=verbose, recipe=recipe, ensemble=ensemble)
-    best["report"] = report = _test_report(model, dataset)
+    best["report"] = report = _test_report(model, dataset, robustness)
     members = nas_ensemble.record(model, list(trained.values()), dataset) if ensemble else None
     calibration, report["calibration"] = _calibrate(model, dataset, target_sensitivity)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)

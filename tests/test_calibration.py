@@ -19,6 +19,7 @@ from nas.errors import ConfigError, DataError
 from nas.images import read_image
 from nas.report import classification_report, expected_calibration_error, malignant_columns, write_report
 from nas.retrain import retrain
+from nas.shifts import shift, shift_names
 from nas.training import predict
 
 HAM = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
@@ -208,6 +209,20 @@ def test_retrain_writes_the_calibration_and_the_reports_figures(retrained):
     assert "## Calibration" in text and f"**{point['threshold']:.4f}**" in text
     assert f"calibration: temperature {calibration['temperature']:.3f}" in printed
     assert f"operating point: P(malignant) >= {point['threshold']:.4f}" in printed
+
+
+def test_retrain_reports_the_final_model_under_camera_like_shifts(retrained):
+    run, printed = retrained
+    data = run.dataset()
+    shifted = json.loads((run.path / "final" / "report.json").read_text())["robustness"]
+    assert set(shifted["shifts"]) == set(shift_names())
+    model = run.model()
+    blurred = predict(model, shift(data.x_test, "blur", "strong")).argmax(axis=1)
+    assert shifted["shifts"]["blur"]["strong"]["accuracy"] == pytest.approx(np.mean(blurred == data.y_test))
+    assert shifted["clean"]["accuracy"] == pytest.approx(np.mean(predict(model, data.x_test).argmax(axis=1)
+                                                                 == data.y_test))
+    assert "## Robustness to camera-like shifts" in (run.path / "final" / "report.md").read_text()
+    assert f"mean balanced accuracy {shifted['mean_shifted_balanced_accuracy']:.4f}" in printed
 
 
 def test_a_bad_target_sensitivity_stops_retrain_before_training(retrained, capsys):

@@ -111,7 +111,7 @@ def test_isic_set_every_image_scored_with_the_training_reader_missing_and_unread
     np.add.at(matrix, (truth, direct), 1)
     assert report["confusion_matrix"] == matrix.tolist()
     assert len(set(direct)) > 2 and report["balanced_accuracy"] > 0.3  # a model that tells classes apart
-    assert report["calibration"]["applied"] is False
+    assert report["temperature_scaling"]["applied"] is False
     out = run_dir / EVALUATIONS / "isic-GT"
     markdown = (out / "report.md").read_text()
     assert "## Evaluation set" in markdown and "ISIC_missing" in markdown and "ISIC_corrupt.jpg" in markdown
@@ -130,8 +130,12 @@ def test_tta_robustness_and_the_runs_temperature(run_dir, isic_csv, tmp_path):
         other = evaluate(run_dir, f"isic:{isic_csv}", name="other", model=copy, robustness=False)["report"]
     finally:
         (run_dir / "final" / "calibration.json").unlink()
-    assert report["calibration"] == {"applied": True, "temperature": 3.0, "why": report["calibration"]["why"]}
-    assert other["calibration"]["applied"] is False and "not to this model file" in other["calibration"]["why"]
+    scaling = report["temperature_scaling"]
+    assert scaling == {"applied": True, "temperature": 3.0, "why": scaling["why"]}
+    assert report["calibration"]["temperature"] == 3.0 and "calibration" not in other
+    assert report["calibration"]["ece_before"] != report["calibration"]["ece_after"]
+    assert other["temperature_scaling"]["applied"] is False
+    assert "not to this model file" in other["temperature_scaling"]["why"]
     tta = report["test_time_augmentation"]
     assert tta["views"] == 3 and tta["view_names"] == ["identity", "flip-left-right", "flip-up-down"]
     assert tta["with"]["balanced_accuracy"] == report["balanced_accuracy"]

@@ -49,7 +49,7 @@ def _command(args: argparse.Namespace) -> int:
     what = report["evaluation"]
     print(f"\n{what['scored']} of {what['listed']} images scored ({len(what['missing'])} missing, "
           f"{len(what['unreadable'])} unreadable); probabilities "
-          f"{'calibrated' if report['calibration']['applied'] else 'not calibrated'}")
+          f"{'calibrated' if report['temperature_scaling']['applied'] else 'not calibrated'}")
     tta = report.get("test_time_augmentation")
     if tta:
         print(_line("without TTA", tta["without"]))

@@ -62,6 +62,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-sensitivity", type=float, default=0.9, metavar="FRACTION",
                         help="choose the threshold on P(malignant) that finds at least this fraction of the "
                              "validation split's malignant lesions (default 0.9)")
+    parser.add_argument("--no-robustness", action="store_true",
+                        help="do not score the final model under camera-like shifts (nas.shifts) on the test split")
     _add_training_options(parser)
     parser.set_defaults(handler=_retrain_command)
 
@@ -139,7 +141,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
                       recipe=_recipe(args), target_sensitivity=args.target_sensitivity, verbose=not args.quiet,
-                      ensemble=args.ensemble)
+                      ensemble=args.ensemble, robustness=not args.no_robustness)
     print(f"\ntest split ({summary['test']['n_samples']} images):")
     members = summary["ensemble"]
     _print_report(f"ensemble of {len(members)}" if members else f"retrained {summary['genome_hash']}",
@@ -148,6 +150,10 @@ def _retrain_command(args: argparse.Namespace) -> int:
         _print_report(name, report)
     print(describe(summary["proxy_rank_correlation"]))
     _print_calibration(summary["test"]["calibration"])
+    shifted = summary["test"].get("robustness")
+    if shifted:
+        print(f"camera-like shifts: mean balanced accuracy {shifted['mean_shifted_balanced_accuracy']:.4f} against "
+              f"{shifted['clean']['balanced_accuracy']:.4f} clean")
     print(f"written: {', '.join(summary['files'])}")
     return 0
 
