@@ -40,6 +40,7 @@ ROWS: dict[str, dict] = {
     "mixup": {"recipe": {"mixup": 0.2}},
     "cutmix": {"recipe": {"cutmix": 1.0}},
     "focal": {"recipe": {"focal_gamma": 2.0}},
+    "cosine+oversample": {"recipe": {"schedule": "cosine", "balance": "oversample"}},
 }
 GENOMES = ("plain4-stride2", "plain4")
 
