@@ -33,13 +33,13 @@ def _small_model(data, seed: int = 0):
     return model
 
 
-def test_the_default_recipe_is_the_plain_retrain(lesions):
-    """Recipe() trains exactly as fit did before recipes: the same pipeline, class weights and early stopping."""
+def test_the_plain_recipe_is_the_retrain_before_recipes(lesions):
+    """Recipe.plain() trains exactly as fit did before recipes: the same pipeline, class weights and early stopping."""
     import keras
 
     augmentation = Augmentation()
     ours = fit(_small_model(lesions), lesions, epochs=2, batch_size=16, seed=3, augmentation=augmentation,
-               verbose=False, recipe=Recipe())
+               verbose=False, recipe=Recipe.plain())
     model = _small_model(lesions)
     keras.utils.set_random_seed(3)
     train = pipeline(lesions.x_train, lesions.y_train, batch_size=16, training=True, augmentation=augmentation,
@@ -67,7 +67,7 @@ def test_the_cosine_schedule_decays_the_learning_rate_every_epoch(lesions):
     warm = Recipe(schedule="cosine", warmup_epochs=2)
     assert [warm.learning_rate(e, 6, 1.0) for e in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert cosine(5, 6, 1.0, warmup=2) == pytest.approx((1 + math.cos(math.pi * 3 / 4)) / 2)
-    assert Recipe().learning_rate(3, 6, 0.5) == 0.5
+    assert Recipe.plain().learning_rate(3, 6, 0.5) == 0.5
 
 
 def _constant_model(probabilities: np.ndarray):
@@ -181,7 +181,7 @@ def test_color_jitter_changes_colours_within_range():
     ({"cutmix": float("nan")}, "Recipe.cutmix must be a number >= 0"),
     ({"mix_probability": 1.5}, r"Recipe.mix_probability must be a number in \[0, 1\]"),
     ({"focal_gamma": True}, "Recipe.focal_gamma must be a number"),
-    ({"warmup_epochs": 2}, "warmup_epochs needs schedule='cosine'"),
+    ({"warmup_epochs": 2, "schedule": "constant"}, "warmup_epochs needs schedule='cosine'"),
     ({"warmup_epochs": 1.5, "schedule": "cosine"}, "Recipe.warmup_epochs must be a whole number"),
 ])
 def test_bad_recipes_are_clear_errors(values, message):
@@ -194,8 +194,10 @@ def test_recipe_round_trip_and_other_errors(lesions):
     assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
     with pytest.raises(ConfigError, match=r"unknown Recipe fields \['mix'\]"):
         Recipe.from_dict({"mix": 1})
+    assert Recipe() == Recipe(schedule="cosine", balance="oversample")  # the defaults clinical.py measured
     assert Recipe().with_class_weighted(False).balance == "none"
-    assert Recipe(balance="oversample").with_class_weighted(False).balance == "oversample"
+    assert Recipe.plain().with_class_weighted(False).balance == "none"
+    assert Recipe(balance="weights").with_class_weighted(True).balance == "weights"
     with pytest.raises(ConfigError, match=r"Augmentation.hue must be a number in \[0, 0.5\], got 0.6"):
         Augmentation(hue=0.6)
     with pytest.raises(ConfigError, match="give num_classes"):

@@ -15,6 +15,7 @@ from nas import data as D
 from nas.augment import Augmentation
 from nas.errors import ConfigError
 from nas.ranking import describe, kendall_tau_b
+from nas.recipe import Recipe
 from nas.retrain import baseline, fit, retrain
 
 
@@ -55,7 +56,9 @@ def test_retrain_top_k_writes_the_final_folder(run_copy):
     for candidate in candidates:
         assert 1 <= candidate["best_epoch"] <= candidate["epochs_run"] <= 2
         assert len(candidate["history"]["val_loss"]) == candidate["epochs_run"]
-    assert history["settings"]["augmentation"] == Augmentation().to_dict() and history["settings"]["class_weighted"]
+    assert history["settings"]["augmentation"] == Augmentation().to_dict()
+    # the default recipe balances the classes by oversampling, so no class weights
+    assert history["settings"]["recipe"] == Recipe().to_dict() and not history["settings"]["class_weighted"]
     assert history["proxy_rank_correlation"] == summary["proxy_rank_correlation"]
     assert summary["proxy_rank_correlation"]["kendall_tau"] is None and summary["proxy_rank_correlation"]["k"] == 2
     # the saved model is the one reported on: its test accuracy is the report's

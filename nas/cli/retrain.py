@@ -6,12 +6,11 @@ import argparse
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from ..recipe import BALANCES, SCHEDULES
+from ..recipe import BALANCES, SCHEDULES, Recipe
 from .options import positive_int
 
 if TYPE_CHECKING:
     from ..augment import Augmentation
-    from ..recipe import Recipe
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -21,12 +20,13 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", default=None, help="weights file for the vgg16/resnet50 baselines")
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     parser.add_argument("--no-class-weights", action="store_true",
-                        help="do not weight the loss by class frequency (same as --balance none)")
+                        help="no class balancing: neither oversampling nor class weights (same as --balance none)")
     parser.add_argument("--image-size", type=positive_int, default=None, help="input size in pixels with --data")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
-    recipe = parser.add_argument_group("recipe (default: constant learning rate, cross-entropy, class weights)")
-    recipe.add_argument("--schedule", choices=SCHEDULES, default="constant",
-                        help="learning rate: constant, or cosine decay per epoch from the model's own rate")
+    recipe = parser.add_argument_group("recipe (default: cosine learning-rate decay, cross-entropy, rare classes "
+                                       "oversampled; docs/clinical.md)")
+    recipe.add_argument("--schedule", choices=SCHEDULES, default=Recipe().schedule,
+                        help="learning rate: cosine decay per epoch from the model's own rate (default), or constant")
     recipe.add_argument("--warmup-epochs", type=int, default=0, metavar="N",
                         help="with --schedule cosine, raise the rate linearly over the first N epochs")
     recipe.add_argument("--label-smoothing", type=float, default=0.0, metavar="S",
@@ -38,8 +38,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--mix-probability", type=float, default=1.0, metavar="P",
                         help="share of training images mixed by --mixup/--cutmix (default 1)")
     recipe.add_argument("--balance", choices=BALANCES, default=None,
-                        help="weights: inverse-frequency class weights (default); oversample: every epoch draws "
-                             "the classes equally often; none")
+                        help="oversample: every epoch draws the classes equally often (default); weights: "
+                             "inverse-frequency class weights on the loss; none")
     recipe.add_argument("--focal-gamma", type=float, default=0.0, metavar="GAMMA",
                         help="focal loss with this gamma (e.g. 2; default 0: cross-entropy)")
     recipe.add_argument("--color-jitter", default=None, metavar="S | HUE,SAT,CONTRAST",
@@ -98,11 +98,9 @@ def _augmentation(args: argparse.Namespace) -> Augmentation | None:
 
 
 def _recipe(args: argparse.Namespace) -> Recipe:
-    from ..recipe import Recipe
-
     if args.no_class_weights and args.balance not in (None, "none"):
         raise ConfigError(f"--no-class-weights contradicts --balance {args.balance}; give one of them")
-    balance = args.balance or ("none" if args.no_class_weights else "weights")
+    balance = args.balance or ("none" if args.no_class_weights else Recipe().balance)
     return Recipe(schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                   mixup=args.mixup, cutmix=args.cutmix, mix_probability=args.mix_probability, balance=balance,
                   focal_gamma=args.focal_gamma)
