@@ -5,10 +5,11 @@ best model: ensemble and test-time augmentation, calibration, an operating point
     python benchmarks/clinical.py --analyse          # phase 2 only, from the models phase 1 saved
 
 Phase 1 trains one fixed design (--genome, default modern.PLAIN4 with a stride-2 stem) on the lesion-grouped split
-with each recipe row (the baseline is ``nas retrain``'s default: augmentation, class weights, early stopping on the
-validation loss), the same epochs, patience and seeds, and scores it once on the test split. Every row's model and
-its validation and test probabilities are kept under --work, so phase 2 and a rerun cost no training; a row already
-there is not trained again. Figures go to benchmarks/results/clinical.json after every row.
+with each recipe row (the baseline is ``nas retrain`` before recipes, ``Recipe.plain()``: augmentation, class
+weights, a constant learning rate, early stopping on the validation loss; each row changes one thing), the same
+epochs, patience and seeds, and scores it once on the test split. Every row's model and its validation and test
+probabilities are kept under --work, so phase 2 and a rerun cost no training; a row already there is not trained
+again. Figures go to benchmarks/results/clinical.json after every row.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
@@ -18,6 +19,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +30,8 @@ from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 
-#: One change to the baseline per row: recipe fields (nas.recipe.Recipe), augmentation fields, or Shades of Gray colour
-#: constancy as the model's first step (nas.shifts.with_shades_of_gray).
+#: One change to the baseline per row: recipe fields (over nas.recipe.Recipe.plain()), augmentation fields, or Shades of
+#: Gray colour constancy as the model's first step (nas.shifts.with_shades_of_gray).
 ROWS: dict[str, dict] = {
     "baseline": {},
     "cosine": {"recipe": {"schedule": "cosine"}},
@@ -82,7 +84,7 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome["batch_size"]), seed=seed,
                  patience=args.patience, label=f"{row} seed {seed}",
                  augmentation=Augmentation(**settings.get("augmentation", {})),
-                 recipe=Recipe(**settings.get("recipe", {})))
+                 recipe=replace(Recipe.plain(), **settings.get("recipe", {})))
     model.save(work / f"{row}-{seed}.keras")
     val, test = predict(model, data.x_val), predict(model, data.x_test)
     np.savez(work / f"{row}-{seed}.npz", val=val, test=test)
