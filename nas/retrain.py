@@ -60,7 +60,7 @@ def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, 
     """Train a compiled ``model`` on ``data``'s training split until the validation loss stops improving.
 
     Early stopping waits ``patience`` epochs without a better validation loss and then restores the best epoch's
-    weights. ``recipe`` (default :class:`nas.recipe.Recipe`: cosine decay, cross-entropy, rare classes oversampled)
+    weights. ``recipe`` (default :class:`nas.recipe.Recipe`: constant rate, cross-entropy, rare classes oversampled)
     sets the schedule, loss, mixing and class balancing; ``class_weighted=False`` turns its class balancing off.
     Returns the per-epoch history (with ``learning_rate`` under a schedule) and ``best_epoch`` (1-based),
     ``epochs_run``, ``seconds``.
@@ -341,8 +341,8 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         robustness: also score the final model on the test split under camera-like shifts (:mod:`nas.shifts`: the
             report's ``robustness`` and a table in ``report.md``).
         verbose: print one line per epoch.
-        recipe: schedule, loss, mixing and class balancing (:class:`nas.recipe.Recipe`; default: cosine decay and
-            oversampling), for the genomes and the baselines alike; recorded in ``final/history.json``'s settings.
+        recipe: schedule, loss, mixing and class balancing (:class:`nas.recipe.Recipe`; default: the rare classes
+            oversampled), for the genomes and the baselines alike; recorded in ``final/history.json``'s settings.
         ensemble: keep all ``top_k`` (at least 2) retrained models and make ``final/model.keras`` their ensemble
             (:func:`nas.ensemble.build`: the mean of their class probabilities). ``final/history.json`` then records
             ``ensemble`` (its validation figures and each member's hash, rank, validation and test figures), and

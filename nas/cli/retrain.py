@@ -23,10 +23,10 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
                         help="no class balancing: neither oversampling nor class weights (same as --balance none)")
     parser.add_argument("--image-size", type=positive_int, default=None, help="input size in pixels with --data")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
-    recipe = parser.add_argument_group("recipe (default: cosine learning-rate decay, cross-entropy, rare classes "
+    recipe = parser.add_argument_group("recipe (default: constant learning rate, cross-entropy, rare classes "
                                        "oversampled; docs/clinical.md)")
     recipe.add_argument("--schedule", choices=SCHEDULES, default=Recipe().schedule,
-                        help="learning rate: cosine decay per epoch from the model's own rate (default), or constant")
+                        help="learning rate: constant (default), or cosine decay per epoch from the model's own rate")
     recipe.add_argument("--warmup-epochs", type=int, default=0, metavar="N",
                         help="with --schedule cosine, raise the rate linearly over the first N epochs")
     recipe.add_argument("--label-smoothing", type=float, default=0.0, metavar="S",
