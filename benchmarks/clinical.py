@@ -137,7 +137,8 @@ def _variants(models: dict, data, views: int) -> dict[str, dict]:
 def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) -> dict:
     """Phase 2: the rows' models ranked on validation; the best one and an ensemble of the best --ensemble, without
     and with TTA; calibration and the operating point of the one best on validation; robustness of the baseline
-    (today's recipe) and of the colour-jitter row."""
+    (the retrain before recipes), of the default recipe (oversampling) and of the remedies for camera shifts (colour
+    jitter; Shades of Gray where trained)."""
     import keras
 
     from nas.calibration import calibrate, calibration_report
@@ -158,7 +159,7 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
                             target_sensitivity=args.target_sensitivity)
     on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
     shifted = {}
-    for row in ("baseline", "color-jitter", "shades-of-gray"):
+    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray"):
         if (work / f"{row}-0.keras").is_file():
             print(f"robustness of {row}", flush=True)
             model = keras.models.load_model(work / f"{row}-0.keras")
