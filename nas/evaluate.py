@@ -222,31 +222,37 @@ def _summary(report: Mapping) -> dict:
             "expected_calibration_error": report["expected_calibration_error"]}
 
 
-def _predictions(model: "keras.Model", x: np.ndarray, views: int, augmentation: Any,
-                 temperature: float | None) -> np.ndarray:
+def _predictions(model: "keras.Model", x: np.ndarray, views: int, augmentation: Any) -> np.ndarray:
+    """The model's own probabilities (rows summing to 1), averaged over ``views`` test-time views."""
     from . import tta
-    from .calibration import apply_temperature
 
     p = tta.predict(model, x, views=views, augmentation=augmentation)
-    p = p / p.sum(axis=1, keepdims=True)
-    return p if temperature is None else apply_temperature(p, temperature)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def _report(model: "keras.Model", x: np.ndarray, y: np.ndarray, class_names: list[str], views: int,
-            augmentation: Any, temperature: float | None, say: Callable[[str], None]) -> dict:
-    """:func:`nas.report.classification_report` of the predictions (with ``views`` test-time views; above 1, with
-    ``test_time_augmentation`` holding the figures with and without)."""
+            augmentation: Any, temperature: float | None, say: Callable[[str], None]) -> tuple[dict, np.ndarray]:
+    """:func:`nas.report.classification_report` of the predictions, temperature-scaled when ``temperature`` is given
+    (with ``views`` test-time views; above 1, with ``test_time_augmentation`` holding the figures with and without),
+    and the model's own probabilities it scored."""
+    from .calibration import apply_temperature
     from .report import classification_report
     from .tta import view_names
 
-    report = classification_report(y, _predictions(model, x, 1, augmentation, temperature), class_names)
+    def scored(raw: np.ndarray) -> dict:
+        return classification_report(y, raw if temperature is None else apply_temperature(raw, temperature),
+                                     class_names)
+
+    raw = _predictions(model, x, 1, augmentation)
+    report = scored(raw)
     if views == 1:
-        return report
+        return report, raw
     say(f"test-time augmentation: {views} views")
-    augmented = classification_report(y, _predictions(model, x, views, augmentation, temperature), class_names)
+    raw = _predictions(model, x, views, augmentation)
+    augmented = scored(raw)
     augmented["test_time_augmentation"] = {"views": views, "view_names": view_names(augmentation)[:views],
                                            "without": _summary(report), "with": _summary(augmented)}
-    return augmented
+    return augmented, raw
 
 
 def _names(items: list[str]) -> str:
@@ -351,17 +357,16 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
     x = prepare(scored.x)
     calibration = _calibration(run, own)
     say(f"scoring {len(scored.y)} images with {path}")
-    report = _report(loaded, x, scored.y, class_names, tta, augmentation, calibration["temperature"], say)
+    report, raw = _report(loaded, x, scored.y, class_names, tta, augmentation, calibration["temperature"], say)
     report["evaluation"] = {**scored.description, "model": str(path), "input_size": list(shape[:2]),
                             "colour_constancy": colour_constancy}
     report["temperature_scaling"] = calibration
     stored = read_calibration(run.path)
     if calibration["applied"] and stored is not None:  # ECE before and after, and the operating point, on this set
-        raw = _predictions(loaded, x, tta, augmentation, None)
         report["calibration"] = calibration_report(scored.y, raw, stored, class_names)
     if robustness:
         say("robustness to camera-like shifts")
-        report["robustness"] = shifts.robustness(lambda images: _predictions(loaded, prepare(images), 1, None, None),
+        report["robustness"] = shifts.robustness(lambda images: _predictions(loaded, prepare(images), 1, None),
                                                  scored.x, scored.y, class_names, progress=say)
     files = _write(run, name, report, title=f"{run.path.name}: {Path(path).name} on {scored.description['data']}")
     return {"name": name, "report": report, "out_dir": str(run.path / EVALUATIONS / name),
