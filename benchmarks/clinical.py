@@ -43,6 +43,8 @@ ROWS: dict[str, dict] = {
     "cutmix": {"recipe": {"cutmix": 1.0}},
     "focal": {"recipe": {"focal_gamma": 2.0}},
     "cosine+oversample": {"recipe": {"schedule": "cosine", "balance": "oversample"}},
+    "oversample+color-jitter": {"recipe": {"balance": "oversample"},
+                                "augmentation": {"hue": 0.05, "saturation": 0.1, "contrast": 0.1}},
 }
 GENOMES = ("plain4-stride2", "plain4")
 
@@ -159,7 +161,7 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
                             target_sensitivity=args.target_sensitivity)
     on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
     shifted = {}
-    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray"):
+    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray", "oversample+color-jitter"):
         if (work / f"{row}-0.keras").is_file():
             print(f"robustness of {row}", flush=True)
             model = keras.models.load_model(work / f"{row}-0.keras")

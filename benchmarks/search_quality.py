@@ -3,14 +3,17 @@ synthetic lesions; the verdict is the test split after the same retrain.
 
     python benchmarks/search_quality.py [--seeds 5] [--epoch-budget 32] [--population 8] [--epochs 2]
                                         [--fidelity 1:4:2] [--max-train-samples 500] [--retrain-epochs 6]
-                                        [--datasets digits,synthetic_lesions]
+                                        [--datasets digits,synthetic_lesions] [--methods random,aging,...]
 
 Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
 the epochs each evaluation really trained (a promotion counts only the epochs it adds):
 - random: ``budget / epochs`` random genomes of ``--epochs`` epochs each;
 - generational: the genetic algorithm, ``--population`` genomes a generation of ``--epochs`` epochs each;
 - generational-fidelity: the genetic algorithm with successive halving inside each generation (``--fidelity``),
-  its winners continued from their saved training state.
+  its winners continued from their saved training state;
+- aging: regularized evolution, ``--population`` genomes alive, ``budget / epochs`` evaluations of ``--epochs``;
+- aging-fidelity: aging with asynchronous promotion (ASHA); its promotions depend on the order of completions, so
+  the number of evaluations is the largest whose epochs, counted in a dry run with simulated fitness, fit the budget.
 All use common random numbers (one training seed for every genome, the default). Each method's pick (its
 ``run.best``) is retrained once on the whole training split for ``--retrain-epochs`` epochs with a fresh seed and
 scored on the test split: the best validation score of a search is the maximum of many noisy scores and flatters
@@ -34,28 +37,43 @@ from _common import epochs_spent, save  # noqa: E402
 import nas  # noqa: E402
 from nas.training import balanced_accuracy, predict, train  # noqa: E402
 
-METHODS = ("random", "generational", "generational-fidelity")
+METHODS = ("random", "generational", "generational-fidelity", "aging", "aging-fidelity")
 
 
 def search(method: str, data, args, seed: int, run_dir: str):
     """One search of ``method`` within the epoch budget."""
-    executor = nas.InlineExecutor()
+    common = {"seed": seed, "run_dir": run_dir, "executor": nas.InlineExecutor(), "verbose": False}
     budget = nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples)
     if method == "random":
         return nas.evolve("cnn", data, population=max(2, args.epoch_budget // args.epochs), generations=1,
-                          budget=budget, seed=seed, run_dir=run_dir, executor=executor, verbose=False)
-    if method == "generational":
+                          budget=budget, **common)
+    if method in ("generational", "aging"):
         generations = max(1, args.epoch_budget // (args.population * args.epochs))
         return nas.evolve("cnn", data, population=args.population, generations=generations, budget=budget,
-                          seed=seed, run_dir=run_dir, executor=executor, verbose=False)
+                          algorithm=method, **common)
     fidelity = nas.Fidelity.parse(args.fidelity)
+    shape = {"population": args.population, "fidelity": fidelity,
+             "budget": nas.Budget(max_train_samples=args.max_train_samples), **common}
+    if method == "aging-fidelity":
+        return nas.evolve("cnn", data, generations=_aging_generations(data, args, shape), algorithm="aging", **shape)
     per_generation, kept = 0, args.population
     for low, high in zip((0,) + fidelity.rungs, fidelity.rungs):
         per_generation += kept * (high - low)
         kept = fidelity.promoted(kept)
-    return nas.evolve("cnn", data, population=args.population, generations=max(1, args.epoch_budget // per_generation),
-                      fidelity=fidelity, budget=nas.Budget(max_train_samples=args.max_train_samples), seed=seed,
-                      run_dir=run_dir, executor=executor, verbose=False)
+    return nas.evolve("cnn", data, generations=max(1, args.epoch_budget // per_generation), **shape)
+
+
+def _aging_generations(data, args, shape: dict) -> int:
+    """The most generations of aging with fidelity whose epochs fit the budget, counted with simulated fitness."""
+    generations = 1
+    while True:
+        with tempfile.TemporaryDirectory() as folder:
+            dry = nas.evolve("cnn", data, generations=generations + 1, algorithm="aging",
+                             **{**shape, "run_dir": folder,
+                                "executor": nas.InlineExecutor(evaluate=nas.training.simulate)})
+        if epochs_spent(dry) > args.epoch_budget:
+            return generations
+        generations += 1
 
 
 def retrained(run, data, epochs: int, seed: int) -> dict:
@@ -88,7 +106,7 @@ def summary(rows: list[dict]) -> dict:
 
 def run_seed(name: str, data, args, seed: int, tmp: str) -> dict:
     row: dict = {"seed": seed}
-    for method in METHODS:
+    for method in args.methods.split(","):
         clock = time.perf_counter()
         run = search(method, data, args, seed, f"{tmp}/{name}-{method}-{seed}")
         seconds = time.perf_counter() - clock
@@ -114,8 +132,12 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=500)
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--datasets", default="digits,synthetic_lesions")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from " + ", ".join(METHODS))
     parser.add_argument("--output", default="search_quality", help="results file name (without .json)")
     args = parser.parse_args()
+    unknown = set(args.methods.split(",")) - set(METHODS)
+    if unknown:
+        parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
 
     makers = {"digits": lambda: nas.data.digits(seed=0),
               "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0)}
