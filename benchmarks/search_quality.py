@@ -3,7 +3,8 @@ synthetic lesions; the verdict is the test split after the same retrain.
 
     python benchmarks/search_quality.py [--seeds 5] [--epoch-budget 32] [--population 8] [--epochs 2]
                                         [--fidelity 1:4:2] [--max-train-samples 500] [--retrain-epochs 6]
-                                        [--datasets digits,synthetic_lesions] [--methods random,aging,...]
+                                        [--retrain-seeds 3] [--datasets digits,synthetic_lesions]
+                                        [--methods random,aging,...]
 
 Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
 the epochs each evaluation really trained (a promotion counts only the epochs it adds):
@@ -15,11 +16,12 @@ the epochs each evaluation really trained (a promotion counts only the epochs it
 - aging-fidelity: aging with asynchronous promotion (ASHA); its promotions depend on the order of completions, so
   the number of evaluations is the largest whose epochs, counted in a dry run with simulated fitness, fit the budget.
 All use common random numbers (one training seed for every genome, the default). Each method's pick (its
-``run.best``) is retrained once on the whole training split for ``--retrain-epochs`` epochs with a fresh seed and
-scored on the test split: the best validation score of a search is the maximum of many noisy scores and flatters
-whichever method drew more lottery tickets. Results are saved after every seed to results/search_quality.json
-(``--output NAME``: results/NAME.json; ``--datasets synthetic_lesions --output search_quality_synthetic`` wrote
-search_quality_synthetic.json while digits ran in another process).
+``run.best``) is retrained on the whole training split for ``--retrain-epochs`` epochs with ``--retrain-seeds``
+fresh seeds (the same ones for every method) and scored on the test split by the mean of those retrains: the best
+validation score of a search is the maximum of many noisy scores and flatters whichever method drew more lottery
+tickets, and a single retrain is itself a noisy measurement. Results are saved after every seed to
+results/search_quality.json (``--output NAME``: results/NAME.json; ``--datasets synthetic_lesions --output
+search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran in another process).
 """
 from __future__ import annotations
 
@@ -76,15 +78,20 @@ def _aging_generations(data, args, shape: dict) -> int:
         generations += 1
 
 
-def retrained(run, data, epochs: int, seed: int) -> dict:
-    """The run's pick trained again (whole training split, fresh seed) and scored once on the test split."""
+def retrained(run, data, epochs: int, seeds: list[int]) -> dict:
+    """The run's pick trained again once per seed (whole training split) and scored on the test split: the mean,
+    and each seed's score (one retrain is itself a noisy measurement)."""
     import keras
 
-    model = train(run.best.genome, space=run.space, data=data, budget=nas.Budget(epochs=epochs), seed=seed)
-    predicted = predict(model, data.x_test).argmax(axis=1)
-    keras.backend.clear_session()
-    return {"test_accuracy": float((predicted == data.y_test).mean()),
-            "test_balanced_accuracy": balanced_accuracy(data.y_test, predicted)}
+    accuracy, balanced = [], []
+    for seed in seeds:
+        model = train(run.best.genome, space=run.space, data=data, budget=nas.Budget(epochs=epochs), seed=seed)
+        predicted = predict(model, data.x_test).argmax(axis=1)
+        keras.backend.clear_session()
+        accuracy.append(float((predicted == data.y_test).mean()))
+        balanced.append(balanced_accuracy(data.y_test, predicted))
+    return {"test_accuracy": statistics.fmean(accuracy), "test_balanced_accuracy": statistics.fmean(balanced),
+            "test_accuracy_per_seed": accuracy}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -115,7 +122,8 @@ def run_seed(name: str, data, args, seed: int, tmp: str) -> dict:
                        "evaluations_per_hour": round(trainings * 3600 / seconds, 1),
                        "best_validation": run.best.metrics["val_accuracy"], "best_rung": run.best.rung,
                        "best_epochs": run.best.epochs,
-                       **retrained(run, data, args.retrain_epochs, seed + 1000)}
+                       **retrained(run, data, args.retrain_epochs,
+                                   [seed + 1000 + k for k in range(args.retrain_seeds)])}
         print(f"{name} seed {seed} {method}: {row[method]['epochs']} epochs in {trainings} trainings, "
               f"{seconds:.0f} s; best val {row[method]['best_validation']:.4f}; retrained test accuracy "
               f"{row[method]['test_accuracy']:.4f}", flush=True)
@@ -131,6 +139,7 @@ def main() -> None:
     parser.add_argument("--fidelity", default="1:4:2")
     parser.add_argument("--max-train-samples", type=int, default=500)
     parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--retrain-seeds", type=int, default=3, help="retrains of each pick, scored by their mean")
     parser.add_argument("--datasets", default="digits,synthetic_lesions")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from " + ", ".join(METHODS))
     parser.add_argument("--output", default="search_quality", help="results file name (without .json)")
