@@ -136,11 +136,29 @@ def _variants(models: dict, data, views: int) -> dict[str, dict]:
     return probabilities
 
 
+def _calibration_per_model(data, trained: list[dict], work: Path, target_sensitivity: float) -> dict:
+    """Temperature scaling and the operating point of every single trained model, fitted on its validation
+    probabilities and scored on its test ones (what ``nas retrain`` does for its one model)."""
+    from nas.calibration import calibrate, calibration_report
+
+    table = {}
+    for t in trained:
+        name = f"{t['row']}-{t['seed']}"
+        kept = np.load(work / f"{name}.npz")
+        fitted = calibrate(data.y_val, kept["val"], data.class_names, target_sensitivity=target_sensitivity)
+        on_test = calibration_report(data.y_test, kept["test"], fitted, data.class_names)
+        point = on_test["operating_point"]
+        table[name] = {"temperature": fitted["temperature"], "ece_before": on_test["ece_before"],
+                       "ece_after": on_test["ece_after"], "sensitivity": point["sensitivity"],
+                       "specificity": point["specificity"]}
+    return table
+
+
 def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) -> dict:
     """Phase 2: the rows' models ranked on validation; the best one and an ensemble of the best --ensemble, without
     and with TTA; calibration and the operating point of the one best on validation; robustness of the baseline
     (the retrain before recipes), of the default recipe (oversampling) and of the remedies for camera shifts (colour
-    jitter; Shades of Gray where trained)."""
+    jitter; Shades of Gray where trained); temperature scaling and the operating point of every single model."""
     import keras
 
     from nas.calibration import calibrate, calibration_report
@@ -172,6 +190,7 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
             "calibration": {"temperature": calibration["temperature"], "validation": calibration["validation"],
                             "test": {k: on_test[k] for k in ("ece_before", "ece_after", "nll_before", "nll_after")},
                             "operating_point": on_test["operating_point"]},
+            "calibration_per_model": _calibration_per_model(data, trained, work, args.target_sensitivity),
             "robustness": shifted}
 
 
