@@ -26,6 +26,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def duration(text: str) -> float:
+    """An argparse type: a time limit in seconds, or with a unit: ``90``, ``90s``, ``30m``, ``1.5h``."""
+    scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:].lower(), None)
+    number = text[:-1] if scale is not None else text
+    try:
+        seconds = float(number) * (scale or 1)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a time limit such as 90, 90s, 30m or 1.5h, got {text!r}")
+    return seconds
+
+
 def positive_float(text: str) -> float:
     """An argparse type: ``text`` as a number above 0."""
     try:

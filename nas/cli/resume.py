@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from .options import add_executor_options, executor, positive_int, ray_options_given
+from .options import add_executor_options, duration, executor, positive_int, ray_options_given
 from .search import print_outcome, tensorboard_callbacks
 
 
@@ -17,6 +17,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="first train again the evaluations that failed through the machinery (timeout, lost "
                              "node, killed worker); failures of the genome itself (exception, NaN loss, too large) "
                              "stand")
+    resume.add_argument("--timeout", type=duration, default=None, metavar="DURATION",
+                        help="as for nas search, counted from now")
     add_executor_options(resume, default=None)
     resume.add_argument("--tensorboard", action="store_true",
                         help="write the evaluations for TensorBoard's HParams dashboard after each generation")
@@ -39,5 +41,6 @@ def _resume(args: argparse.Namespace) -> int:
         chosen = executor(args, recorded_evaluate(read_config(args.run_dir)["executor"]))  # simulated stays so
     _, callbacks = tensorboard_callbacks(args.tensorboard, args.run_dir)
     print_outcome(resume(args.run_dir, executor=chosen, generations=args.generations, callbacks=callbacks,
-                         retry_failed=args.retry_failed, verbose=not args.quiet), args.tensorboard)
+                         retry_failed=args.retry_failed, timeout=args.timeout, verbose=not args.quiet),
+                  args.tensorboard)
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_executor_options, executor, positive_int
+from .options import add_executor_options, duration, executor, positive_int
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -30,6 +30,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                              "the mean")
     search.add_argument("--reevaluate-seeds", type=positive_int, default=2, metavar="S",
                         help="other seeds per re-evaluated genome (default 2)")
+    search.add_argument("--timeout", type=duration, default=None, metavar="DURATION",
+                        help="stop starting new work after this long (90, 30m, 1.5h): generational ends after the "
+                             "generation in progress, aging after the evaluations in flight; nas resume continues "
+                             "the run")
     search.add_argument("--inherit", action="store_true",
                         help="weight inheritance: a child starts from its first parent's trained weights wherever "
                              "layer names and shapes match")
@@ -88,7 +92,7 @@ def _search(args: argparse.Namespace) -> int:
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
                  run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
                  reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, inherit=args.inherit,
-                 callbacks=callbacks, verbose=not args.quiet)
+                 timeout=args.timeout, callbacks=callbacks, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
 

@@ -44,7 +44,7 @@ class Aging(Strategy):
 
         def fill() -> None:  # children need a population to come from; until then only the seeds (and promotions)
             nonlocal submitted, seeded
-            while submitted < total and len(dispatcher) < limit:
+            while submitted < total and len(dispatcher) < limit and not state.out_of_time():
                 promotion = promotions.next() if promotions else None
                 if promotion is not None:
                     dispatcher.submit(promotion[0], done // state.size, promotion[1])
@@ -59,7 +59,7 @@ class Aging(Strategy):
 
         fill()
         state.reporter.batch(0, state.generations, min(total, state.size))
-        while done < total:
+        while done < total and (dispatcher or not state.out_of_time()):
             _, member, record = dispatcher.next()
             if promotions is not None:
                 promotions.finished(member, record)
@@ -76,7 +76,8 @@ class Aging(Strategy):
                 dispatcher.counts = fresh_counts()
                 if done < total:
                     state.reporter.batch(done // state.size, state.generations, state.size)
-        state.folder.delete_training_states()
+        if done == total:  # a search stopped by its time limit keeps them for the promotions of its resumption
+            state.folder.delete_training_states()
         state.reporter.finish(state.best_record())
 
     @staticmethod

@@ -3,6 +3,7 @@ open or create the run folder, and run a strategy on the shared search state."""
 from __future__ import annotations
 
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Sequence
@@ -43,7 +44,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
            algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
            tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False,
            fidelity: Fidelity | str | None = None, reevaluate: int = 0, reevaluate_seeds: int = 2,
-           inherit: bool = False, verbose: bool = True) -> Run:
+           inherit: bool = False, timeout: float | None = None, verbose: bool = True) -> Run:
     """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
 
     Args:
@@ -95,6 +96,10 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             every layer whose name and weight shapes match, the others freshly initialised (optimizer state is not
             inherited). Records gain ``inherited_from`` (the parent's hash, or None) and ``inherited_layers``. The
             trained weights of the population are kept in the run folder's ``inherit/``.
+        timeout: seconds of wall time after which no new work starts: generational ends after the generation in
+            progress, aging after the evaluations in flight; re-evaluation is then skipped. The run is left as an
+            interrupted one: ``run.finished`` is False and ``nas.resume`` continues it exactly (with or without a
+            new ``timeout``). Not part of the run's config.
         verbose: print progress per evaluation and a summary per generation.
 
     Example:
@@ -123,6 +128,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
     _check_reevaluate(reevaluate, reevaluate_seeds, parsed)
     if not isinstance(inherit, bool):
         raise ConfigError(f"inherit must be True or False, got {inherit!r}")
+    _check_timeout(timeout)
     config = SearchConfig(
         nas_version=_nas_version(), created=now(), versions=versions(), space=space.to_config(), data=dataset.spec,
         input_shape=list(dataset.input_shape), class_names=list(dataset.class_names), objectives=parsed.names,
@@ -131,7 +137,13 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         fidelity=rungs.to_dict() if rungs else None,
         reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None, inherit=inherit)
     return _launch(config, strategy, space, dataset, executors_module.resolve(executor), run_dir, resume,
-                   retry_failed, callbacks, verbose)
+                   retry_failed, callbacks, verbose, timeout)
+
+
+def _check_timeout(timeout: float | None) -> None:
+    if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or
+                                not timeout > 0):
+        raise ConfigError(f"timeout must be a number of seconds above 0 (or None for no limit), got {timeout!r}")
 
 
 def _check_fidelity(fidelity: Fidelity | None, strategy: Strategy, objectives: Objectives,
@@ -160,7 +172,7 @@ def _check_reevaluate(top: int, seeds: int, objectives: Objectives) -> None:
 
 def _launch(config: SearchConfig, strategy: Strategy, space: SearchSpace, dataset,
             runner: executors_module.Executor, run_dir: str | Path | None, resume: bool, retry_failed: bool,
-            callbacks: Iterable[Callable[[dict], None]], verbose: bool) -> Run:
+            callbacks: Iterable[Callable[[dict], None]], verbose: bool, timeout: float | None) -> Run:
     """Start the executor, then the search; the executor is closed however the search ends."""
     budget = Budget.from_dict(config.budget)
     try:
@@ -169,7 +181,7 @@ def _launch(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
         config = config.replace(executor=runner.describe(),
                                 in_flight=strategy.in_flight(runner.capacity, config.population * config.generations))
         return _search(config, strategy, space, dataset, budget, runner, run_dir, resume, retry_failed,
-                       callbacks, verbose)
+                       callbacks, verbose, timeout)
     finally:
         runner.close()  # drops what is still pending
 
@@ -201,16 +213,22 @@ def _open_folder(config: SearchConfig, run_dir: str | Path | None, resume: bool,
 
 def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, dataset, budget: Budget, runner,
             run_dir: str | Path | None, resume: bool, retry_failed: bool,
-            callbacks: Iterable[Callable[[dict], None]], verbose: bool) -> Run:
+            callbacks: Iterable[Callable[[dict], None]], verbose: bool, timeout: float | None) -> Run:
     folder, config = _open_folder(config, run_dir, resume, dataset, verbose)
     state = SearchState(config, space, dataset, budget, runner, folder, Reporter(verbose), callbacks)
+    if timeout is not None:
+        state.deadline = time.perf_counter() + timeout
     received: list[int] = []
     try:
         with sigterm_as_interrupt(received):
             if retry_failed:
                 state.retry_failed()
             strategy.run(state, list(config.initial), resume)
-            if config.reevaluate:
+            if state.timed_out:
+                state.reporter.note(f"time limit of {timeout:g} s reached: stopped before the search's end"
+                                    f"{' and its re-evaluation' if config.reevaluate else ''}; continue with "
+                                    f"`nas resume {folder.path}`")
+            elif config.reevaluate:
                 _report_reevaluation(reevaluate_top(state, config.reevaluate["top"], config.reevaluate["seeds"]),
                                      state.reporter)
     except KeyboardInterrupt as interrupt:
@@ -241,7 +259,8 @@ def _report_reevaluation(result: dict, reporter: Reporter) -> None:
 
 def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data: "Dataset | tuple | dict | str | None" = None,
            executor: str | executors_module.Executor | None = None, callbacks: Iterable[Callable[[dict], None]] = (),
-           generations: int | None = None, retry_failed: bool = False, verbose: bool = True) -> Run:
+           generations: int | None = None, retry_failed: bool = False, timeout: float | None = None,
+           verbose: bool = True) -> Run:
     """Continue the run in ``run_dir`` from its last checkpoint with the settings recorded in its ``config.json``.
 
     ``space`` and ``data`` are needed only for runs whose space or data cannot be rebuilt from the record (a custom
@@ -249,8 +268,9 @@ def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data: "Data
     ``retry_failed``, those that failed through the machinery (timeout, lost node, killed worker). ``generations``
     changes the number of generations the run goes to (the only setting that may change; it is rewritten in
     ``config.json``). ``executor`` defaults to the one the run recorded (a Ray run resumes on Ray with the same
-    settings); another executor gives the same result.
+    settings); another executor gives the same result. ``timeout``: as in :func:`evolve`, counted from now.
     """
+    _check_timeout(timeout)
     folder = RunFolder.open(run_dir)
     config = SearchConfig.from_dict(folder.read_config())
     if generations is not None and generations != config.generations:
@@ -272,7 +292,7 @@ def resume(run_dir: str | Path, *, space: SearchSpace | None = None, data: "Data
     given = config.replace(space=space.to_config(), data=dataset.spec, input_shape=list(dataset.input_shape),
                            class_names=list(dataset.class_names))
     return _launch(given, resolve_strategy(config.algorithm), space, dataset, executors_module.resolve(executor),
-                   run_dir, True, retry_failed, callbacks, verbose)
+                   run_dir, True, retry_failed, callbacks, verbose, timeout)
 
 
 def _nas_version() -> str:

@@ -32,6 +32,8 @@ class Generational(Strategy):
             state.finish_generation(0, population, counts)
             start = 1
         for generation in range(start, state.generations):
+            if state.out_of_time():
+                break
             population = self.next_generation(state, population, generation)
         state.reporter.finish(state.best_record())
 

@@ -74,6 +74,14 @@ class SearchState:
         self.hall = (tools.ParetoFront(similar=same) if self.objectives.multi
                      else tools.HallOfFame(max(1, self.settings.elitism), similar=same))
         self.started = time.perf_counter()
+        self.deadline: float | None = None     # time.perf_counter() after which no new work starts (timeout)
+        self.timed_out = False
+
+    def out_of_time(self) -> bool:
+        """Whether the search's time limit has passed (then no new generation, child or promotion starts)."""
+        if self.deadline is not None and time.perf_counter() >= self.deadline:
+            self.timed_out = True
+        return self.timed_out
 
     # -- members and records -------------------------------------------------------------------------------------
     def member(self, genome: dict, record: dict | None = None, lineage: dict | None = None) -> Member:

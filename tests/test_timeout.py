@@ -1,0 +1,99 @@
+"""A search's time limit (evolve(timeout=), nas search --timeout): it stops starting new work, leaves a run that
+resumes to the uninterrupted result, and bad limits are refused."""
+from __future__ import annotations
+
+import argparse
+import functools
+import subprocess
+import sys
+
+import pytest
+
+import nas
+from nas.cli.options import duration
+from nas.errors import ConfigError
+from nas.executors import InlineExecutor
+from nas.training import simulate
+
+# every simulated evaluation sleeps this long, so a limit of a few of them stops the search early
+SLEEP = 0.05
+
+
+def _executor():
+    return InlineExecutor(evaluate=functools.partial(simulate, seconds=SLEEP))
+
+
+def _sequence(run) -> list[tuple[str, int]]:
+    return [(r["genome_hash"], r.get("rung", 0)) for r in sorted(run.evaluations, key=lambda r: r["index"])]
+
+
+@pytest.mark.parametrize("algorithm,fidelity", [("generational", None), ("aging", None), ("generational", "1:4:2"),
+                                                ("aging", "1:4:2")])
+def test_time_limit_stops_early_and_resume_gives_the_uninterrupted_run(tiny_data, tmp_path, capsys, algorithm,
+                                                                        fidelity):
+    kwargs = dict(population=4, generations=12, seed=5, algorithm=algorithm, fidelity=fidelity)
+    reference = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "reference", executor=_executor(), verbose=False,
+                           **kwargs)
+    stopped = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "run", executor=_executor(), timeout=20 * SLEEP,
+                         **kwargs)
+    assert "time limit of 1 s reached" in capsys.readouterr().out
+    assert not stopped.finished and reference.finished
+    assert 0 < len(stopped.evaluations) < len(reference.evaluations)
+    assert _sequence(stopped) == _sequence(reference)[:len(stopped.evaluations)]  # the same search, cut short
+    if algorithm == "generational":  # it ends after the generation in progress, never inside one
+        assert max(r["generation"] for r in stopped.evaluations) == stopped.generations[-1]["generation"]
+    resumed = nas.resume(stopped.path, data=tiny_data, executor=_executor(), verbose=False)
+    assert resumed.finished
+    assert _sequence(resumed) == _sequence(reference)
+    assert resumed.best.genome_hash == reference.best.genome_hash
+
+
+def test_a_limit_the_search_does_not_reach_changes_nothing(tiny_data, tmp_path):
+    kwargs = dict(population=4, generations=3, seed=1, executor=InlineExecutor(evaluate=simulate), verbose=False)
+    free = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "free", **kwargs)
+    limited = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "limited", timeout=3600, **kwargs)
+    assert limited.finished and _sequence(limited) == _sequence(free)
+
+
+def test_the_time_limit_skips_re_evaluation(tiny_data, tmp_path, capsys):
+    run = nas.evolve("cnn", tiny_data, population=4, generations=10, seed=2, reevaluate=2, run_dir=tmp_path / "run",
+                     executor=_executor(), timeout=5 * SLEEP)
+    assert "and its re-evaluation" in capsys.readouterr().out
+    assert not any(r.get("replicate") for r in run.evaluations)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, True, "1h", float("nan")])
+def test_bad_time_limits_are_refused_before_anything_is_written(tiny_data, tmp_path, timeout):
+    with pytest.raises(ConfigError, match="timeout must be a number of seconds above 0"):
+        nas.evolve("cnn", tiny_data, population=2, generations=1, run_dir=tmp_path / "run", timeout=timeout,
+                   executor=InlineExecutor(evaluate=simulate), verbose=False)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("text,seconds", [("90", 90), ("90s", 90), ("30m", 1800), ("1.5h", 5400), ("2H", 7200)])
+def test_cli_durations(text, seconds):
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "0", "-5m", "soon", "1d", "inf", "nan"])
+def test_cli_refuses_bad_durations(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="expected a time limit such as 90, 90s, 30m or 1.5h"):
+        duration(text)
+
+
+def test_cli_search_and_resume_take_a_time_limit(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "nas", "search", "--data", "synthetic:70", "--image-size", "16", "--population",
+               "4", "--generations", "30", "--simulate", str(SLEEP), "--executor", "inline", "--run-dir", str(run_dir)]
+    searched = subprocess.run([*command, "--timeout", "1s"], capture_output=True, text=True, timeout=300)
+    assert searched.returncode == 0, searched.stderr
+    assert "time limit of 1 s reached" in searched.stdout and f"nas resume {run_dir}" in searched.stdout
+    done = len(nas.load_run(run_dir).generations)
+    assert 0 < done < 30
+    resumed = subprocess.run([sys.executable, "-m", "nas", "resume", str(run_dir), "--timeout", "1s"],
+                             capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert done < len(nas.load_run(run_dir).generations) < 30
+    refused = subprocess.run([*command[:-2], "--run-dir", str(tmp_path / "other"), "--timeout", "soon"],
+                             capture_output=True, text=True, timeout=300)
+    assert refused.returncode == 2 and "expected a time limit such as 90" in refused.stderr
