@@ -35,7 +35,9 @@ class Reporter:
         self.trained = 0
         self.best: float | None = None
         self.current = self.batch_size = self.batch_done = self.population = self.generations = 0
-        self.clock = self.batch_clock = time.perf_counter()
+        self.clock = self.batch_clock = self.last_generation = time.perf_counter()
+        self.generations_done = 0
+        self.header_printed = False
 
     def _print(self, text: str) -> None:
         if self.verbose:
@@ -52,6 +54,7 @@ class Reporter:
         self.population, self.generations = population, generations
         self.objectives = objectives
         self.clock = time.perf_counter()
+        self.trained = self.generations_done = 0
         goals = ", ".join(f"{name} ({'min' if sign < 0 else 'max'})" for name, sign in objectives)
         self._print(f"nas: space {space.name!r} ({len(space.genes)} genes) on {data.summary()}")
         self._print(f"nas: population {population} x {generations} generations, objectives: {goals}; run folder "
@@ -75,14 +78,21 @@ class Reporter:
     def phase(self, text: str, trainings: int) -> None:
         """Begin ``trainings`` more trainings after the generations (re-evaluation), announced by ``text``."""
         self.batch_size, self.batch_done = trainings, 0
+        self.clock, self.trained, self.generations_done = time.perf_counter(), 0, 0  # ETA: this phase alone
         self.note(text)
 
     def _eta(self) -> str:
+        """Time left: from the generations measured so far (their promotions and rung lengths included), else from
+        the time per evaluation."""
         if not self.trained:
             return "?"
-        per_evaluation = (time.perf_counter() - self.clock) / self.trained
-        remaining = (self.batch_size - self.batch_done) + self.population * (self.generations - self.current - 1)
-        return _duration(per_evaluation * remaining)
+        now = time.perf_counter()
+        later = self.generations - self.current - 1
+        if self.generations_done:
+            per_generation = (self.last_generation - self.clock) / self.generations_done
+            return _duration(max(0.0, per_generation - (now - self.last_generation)) + per_generation * later)
+        per_evaluation = (now - self.clock) / self.trained
+        return _duration(per_evaluation * ((self.batch_size - self.batch_done) + self.population * later))
 
     def evaluation(self, record: dict, objectives: Sequence[tuple[str, int]]) -> None:
         """One line for a finished evaluation: its result, the best so far and the ETA."""
@@ -106,6 +116,8 @@ class Reporter:
 
     def generation(self, record: dict, generations: int) -> None:
         """One table row for a finished generation (the header before the first)."""
+        self.generations_done += 1
+        self.last_generation = time.perf_counter()
         names = list(record["stats"])
         if not self.header_printed:
             self._print(self.table_header(names))

@@ -1,0 +1,49 @@
+"""The progress lines' ETA: once a generation is measured, later ones are assumed to take as long, promotions and
+rung lengths included (a multi-fidelity generation trains more than its population)."""
+from __future__ import annotations
+
+import io
+import re
+
+from nas.progress import Reporter
+
+OBJECTIVES = [("val_accuracy", 1)]
+RECORD = {"status": "ok", "metrics": {"val_accuracy": 0.5, "params": 10}, "fitness": [0.5], "genome_hash": "a" * 16,
+          "seconds": 1.0}
+GENERATION = {"generation": 0, "stats": {"val_accuracy": None}, "evaluations": 7, "cached": 0, "failed": 0,
+              "diversity": {"unique": 1.0}, "elapsed_seconds": 100.0}
+
+
+def _eta_seconds(line: str) -> int:
+    minutes, seconds = re.search(r"ETA (\d+)m(\d\d)s$", line).groups()
+    return int(minutes) * 60 + int(seconds)
+
+
+def test_eta_after_a_measured_generation_with_promotions():
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+    reporter.population, reporter.generations = 4, 5
+    reporter.batch(0, 5, 4)
+    reporter.clock -= 100  # the first generation took 100 s: 4 trainings, then 3 promotions
+    for _ in range(4):
+        reporter.evaluation(RECORD, OBJECTIVES)
+    reporter.promotion(1, 2, 3, 4)
+    for _ in range(3):
+        reporter.evaluation(RECORD, OBJECTIVES)
+    reporter.generation(GENERATION, 5)
+    reporter.batch(1, 5, 4)
+    reporter.evaluation(RECORD, OBJECTIVES)
+    # the rest of generation 2 and generations 3-5 at 100 s each; counting evaluations (100 s / 7 each, 4 per
+    # generation) would say about 214 s
+    assert 395 <= _eta_seconds(out.getvalue().splitlines()[-1]) <= 400
+
+
+def test_eta_before_any_generation_counts_evaluations():
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+    reporter.population, reporter.generations = 4, 2
+    reporter.batch(0, 2, 4)
+    reporter.clock -= 10
+    reporter.evaluation(RECORD, OBJECTIVES)
+    # 10 s per evaluation, 3 left in this generation and 4 in the next
+    assert 69 <= _eta_seconds(out.getvalue().splitlines()[-1]) <= 70
