@@ -42,6 +42,10 @@ class Budget:
         max_flops: genomes whose model needs more FLOPs for one image's forward pass (as :func:`nas.flops.model_flops`
             counts them: a multiply-accumulate is 2) are repaired or rejected before training. Parameters do not
             bound compute: a small conv net on large feature maps can be cheap in parameters and slow to train.
+        max_epoch_seconds: stop an evaluation early, as failed, when its first epoch, projected from the time of its
+            first batches, would take longer than this (:mod:`nas.epochtime`). Unlike ``max_params`` and
+            ``max_flops`` it bounds what training costs on this machine, and like any measured time it depends on the
+            machine and its load: a search with it repeats only on the same machine under the same load.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000); None (the
             default) does what the data asks for (``Dataset.class_weighted``: True for HAM10000). ``nas.evolve``
             records the resolved value in ``config.json``.
@@ -59,6 +63,7 @@ class Budget:
     max_val_samples: int | None = None
     max_params: int | None = None
     max_flops: int | None = None
+    max_epoch_seconds: float | None = None
     class_weighted: bool | None = None
     deterministic: bool = False
     seeding: str = "run"
@@ -73,6 +78,9 @@ class Budget:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Budget.{name} must be a positive integer{' or None' if name != 'epochs' else ''},"
                                   f" got {value!r}")
+        limit = self.max_epoch_seconds
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0):
+            raise ConfigError(f"Budget.max_epoch_seconds must be a number of seconds above 0 or None, got {limit!r}")
 
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""
@@ -164,11 +172,12 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
     stops after an epoch and continues from a :func:`nas.epochs.snapshot` gives the model an uninterrupted training
     gives. ``callbacks`` run after Keras's NaN guard. ``info`` (if given) receives train_seconds, epochs (trained in
     this call), train_samples and train_loss, also when training fails. Raises :class:`NaNLossError` when it
-    diverges.
+    diverges, :class:`nas.epochtime.TooSlowError` when an epoch would last longer than ``budget.max_epoch_seconds``.
     """
     import keras
 
     from .epochs import EpochBatches
+    from .epochtime import EpochTimeLimit, TooSlowError
 
     info = {} if info is None else info
     picked = subset(len(data.x_train), budget.max_train_samples, seed)
@@ -176,10 +185,18 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
                                                                              data.y_train[picked])
     batches = EpochBatches(x_train, y_train, int(genome.get("batch_size", 32)),
                            seed if order_seed is None else order_seed, initial_epoch)
+    guards = [keras.callbacks.TerminateOnNaN()]
+    if budget.max_epoch_seconds is not None:
+        guards.append(EpochTimeLimit(budget.max_epoch_seconds, len(batches)))
     clock = time.perf_counter()
-    history = model.fit(batches, epochs=budget.epochs if epochs is None else epochs, initial_epoch=initial_epoch,
-                        class_weight=data.class_weights() if budget.for_data(data).class_weighted else None,
-                        shuffle=False, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks])
+    try:
+        history = model.fit(batches, epochs=budget.epochs if epochs is None else epochs, initial_epoch=initial_epoch,
+                            class_weight=data.class_weights() if budget.for_data(data).class_weighted else None,
+                            shuffle=False, verbose=0, callbacks=[*guards, *callbacks])
+    except TooSlowError:
+        info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=0, train_samples=int(len(x_train)),
+                    train_loss=None)
+        raise
     losses = history.history.get("loss", [])
     info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
                 train_samples=int(len(x_train)), train_loss=float(losses[-1]) if losses else None)

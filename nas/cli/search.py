@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_executor_options, duration, executor, positive_int
+from .options import add_executor_options, duration, executor, positive_float, positive_int
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -45,6 +45,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--max-flops", type=positive_int, default=None,
                         help="reject models needing more FLOPs per image (forward pass, a multiply-add counts 2) "
                              "before training")
+    search.add_argument("--max-epoch-seconds", type=positive_float, default=None, metavar="SECONDS",
+                        help="stop a genome's training, as failed, when its first batches project an epoch longer "
+                             "than this on this machine")
     search.add_argument("--objectives", default=None,
                         help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params); default: the "
                              "data's (val_balanced_accuracy for HAM10000, val_accuracy otherwise)")
@@ -73,7 +76,8 @@ def _search(args: argparse.Namespace) -> int:
 
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
     budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
-                    max_flops=args.max_flops, class_weighted=args.class_weights,
+                    max_flops=args.max_flops,
+                    max_epoch_seconds=args.max_epoch_seconds, class_weighted=args.class_weights,
                     seeding="genome" if args.seed_per_genome else "run")
     space = args.space
     if args.weights is not None:

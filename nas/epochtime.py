@@ -1,0 +1,43 @@
+"""A time budget per epoch (``Budget(max_epoch_seconds=...)``): parameters and FLOPs do not bound training time on
+every machine (on a CPU a depthwise-separable genome of 30 MFLOPs took longer per epoch than a plain one of
+125 MFLOPs), so an evaluation can instead measure its own pace and give up early.
+
+After ``skip`` batches (the first ones pay for tracing and compilation) the callback times the next ``probe`` and
+projects the epoch's duration; above the limit, training stops with :class:`TooSlowError` and the evaluation fails
+as a genome that does not fit the budget (the search goes on without it). The projection depends on the machine and
+its load, so a search with this limit is repeatable only on the same machine under the same load.
+"""
+from __future__ import annotations
+
+import time
+
+import keras
+
+
+class TooSlowError(Exception):
+    """An epoch of this genome would take longer than ``Budget.max_epoch_seconds``."""
+
+
+class EpochTimeLimit(keras.callbacks.Callback):
+    """Stops training with :class:`TooSlowError` when the first epoch of this fit, projected from the time of
+    ``probe`` batches after ``skip`` ones, would last more than ``limit`` seconds. Epochs too short to probe
+    (``skip + 1`` batches or fewer) are not checked."""
+
+    def __init__(self, limit: float, batches: int, skip: int = 2, probe: int = 8) -> None:
+        super().__init__()
+        self.limit, self.batches, self.skip = float(limit), int(batches), int(skip)
+        self.last = min(self.skip + int(probe), self.batches)
+        self.clock: float | None = None
+        self.projected: float | None = None
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        done = batch + 1
+        if self.projected is not None or self.last <= self.skip:
+            return
+        if done == self.skip:
+            self.clock = time.perf_counter()
+        elif done == self.last and self.clock is not None:
+            self.projected = (time.perf_counter() - self.clock) / (done - self.skip) * self.batches
+            if self.projected > self.limit:
+                raise TooSlowError(f"an epoch would take about {self.projected:.0f} s ({self.batches} batches), more "
+                                   f"than Budget.max_epoch_seconds={self.limit:g}")
