@@ -74,6 +74,8 @@ def main() -> None:
     parser.add_argument("--fidelity", help="multi-fidelity rungs MIN:MAX:ETA in epochs (default: 1 epoch each)")
     parser.add_argument("--reevaluate", type=int, default=0, help="retrain the top K with other seeds at the end")
     parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
+    parser.add_argument("--max-epoch-seconds", type=float, help="fail a genome whose epoch would take longer")
+    parser.add_argument("--timeout", type=float, help="seconds after which the search starts no new generation")
     parser.add_argument("--executor", default="local", choices=("local", "inline"))
     parser.add_argument("--output", default="ham10000", help="results file name under benchmarks/results/")
     parser.add_argument("--resume", action="store_true",
@@ -91,7 +93,8 @@ def main() -> None:
 
     start = time.perf_counter()
     if args.resume:  # a stopped search, continued (or ended) at --generations
-        run = nas.resume(args.run_dir, data=data, generations=args.generations, executor=args.executor)
+        run = nas.resume(args.run_dir, data=data, generations=args.generations, executor=args.executor,
+                         timeout=args.timeout)
         search_seconds = _span(run)
     else:
         shutil.rmtree(args.run_dir, ignore_errors=True)
@@ -99,10 +102,11 @@ def main() -> None:
         run = nas.evolve(args.space, data, population=args.population, generations=args.generations,
                          objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir,
                          seed=args.seed, initial=_seeds(args.seed_genome), fidelity=fidelity,
-                         reevaluate=args.reevaluate,
+                         reevaluate=args.reevaluate, timeout=args.timeout,
                          budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
                                            max_train_samples=args.search_samples, max_params=args.max_params,
-                                           max_flops=args.max_flops, class_weighted=data.class_weighted))
+                                           max_flops=args.max_flops, max_epoch_seconds=args.max_epoch_seconds,
+                                           class_weighted=data.class_weighted))
         search_seconds = time.perf_counter() - start
 
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
@@ -120,7 +124,8 @@ def main() -> None:
                           "evaluations_per_hour": round(3600 * len(run.evaluations) / search_seconds, 1),
                           "best_validation": best.fitness[0] if best else None,
                           "samples_per_evaluation": args.search_samples, "max_params": args.max_params,
-                          "max_flops": args.max_flops},
+                          "max_flops": args.max_flops, "max_epoch_seconds": args.max_epoch_seconds,
+                          "timeout": args.timeout, "finished": run.finished},
                "retrain": {"epochs": args.epochs, "patience": args.patience},
                "searched": {"genome_hash": summary["genome_hash"], "params": winner["params"],
                             "epochs_run": winner["epochs_run"], "train_seconds": winner["seconds"]},
