@@ -26,6 +26,7 @@ search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -34,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import epochs_spent, save  # noqa: E402
+from _common import RESULTS, epochs_spent, save  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import balanced_accuracy, predict, train  # noqa: E402
@@ -130,9 +131,28 @@ def run_seed(name: str, data, args, seed: int, tmp: str) -> dict:
     return row
 
 
+def merge(names: list[str], output: str) -> None:
+    """One results file from several processes' files (the same settings but for their seeds): runs by seed, a
+    seed in several files taken from the first."""
+    parts = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
+    figures: dict = {"settings": {**parts[0]["settings"], "merged_from": names}, "datasets": {}}
+    for part in parts:
+        for name, result in part["datasets"].items():
+            entry = figures["datasets"].setdefault(name, {"data": result["data"], "runs": []})
+            known = {r["seed"] for r in entry["runs"]}
+            entry["runs"] = sorted(entry["runs"] + [r for r in result["runs"] if r["seed"] not in known],
+                                   key=lambda r: r["seed"])
+            entry["summary"] = summary(entry["runs"])
+    print(f"merged {', '.join(names)} into {save(output, figures)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 to N-1")
+    parser.add_argument("--seed-list", default=None,
+                        help="comma-separated seeds instead (to share the seeds between processes, then --merge)")
+    parser.add_argument("--merge", default=None, metavar="NAMES",
+                        help="no search: combine the runs of these comma-separated results files into --output")
     parser.add_argument("--epoch-budget", type=int, default=32)
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=2)
@@ -148,6 +168,9 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown methods {sorted(unknown)}; choose from {', '.join(METHODS)}")
 
+    if args.merge:
+        return merge(args.merge.split(","), args.output)
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     makers = {"digits": lambda: nas.data.digits(seed=0),
               "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0)}
     figures: dict = {"settings": vars(args), "datasets": {}}
@@ -155,7 +178,7 @@ def main() -> None:
         for name in args.datasets.split(","):
             data = makers[name]()
             rows: list[dict] = []
-            for seed in range(args.seeds):
+            for seed in seeds:
                 rows.append(run_seed(name, data, args, seed, tmp))
                 figures["datasets"][name] = {"data": data.summary(), "runs": rows, "summary": summary(rows)}
                 save(args.output, figures)
