@@ -31,6 +31,7 @@ class EpochTimeLimit(keras.callbacks.Callback):
         self.projected: float | None = None
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        """Start the clock after ``skip`` batches; after ``probe`` more, project the epoch and stop if too slow."""
         done = batch + 1
         if self.projected is not None or self.last <= self.skip:
             return
