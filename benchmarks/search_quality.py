@@ -135,7 +135,9 @@ def merge(names: list[str], output: str) -> None:
     """One results file from several processes' files (the same settings but for their seeds): runs by seed, a
     seed in several files taken from the first."""
     parts = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
-    figures: dict = {"settings": {**parts[0]["settings"], "merged_from": names}, "datasets": {}}
+    sources = [source for name, part in zip(names, parts) for source in part["settings"].get("merged_from", [name])]
+    figures: dict = {"settings": {**parts[0]["settings"], "merged_from": list(dict.fromkeys(sources))},
+                     "datasets": {}}
     for part in parts:
         for name, result in part["datasets"].items():
             entry = figures["datasets"].setdefault(name, {"data": result["data"], "runs": []})
@@ -143,6 +145,7 @@ def merge(names: list[str], output: str) -> None:
             entry["runs"] = sorted(entry["runs"] + [r for r in result["runs"] if r["seed"] not in known],
                                    key=lambda r: r["seed"])
             entry["summary"] = summary(entry["runs"])
+            entry["seeds_finished"] = [r["seed"] for r in entry["runs"]]
     print(f"merged {', '.join(names)} into {save(output, figures)}")
 
 
