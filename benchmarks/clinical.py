@@ -30,8 +30,8 @@ from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 
-#: One change to the baseline per row: recipe fields (over nas.recipe.Recipe.plain()), augmentation fields, or Shades of
-#: Gray colour constancy as the model's first step (nas.shifts.with_shades_of_gray).
+#: One change to the baseline per row: recipe fields (over nas.recipe.Recipe.plain()), augmentation fields, or a
+#: remedy for camera shifts as the model's first step (nas.shifts.with_shades_of_gray, nas.shifts.with_standardisation).
 ROWS: dict[str, dict] = {
     "baseline": {},
     "cosine": {"recipe": {"schedule": "cosine"}},
@@ -45,6 +45,9 @@ ROWS: dict[str, dict] = {
     "cosine+oversample": {"recipe": {"schedule": "cosine", "balance": "oversample"}},
     "oversample+color-jitter": {"recipe": {"balance": "oversample"},
                                 "augmentation": {"hue": 0.05, "saturation": 0.1, "contrast": 0.1}},
+    "oversample+standardise": {"recipe": {"balance": "oversample"}, "standardise": True},
+    "oversample+brightness-contrast": {"recipe": {"balance": "oversample"},
+                                       "augmentation": {"brightness": 0.2, "contrast": 0.4, "saturation": 0.2}},
 }
 GENOMES = ("plain4-stride2", "plain4")
 
@@ -71,7 +74,7 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
     from nas.recipe import Recipe
     from nas.report import classification_report
     from nas.retrain import fit
-    from nas.shifts import with_shades_of_gray
+    from nas.shifts import robustness, with_shades_of_gray, with_standardisation
     from nas.space import resolve_space
     from nas.training import predict
 
@@ -82,6 +85,8 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
     model = space.build(genome, data.input_shape, data.num_classes)
     if settings.get("shades_of_gray"):
         model = with_shades_of_gray(model)
+    if settings.get("standardise"):
+        model = with_standardisation(model)
     space.compile(model, genome)
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome["batch_size"]), seed=seed,
                  patience=args.patience, label=f"{row} seed {seed}",
@@ -91,11 +96,17 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
     val, test = predict(model, data.x_val), predict(model, data.x_test)
     np.savez(work / f"{row}-{seed}.npz", val=val, test=test)
     report = classification_report(data.y_test, test, data.class_names)
+    shifted = robustness(lambda x: predict(model, x), data.x_test, data.y_test, data.class_names)
     return {"row": row, "seed": seed, "settings": settings, "params": int(model.count_params()),
             "epochs_run": result["epochs_run"], "best_epoch": result["best_epoch"], "train_seconds": result["seconds"],
             "test": {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
                      "melanoma_recall": report["melanoma_sensitivity"], "macro_f1": report["macro"]["f1"],
-                     "ece": report["expected_calibration_error"]}}
+                     "ece": report["expected_calibration_error"]},
+            "robustness": {"ratio_to_clean": shifted["ratio_to_clean"],
+                           "mean_shifted_balanced_accuracy": shifted["mean_shifted_balanced_accuracy"],
+                           "shifts": {name: {strength: figures["balanced_accuracy"]
+                                             for strength, figures in strengths.items()}
+                                      for name, strengths in shifted["shifts"].items()}}}
 
 
 def _summary(trained: list[dict]) -> dict:
@@ -179,7 +190,8 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
                             target_sensitivity=args.target_sensitivity)
     on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
     shifted = {}
-    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray", "oversample+color-jitter"):
+    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray", "oversample+color-jitter",
+                "oversample+standardise", "oversample+brightness-contrast"):
         if (work / f"{row}-0.keras").is_file():
             print(f"robustness of {row}", flush=True)
             model = keras.models.load_model(work / f"{row}-0.keras")

@@ -12,6 +12,9 @@ The second form is issue 10's verdict: the modern space seeded with its plain de
 stride-2 stem, under the FLOPs cap that keeps a 64 px search and retrain within an hour and 20 minutes on 2 cores),
 multi-fidelity evolution (successive halving inside each generation, promotions continuing from the saved training
 state), common random numbers; its figures go to ham10000_modern.json beside the first form's ham10000.json.
+The same with ``--algorithm aging --generations 20 --timeout 3600 --max-epoch-seconds 90 --output ham10000_aging``
+is aging evolution with asynchronous promotion (ASHA), stopped by the hour rather than by a generation count, with
+genomes whose epoch would take over 90 s failed at once; its figures go to ham10000_aging.json.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
@@ -71,6 +74,7 @@ def main() -> None:
     parser.add_argument("--seed-genome", choices=("plain4", "plain4-stride2", "table1"),
                         help="put this design in the first generation (plain4-stride2: modern.PLAIN4 with a stride-2 "
                              "stem, a quarter of its FLOPs)")
+    parser.add_argument("--algorithm", default="generational", choices=("generational", "aging"))
     parser.add_argument("--fidelity", help="multi-fidelity rungs MIN:MAX:ETA in epochs (default: 1 epoch each)")
     parser.add_argument("--reevaluate", type=int, default=0, help="retrain the top K with other seeds at the end")
     parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
@@ -100,6 +104,7 @@ def main() -> None:
         shutil.rmtree(args.run_dir, ignore_errors=True)
         fidelity = nas.Fidelity.parse(args.fidelity) if args.fidelity else None
         run = nas.evolve(args.space, data, population=args.population, generations=args.generations,
+                         algorithm=args.algorithm,
                          objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir,
                          seed=args.seed, initial=_seeds(args.seed_genome), fidelity=fidelity,
                          reevaluate=args.reevaluate, timeout=args.timeout,
@@ -118,6 +123,7 @@ def main() -> None:
     figures = {"image_size": args.image_size, "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val",
                                                                                                    "test")},
                "search": {"resumed": args.resume, "space": args.space, "seed_genome": args.seed_genome,
+                          "algorithm": args.algorithm,
                           "fidelity": args.fidelity, "reevaluate": args.reevaluate, "population": args.population,
                           "generations": args.generations, "evaluations": len(run.evaluations),
                           "epochs_trained": epochs_spent(run), "seconds": round(search_seconds, 1),

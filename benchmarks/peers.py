@@ -1,5 +1,6 @@
 """nas against the tools researchers would pick instead, at the same number of training epochs: random sampling, nas
-(generational and aging), Keras Tuner (Hyperband, Bayesian optimisation), Optuna (TPE with a Hyperband pruner) and DEHB.
+(generational, aging, aging with fidelity), Keras Tuner (Hyperband, Bayesian optimisation), Optuna (TPE with a
+Hyperband pruner) and DEHB.
 
     python benchmarks/peers.py [--datasets digits,synthetic_lesions] [--seeds 5] [--epochs 48] [--max-fidelity 3]
                                [--fixed-epochs 2] [--retrain-epochs 6] [--methods ...] [--ham PATH]
@@ -13,7 +14,10 @@ epochs per trial (factor 3); the others train ``--fixed-epochs`` per trial.
 The verdict: at a third, two thirds and all of the budget, the best genome found so far (by validation score, the rule
 the tools use; at the end, each tool's own choice) is trained again on the whole training split for
 ``--retrain-epochs`` epochs with a fresh seed and scored once on the test split (accuracy; balanced accuracy for
-HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/results/peers.png at the end.
+HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/results/peers.png at the end
+(``--output NAME``: NAME.json and NAME.png). peers.json holds the first run (nas-generational the reference of the
+wins), peers_bnfix.json the rerun after the batch-norm fix with aging with fidelity (``--seeds 3``; ``--reference``
+nas-aging-fidelity).
 """
 from __future__ import annotations
 
@@ -28,24 +32,33 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, save  # noqa: E402
+from _common import RESULTS, aging_generations, save  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import Budget, balanced_accuracy, predict, train  # noqa: E402
 
-METHODS = ("random", "nas-generational", "nas-aging", "kt-hyperband", "kt-bayesian", "optuna-tpe-hyperband", "dehb")
+METHODS = ("random", "nas-generational", "nas-aging", "nas-aging-fidelity", "kt-hyperband", "kt-bayesian",
+           "optuna-tpe-hyperband", "dehb")
 POPULATION = 8
 
 
 def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tuple[list[dict], dict]:
-    """random / nas-generational / nas-aging through nas.evolve; the trials from the run's records, in log order."""
+    """random / nas-generational / nas-aging / nas-aging-fidelity through nas.evolve; the trials from the run's
+    records, in log order (a promotion counts the epochs it added). Aging with fidelity trains 1 to --max-fidelity
+    epochs (eta 3, asynchronous promotion), as many evaluations as fit --epochs in a dry run with simulated fitness."""
     trials_each = max(1, args.epochs // args.fixed_epochs)
-    shape = ({"population": trials_each, "generations": 1} if method == "random" else
-             {"population": min(POPULATION, trials_each),
-              "generations": max(1, math.ceil(trials_each / POPULATION)),
-              "algorithm": method.split("-")[1]})
-    run = nas.evolve("cnn", data, budget=Budget(epochs=args.fixed_epochs, max_train_samples=args.train_samples),
-                     objectives=objective, seed=seed, run_dir=folder, verbose=False, **shape)
+    common = {"objectives": objective, "seed": seed, "run_dir": folder, "verbose": False}
+    if method == "nas-aging-fidelity":
+        shape = {"population": POPULATION, "fidelity": nas.Fidelity(min_epochs=1, max_epochs=args.max_fidelity, eta=3),
+                 "budget": Budget(max_train_samples=args.train_samples), **common}
+        run = nas.evolve("cnn", data, generations=aging_generations("cnn", data, args.epochs, shape),
+                         algorithm="aging", **shape)
+    else:
+        shape = ({"population": trials_each, "generations": 1} if method == "random" else
+                 {"population": min(POPULATION, trials_each),
+                  "generations": max(1, math.ceil(trials_each / POPULATION)), "algorithm": method.split("-")[1]})
+        run = nas.evolve("cnn", data, budget=Budget(epochs=args.fixed_epochs, max_train_samples=args.train_samples),
+                         **common, **shape)
     trials = [{"genome": r["genome"], "epochs": (r.get("metrics") or {}).get("epochs", 0),
                "score": (r.get("metrics") or {}).get(objective, 0.0), "status": r["status"]}
               for r in run.evaluations if r["status"] in ("ok", "failed")]  # a failed training spent its epochs too
@@ -147,7 +160,7 @@ def one_run(method: str, data, args, seed: int, objective: str) -> dict:
     clock = time.perf_counter()
     with tempfile.TemporaryDirectory() as folder:
         try:
-            search = _nas if method in ("random", "nas-generational", "nas-aging") else _peer
+            search = _nas if method == "random" or method.startswith("nas-") else _peer
             trials, chosen = search(method, data, args, seed, objective, folder)
         except ImportError as error:
             return {"method": method, "seed": seed, "status": f"not installed: {error}"}
@@ -167,7 +180,7 @@ def one_run(method: str, data, args, seed: int, objective: str) -> dict:
             "genome": chosen}
 
 
-def summary(rows: list[dict], reference: str = "nas-generational") -> dict:
+def summary(rows: list[dict], reference: str) -> dict:
     """Per method: mean and standard error of the test score, per-seed wins against ``reference``, and what it spent."""
     done = [r for r in rows if r["status"] == "ok"]
     by_seed = {r["seed"]: r["test"] for r in done if r["method"] == reference}
@@ -239,6 +252,8 @@ def main() -> None:
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--train-samples", type=int, default=None, help="Budget.max_train_samples of every trial")
     parser.add_argument("--methods", default=",".join(METHODS))
+    parser.add_argument("--reference", default="nas-aging-fidelity",
+                        help="the method the others' per-seed wins are counted against")
     parser.add_argument("--ham", metavar="PATH", help="the HAM10000 folder, for --datasets ham10000 (64 px)")
     parser.add_argument("--output", default="peers", help="results name under benchmarks/results/")
     parser.add_argument("--replot", action="store_true", help="only draw the plot again from the results file")
@@ -259,7 +274,7 @@ def main() -> None:
             for method in args.methods.split(","):
                 row = one_run(method, data, args, seed, objective)
                 entry["runs"].append(row)
-                entry["summary"] = summary(entry["runs"])
+                entry["summary"] = summary(entry["runs"], args.reference)
                 save(args.output, figures)
                 print(f"{name} seed {seed} {method}: " + (
                     f"test {metric} {row['test']:.4f}, best val {row['best_val']:.4f}, {row['epochs']} epochs in "
@@ -274,7 +289,7 @@ def main() -> None:
                 continue
             se = f"{result['se_test']:.4f}" if result["se_test"] is not None else "-"
             wins = "-" if result["wins_vs_nas"] is None else f"{result['wins_vs_nas']}/{result['runs']}"
-            print(f"  {method:22s} {result['mean_test']:.4f} +- {se}  wins vs nas {wins}  best val "
+            print(f"  {method:22s} {result['mean_test']:.4f} +- {se}  wins vs {args.reference} {wins}  best val "
                   f"{result['mean_best_val']:.4f}  {result['mean_epochs']:.0f} epochs, "
                   f"{result['mean_trainings']:.1f} trainings, {result['mean_seconds']:.0f} s")
     print(f"results: {RESULTS / (args.output + '.json')}, plot: {RESULTS / (args.output + '.png')}")

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, epochs_spent, save  # noqa: E402
+from _common import RESULTS, aging_generations, epochs_spent, save  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import balanced_accuracy, predict, train  # noqa: E402
@@ -58,25 +58,13 @@ def search(method: str, data, args, seed: int, run_dir: str):
     shape = {"population": args.population, "fidelity": fidelity,
              "budget": nas.Budget(max_train_samples=args.max_train_samples), **common}
     if method == "aging-fidelity":
-        return nas.evolve("cnn", data, generations=_aging_generations(data, args, shape), algorithm="aging", **shape)
+        generations = aging_generations("cnn", data, args.epoch_budget, shape)
+        return nas.evolve("cnn", data, generations=generations, algorithm="aging", **shape)
     per_generation, kept = 0, args.population
     for low, high in zip((0,) + fidelity.rungs, fidelity.rungs):
         per_generation += kept * (high - low)
         kept = fidelity.promoted(kept)
     return nas.evolve("cnn", data, generations=max(1, args.epoch_budget // per_generation), **shape)
-
-
-def _aging_generations(data, args, shape: dict) -> int:
-    """The most generations of aging with fidelity whose epochs fit the budget, counted with simulated fitness."""
-    generations = 1
-    while True:
-        with tempfile.TemporaryDirectory() as folder:
-            dry = nas.evolve("cnn", data, generations=generations + 1, algorithm="aging",
-                             **{**shape, "run_dir": folder,
-                                "executor": nas.InlineExecutor(evaluate=nas.training.simulate)})
-        if epochs_spent(dry) > args.epoch_budget:
-            return generations
-        generations += 1
 
 
 def retrained(run, data, epochs: int, seeds: list[int]) -> dict:

@@ -1,4 +1,5 @@
-"""Camera-like shifts of images, the robustness report built on them, and Shades of Gray colour constancy.
+"""Camera-like shifts of images, the robustness report built on them, and two remedies: Shades of Gray colour
+constancy and per-image standardisation.
 
 A dermoscopy model meets other cameras and clinics: another white balance, exposure, focus, compression and
 resolution. :func:`shift` applies one of five such changes (:data:`SHIFTS`) at two strengths to a batch of images in
@@ -8,7 +9,10 @@ evaluate`` does both; the retrain report can call them the same way). :func:`sha
 remedy of the literature (Finlayson and Trezzi 2004; used by the ISIC 2018/2019 winners): it divides each image's
 channels by their Minkowski p-norm means, so that a colour cast is undone before the model sees the image;
 :func:`with_shades_of_gray` puts it inside a Keras model, so that training and every later use of the saved model
-apply it.
+apply it. :func:`with_standardisation` goes further: each image's channels are brought to mean 0 and standard
+deviation 1 inside the model, so that any per-channel gain and offset (a colour cast, a change of brightness or
+contrast) is undone exactly, wherever no pixel was clipped; what it costs is the absolute colour and exposure, which
+the model no longer sees.
 
 Blur and resolution are relative to the image side (the shift looks the same at 32 px as at 128 px), JPEG compression
 goes through Pillow, and every output is clipped to [0, 1] and keeps the input's shape and dtype.
@@ -34,7 +38,7 @@ if TYPE_CHECKING:
     import keras
 
 __all__ = ["SHIFTS", "STRENGTHS", "robustness", "robustness_markdown", "shades_of_gray", "shift", "shift_names",
-           "with_shades_of_gray"]
+           "with_shades_of_gray", "with_standardisation"]
 
 STRENGTHS = ("mild", "strong")
 #: Each shift's settings at each strength: channel gains (R, G, B) of a white-balance error; a brightness offset and a
@@ -151,24 +155,47 @@ def shades_of_gray(x: np.ndarray, p: float = 6) -> np.ndarray:
     return np.clip(x * gains[:, None, None, :], 0.0, 1.0).astype(x.dtype, copy=False)
 
 
+def _in_front(model: "keras.Model", step: Callable, name: str) -> "keras.Model":
+    """``model`` with ``step`` (Keras operations on the input batch) as its first step, ``model`` kept nested."""
+    import keras
+
+    inputs = keras.Input(tuple(model.input_shape[1:]), name="image")
+    return keras.Model(inputs, model(step(inputs)), name=name)
+
+
 def with_shades_of_gray(model: "keras.Model", p: float = 6, name: str | None = None) -> "keras.Model":
     """``model`` with :func:`shades_of_gray` as its first step, in Keras operations: a model trained and saved this
     way carries its colour constancy, so everything that loads it (``nas serve``, ``explain``, ``export``,
     ``evaluate``) applies it without being told. The wrapped model is saved and loaded in Keras safe mode like any
     other; ``model`` itself is kept as a nested model (Grad-CAM finds its convolutions there)."""
-    import keras
     from keras import ops
 
     if not p >= 1 or np.isinf(p):
         raise ConfigError(f"with_shades_of_gray's p must be a finite number of at least 1, got {p!r}")
-    shape = tuple(model.input_shape[1:])
-    if shape[-1] != 3:
-        raise ConfigError(f"Shades of Gray corrects colour: the model takes {shape[-1]}-channel images, not RGB")
-    inputs = keras.Input(shape, name="image")
-    illuminant = ops.power(ops.mean(ops.power(inputs, float(p)), axis=(1, 2), keepdims=True), 1 / float(p))
-    gains = ops.mean(illuminant, axis=-1, keepdims=True) / ops.maximum(illuminant, 1e-6)
-    corrected = ops.clip(inputs * gains, 0.0, 1.0)
-    return keras.Model(inputs, model(corrected), name=name or f"{model.name}_shades_of_gray")
+    channels = model.input_shape[-1]
+    if channels != 3:
+        raise ConfigError(f"Shades of Gray corrects colour: the model takes {channels}-channel images, not RGB")
+
+    def correct(inputs: Any) -> Any:
+        illuminant = ops.power(ops.mean(ops.power(inputs, float(p)), axis=(1, 2), keepdims=True), 1 / float(p))
+        return ops.clip(inputs * ops.mean(illuminant, axis=-1, keepdims=True) / ops.maximum(illuminant, 1e-6), 0.0, 1.0)
+
+    return _in_front(model, correct, name or f"{model.name}_shades_of_gray")
+
+
+def with_standardisation(model: "keras.Model", name: str | None = None) -> "keras.Model":
+    """``model`` with per-image, per-channel standardisation as its first step: each channel of each image minus its
+    mean, divided by its standard deviation (at least 1e-3, so a flat channel becomes 0). Any gain and offset per
+    channel, so a colour cast and a brightness or contrast change, leaves what the model sees unchanged where no pixel
+    was clipped. Saved, loaded and explained like :func:`with_shades_of_gray`'s models; any number of channels."""
+    from keras import ops
+
+    def standardise(inputs: Any) -> Any:
+        mean = ops.mean(inputs, axis=(1, 2), keepdims=True)
+        spread = ops.sqrt(ops.mean(ops.square(inputs - mean), axis=(1, 2), keepdims=True))
+        return (inputs - mean) / ops.maximum(spread, 1e-3)
+
+    return _in_front(model, standardise, name or f"{model.name}_standardised")
 
 
 def _scores(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:

@@ -151,3 +151,26 @@ def test_shades_of_gray_inside_a_model_matches_the_numpy_one_and_survives_a_safe
     grey = keras.Model(grey_input, keras.layers.Dense(3)(keras.layers.Flatten()(grey_input)))
     with pytest.raises(ConfigError, match="1-channel images, not RGB"):
         shifts.with_shades_of_gray(grey)
+
+
+def test_standardisation_inside_a_model_undoes_colour_cast_and_brightness_contrast_and_survives_a_round_trip(tmp_path):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(features))
+    wrapped = shifts.with_standardisation(model)
+    x = 0.2 + 0.6 * _lesion_like(n=4, size=12)  # in [0.2, 0.8]: no shift below clips a pixel
+    clean = np.asarray(wrapped(x))
+    for name in ("colour_cast", "brightness_contrast"):
+        shifted = shifts.shift(x, name, "strong")
+        np.testing.assert_allclose(np.asarray(wrapped(shifted)), clean, atol=1e-4)
+        assert np.abs(np.asarray(model(shifted)) - np.asarray(model(x))).max() > 1e-3  # the bare model is moved
+    blurred = shifts.shift(x, "blur", "strong")
+    assert np.abs(np.asarray(wrapped(blurred)) - clean).max() > 1e-4  # not invariant to everything
+    wrapped.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(x)), clean, atol=1e-5)
+    flat = np.full((1, 12, 12, 3), 0.5, dtype=np.float32)
+    assert np.isfinite(np.asarray(wrapped(flat))).all()
