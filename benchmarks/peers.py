@@ -17,8 +17,7 @@ the tools use; at the end, each tool's own choice) is trained again on the whole
 HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/results/peers.png at the end
 (``--output NAME``: NAME.json and NAME.png). peers.json holds the first run (nas-generational the reference of the
 wins), peers_bnfix.json the rerun after the batch-norm fix with aging with fidelity (``--seeds 3``; ``--reference``
-nas-aging-fidelity; digits, and synthetic lesions in a second process with ``--datasets synthetic_lesions --output
-peers_bnfix_synthetic``).
+nas-aging-fidelity).
 """
 from __future__ import annotations
 
