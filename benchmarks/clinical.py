@@ -169,7 +169,8 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
     """Phase 2: the rows' models ranked on validation; the best one and an ensemble of the best --ensemble, without
     and with TTA; calibration and the operating point of the one best on validation; robustness of the baseline
     (the retrain before recipes), of the default recipe (oversampling) and of the remedies for camera shifts (colour
-    jitter; Shades of Gray where trained); temperature scaling and the operating point of every single model."""
+    jitter; Shades of Gray where trained; later rows carry their own, measured in _train_row); temperature scaling
+    and the operating point of every single model."""
     import keras
 
     from nas.calibration import calibrate, calibration_report
@@ -190,8 +191,7 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
                             target_sensitivity=args.target_sensitivity)
     on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
     shifted = {}
-    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray", "oversample+color-jitter",
-                "oversample+standardise", "oversample+brightness-contrast"):
+    for row in ("baseline", "oversample", "color-jitter", "shades-of-gray", "oversample+color-jitter"):
         if (work / f"{row}-0.keras").is_file():
             print(f"robustness of {row}", flush=True)
             model = keras.models.load_model(work / f"{row}-0.keras")
