@@ -24,10 +24,11 @@ from .errors import ConfigError, from_fields
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["BALANCES", "SCHEDULES", "Recipe", "cosine"]
+__all__ = ["BALANCES", "SCHEDULES", "STOP_ON", "Recipe", "cosine"]
 
 SCHEDULES = ("constant", "cosine")
 BALANCES = ("weights", "oversample", "none")
+STOP_ON = ("loss", "balanced_accuracy")
 
 
 def _number(name: str, value: object, low: float, high: float | None = None, *, closed: bool = False) -> None:
@@ -59,6 +60,10 @@ class Recipe:
             classes equally often, the rare ones repeated; no class weights) or "none".
         focal_gamma: focal loss ``-(1 - p)^gamma log p`` with this gamma (0: cross-entropy); it down-weights the
             images the model already gets right.
+        stop_on: what early stopping watches and which epoch's weights are kept: "loss" (the validation loss) or
+            "balanced_accuracy" (the validation split's mean recall over the classes, measured after every epoch and
+            logged as ``val_balanced_accuracy``). With oversampling, the validation loss on the imbalanced
+            validation split can rise while the rare classes are learnt, and stop training early.
     """
 
     schedule: str = "constant"
@@ -69,12 +74,15 @@ class Recipe:
     mix_probability: float = 1.0
     balance: str = "oversample"
     focal_gamma: float = 0.0
+    stop_on: str = "loss"
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
             raise ConfigError(f"Recipe.schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
         if self.balance not in BALANCES:
             raise ConfigError(f"Recipe.balance must be one of {', '.join(BALANCES)}, got {self.balance!r}")
+        if self.stop_on not in STOP_ON:
+            raise ConfigError(f"Recipe.stop_on must be one of {', '.join(STOP_ON)}, got {self.stop_on!r}")
         if isinstance(self.warmup_epochs, bool) or not isinstance(self.warmup_epochs, int) or self.warmup_epochs < 0:
             raise ConfigError(f"Recipe.warmup_epochs must be a whole number >= 0, got {self.warmup_epochs!r}")
         if self.warmup_epochs and self.schedule == "constant":
@@ -123,6 +131,11 @@ class Recipe:
         if self.schedule == "constant":
             return peak
         return cosine(epoch, epochs, peak, warmup=self.warmup_epochs)
+
+    @property
+    def monitor(self) -> tuple[str, str]:
+        """The Keras log key early stopping watches and its mode ("min" or "max")."""
+        return ("val_loss", "min") if self.stop_on == "loss" else ("val_balanced_accuracy", "max")
 
     @contextlib.contextmanager
     def training(self, model: "keras.Model", epochs: int) -> Iterator[list]:

@@ -46,7 +46,7 @@ def _epoch_printer(label: str, epochs: int):
 
     def end(epoch: int, logs: dict | None) -> None:
         values = "  ".join(f"{k} {v:.4f}" for k, v in (logs or {}).items()
-                           if k in ("loss", "accuracy", "val_loss", "val_accuracy"))
+                           if k in ("loss", "accuracy", "val_loss", "val_accuracy", "val_balanced_accuracy"))
         print(f"{label}: epoch {epoch + 1}/{epochs}  {values}  ({time.perf_counter() - started[-1]:.1f} s)",
               flush=True)
 
@@ -57,11 +57,13 @@ def _epoch_printer(label: str, epochs: int):
 def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, seed: int,
         augmentation: Augmentation | None = None, class_weighted: bool = True, patience: int = 5,
         label: str = "model", verbose: bool = True, recipe: Recipe | None = None) -> dict:
-    """Train a compiled ``model`` on ``data``'s training split until the validation loss stops improving.
+    """Train a compiled ``model`` on ``data``'s training split until the validation loss (or what the recipe's
+    ``stop_on`` names) stops improving.
 
-    Early stopping waits ``patience`` epochs without a better validation loss and then restores the best epoch's
-    weights. ``recipe`` (default :class:`nas.recipe.Recipe`: constant rate, cross-entropy, rare classes oversampled)
-    sets the schedule, loss, mixing and class balancing; ``class_weighted=False`` turns its class balancing off.
+    Early stopping waits ``patience`` epochs without a better validation loss (or balanced accuracy) and then
+    restores the best epoch's weights. ``recipe`` (default :class:`nas.recipe.Recipe`: constant rate, cross-entropy,
+    rare classes oversampled) sets the schedule, loss, mixing, class balancing and what early stopping watches;
+    ``class_weighted=False`` turns its class balancing off.
     Returns the per-epoch history (with ``learning_rate`` under a schedule) and ``best_epoch`` (1-based),
     ``epochs_run``, ``seconds``.
     """
@@ -77,8 +79,12 @@ def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, 
                      seed=seed, num_classes=classes, mixup=recipe.mixup, cutmix=recipe.cutmix,
                      mix_probability=recipe.mix_probability, balanced=recipe.balance == "oversample")
     val = pipeline(data.x_val, data.y_val, batch_size=batch_size, training=False, num_classes=classes)
-    callbacks = [keras.callbacks.TerminateOnNaN(),
-                 keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)]
+    monitor, mode = recipe.monitor
+    callbacks = [keras.callbacks.TerminateOnNaN()]
+    if recipe.stop_on == "balanced_accuracy":
+        callbacks.append(_balanced_accuracy_logger(data))
+    callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=patience,
+                                                   restore_best_weights=True))
     if verbose:
         callbacks.append(_epoch_printer(label, epochs))
     clock = time.perf_counter()
@@ -90,8 +96,26 @@ def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, 
     val_loss = curves.get("val_loss") or [float("nan")]
     if not np.all(np.isfinite(val_loss)):
         raise ConfigError(f"{label}: training diverged (NaN loss); lower the learning rate")
-    return {"history": curves, "best_epoch": int(np.argmin(val_loss)) + 1, "epochs_run": len(val_loss),
+    watched = curves[monitor]
+    best = int(np.argmin(watched) if mode == "min" else np.argmax(watched))
+    return {"history": curves, "best_epoch": best + 1, "epochs_run": len(val_loss),
             "seconds": round(time.perf_counter() - clock, 2)}
+
+
+def _balanced_accuracy_logger(data: "Dataset"):
+    """A Keras callback that adds ``val_balanced_accuracy`` (mean recall on the validation split) to each epoch's
+    logs, before early stopping reads them."""
+    import keras
+
+    from .training import balanced_accuracy, predict
+
+    class BalancedAccuracy(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            if logs is not None:
+                predicted = np.argmax(predict(self.model, data.x_val), axis=1)
+                logs["val_balanced_accuracy"] = balanced_accuracy(data.y_val, predicted)
+
+    return BalancedAccuracy()
 
 
 def _validation(model, data) -> dict:

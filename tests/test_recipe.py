@@ -55,6 +55,23 @@ def test_the_plain_recipe_is_the_retrain_before_recipes(lesions):
     keras.backend.clear_session()
 
 
+def test_stopping_on_balanced_accuracy_keeps_the_epoch_with_the_best_validation_mean_recall(lesions):
+    """stop_on="balanced_accuracy" logs the validation split's mean recall after every epoch, as predicting the kept
+    model on the validation split measures it, and the kept epoch is that curve's best."""
+    from nas.training import balanced_accuracy, predict
+
+    model = _small_model(lesions)
+    result = fit(model, lesions, epochs=4, batch_size=16, seed=0, patience=4, verbose=False,
+                 recipe=Recipe(stop_on="balanced_accuracy"))
+    curve = result["history"]["val_balanced_accuracy"]
+    assert len(curve) == result["epochs_run"] == 4 and all(0.0 <= v <= 1.0 for v in curve)
+    assert result["best_epoch"] == int(np.argmax(curve)) + 1
+    kept = balanced_accuracy(lesions.y_val, np.argmax(predict(model, lesions.x_val), axis=1))
+    assert kept == pytest.approx(max(curve))
+    assert Recipe().monitor == ("val_loss", "min")
+    assert Recipe(stop_on="balanced_accuracy").monitor == ("val_balanced_accuracy", "max")
+
+
 def test_the_cosine_schedule_decays_the_learning_rate_every_epoch(lesions):
     model = _small_model(lesions)
     result = fit(model, lesions, epochs=4, batch_size=32, seed=0, patience=4, verbose=False,
@@ -181,6 +198,7 @@ def test_color_jitter_changes_colours_within_range():
     ({"cutmix": float("nan")}, "Recipe.cutmix must be a number >= 0"),
     ({"mix_probability": 1.5}, r"Recipe.mix_probability must be a number in \[0, 1\]"),
     ({"focal_gamma": True}, "Recipe.focal_gamma must be a number"),
+    ({"stop_on": "accuracy"}, "Recipe.stop_on must be one of loss, balanced_accuracy, got 'accuracy'"),
     ({"warmup_epochs": 2, "schedule": "constant"}, "warmup_epochs needs schedule='cosine'"),
     ({"warmup_epochs": 1.5, "schedule": "cosine"}, "Recipe.warmup_epochs must be a whole number"),
 ])
@@ -210,12 +228,14 @@ def test_recipe_round_trip_and_other_errors(lesions):
 def test_baseline_command_with_recipe_flags(tmp_path, capsys):
     run_dir = tmp_path / "baselines"
     flags = ["--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.2", "--cutmix", "1.0",
-             "--balance", "oversample", "--focal-gamma", "2", "--color-jitter", "0.1"]
+             "--balance", "oversample", "--focal-gamma", "2", "--color-jitter", "0.1", "--stop-on",
+             "balanced-accuracy"]
     assert cli.main(["baseline", "--model", "table1", "--data", "synthetic:70", "--image-size", "16", "--run-dir",
                      str(run_dir), "--epochs", "2", "--patience", "2", "--quiet", *flags]) == 0
     settings = json.loads((run_dir / "baselines.json").read_text())
     assert settings["settings"]["recipe"] == Recipe(schedule="cosine", label_smoothing=0.1, mixup=0.2, cutmix=1.0,
-                                                    balance="oversample", focal_gamma=2.0).to_dict()
+                                                    balance="oversample", focal_gamma=2.0,
+                                                    stop_on="balanced_accuracy").to_dict()
     assert settings["settings"]["class_weighted"] is False
     assert settings["settings"]["augmentation"] == Augmentation(hue=0.05, saturation=0.1, contrast=0.1).to_dict()
     rates = settings["models"]["table1"]["history"]["learning_rate"]

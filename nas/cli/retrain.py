@@ -42,6 +42,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
                              "inverse-frequency class weights on the loss; none")
     recipe.add_argument("--focal-gamma", type=float, default=0.0, metavar="GAMMA",
                         help="focal loss with this gamma (e.g. 2; default 0: cross-entropy)")
+    recipe.add_argument("--stop-on", choices=("loss", "balanced-accuracy"), default="loss",
+                        help="what early stopping watches on the validation split and which epoch is kept: the "
+                             "loss (default) or the balanced accuracy (mean recall over the classes)")
     recipe.add_argument("--color-jitter", default=None, metavar="S | HUE,SAT,CONTRAST",
                         help="random colour changes against other cameras: S jitters saturation and contrast by "
                              "factors in [1-S, 1+S] and hue by up to S/2 of the colour circle (e.g. 0.1)")
@@ -103,7 +106,7 @@ def _recipe(args: argparse.Namespace) -> Recipe:
     balance = args.balance or ("none" if args.no_class_weights else Recipe().balance)
     return Recipe(schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                   mixup=args.mixup, cutmix=args.cutmix, mix_probability=args.mix_probability, balance=balance,
-                  focal_gamma=args.focal_gamma)
+                  focal_gamma=args.focal_gamma, stop_on=args.stop_on.replace("-", "_"))
 
 
 def _print_report(label: str, report: dict) -> None:
