@@ -1,11 +1,10 @@
-"""Helpers shared by the benchmark scripts: quiet TensorFlow, RSS, machine description, writing results, epoch
-budgets of searches."""
+"""Helpers shared by the benchmark scripts: quiet TensorFlow, RSS, machine description, writing results, the epochs a
+search spent."""
 from __future__ import annotations
 
 import json
 import os
 import platform
-import tempfile
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -36,20 +35,3 @@ def save(name: str, figures: dict) -> Path:
 def epochs_spent(run) -> int:
     """Epochs a search really trained (cache hits trained nothing; a promotion only its added epochs)."""
     return sum(int(r["metrics"].get("epochs") or 0) for r in run.evaluations if r["status"] != "cached")
-
-
-def aging_generations(space: str, data, epoch_budget: int, shape: dict) -> int:
-    """The most generations of aging with fidelity (``nas.evolve`` keywords ``shape``: population, fidelity, budget,
-    seed, ...) whose epochs fit ``epoch_budget``: its promotions depend on the order of completions, so the epochs
-    are counted in dry runs with simulated fitness."""
-    import nas
-
-    generations = 1
-    while True:
-        with tempfile.TemporaryDirectory() as folder:
-            dry = nas.evolve(space, data, generations=generations + 1, algorithm="aging",
-                             **{**shape, "run_dir": folder, "verbose": False,
-                                "executor": nas.InlineExecutor(evaluate=nas.training.simulate)})
-        if epochs_spent(dry) > epoch_budget:
-            return generations
-        generations += 1

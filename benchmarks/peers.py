@@ -32,7 +32,7 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, aging_generations, save  # noqa: E402
+from _common import RESULTS, save  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import Budget, balanced_accuracy, predict, train  # noqa: E402
@@ -45,13 +45,14 @@ POPULATION = 8
 def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tuple[list[dict], dict]:
     """random / nas-generational / nas-aging / nas-aging-fidelity through nas.evolve; the trials from the run's
     records, in log order (a promotion counts the epochs it added). Aging with fidelity trains 1 to --max-fidelity
-    epochs (eta 3, asynchronous promotion), as many evaluations as fit --epochs in a dry run with simulated fitness."""
+    epochs (eta 3, asynchronous promotion) until its ``epoch_budget`` of --epochs is spent."""
     trials_each = max(1, args.epochs // args.fixed_epochs)
     common = {"objectives": objective, "seed": seed, "run_dir": folder, "verbose": False}
     if method == "nas-aging-fidelity":
         shape = {"population": POPULATION, "fidelity": nas.Fidelity(min_epochs=1, max_epochs=args.max_fidelity, eta=3),
                  "budget": Budget(max_train_samples=args.train_samples), **common}
-        run = nas.evolve("cnn", data, generations=aging_generations("cnn", data, args.epochs, shape),
+        # every evaluation is charged at least one epoch: the generations never end the search before the budget
+        run = nas.evolve("cnn", data, generations=math.ceil(args.epochs / POPULATION), epoch_budget=args.epochs,
                          algorithm="aging", **shape)
     else:
         shape = ({"population": trials_each, "generations": 1} if method == "random" else

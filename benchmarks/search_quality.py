@@ -13,8 +13,9 @@ the epochs each evaluation really trained (a promotion counts only the epochs it
 - generational-fidelity: the genetic algorithm with successive halving inside each generation (``--fidelity``),
   its winners continued from their saved training state;
 - aging: regularized evolution, ``--population`` genomes alive, ``budget / epochs`` evaluations of ``--epochs``;
-- aging-fidelity: aging with asynchronous promotion (ASHA); its promotions depend on the order of completions, so
-  the number of evaluations is the largest whose epochs, counted in a dry run with simulated fitness, fit the budget.
+- aging-fidelity: aging with asynchronous promotion (ASHA), ended by ``nas.evolve``'s ``epoch_budget`` before the
+  first evaluation that would not fit the budget (results files from before it sized the search in a dry run with
+  simulated fitness, which left a few epochs unspent).
 All use common random numbers (one training seed for every genome, the default). Each method's pick (its
 ``run.best``) is retrained on the whole training split for ``--retrain-epochs`` epochs with ``--retrain-seeds``
 fresh seeds (the same ones for every method) and scored on the test split by the mean of those retrains: the best
@@ -35,7 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, aging_generations, epochs_spent, save  # noqa: E402
+from _common import RESULTS, epochs_spent, save  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import balanced_accuracy, predict, train  # noqa: E402
@@ -57,9 +58,9 @@ def search(method: str, data, args, seed: int, run_dir: str):
     fidelity = nas.Fidelity.parse(args.fidelity)
     shape = {"population": args.population, "fidelity": fidelity,
              "budget": nas.Budget(max_train_samples=args.max_train_samples), **common}
-    if method == "aging-fidelity":
-        generations = aging_generations("cnn", data, args.epoch_budget, shape)
-        return nas.evolve("cnn", data, generations=generations, algorithm="aging", **shape)
+    if method == "aging-fidelity":  # every evaluation is charged at least one epoch: the budget ends the search
+        return nas.evolve("cnn", data, generations=math.ceil(args.epoch_budget / args.population),
+                          epoch_budget=args.epoch_budget, algorithm="aging", **shape)
     per_generation, kept = 0, args.population
     for low, high in zip((0,) + fidelity.rungs, fidelity.rungs):
         per_generation += kept * (high - low)

@@ -164,6 +164,16 @@ def test_cli_fidelity_flag(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert sorted(r["rung"] for r in nas.load_run(tmp_path / "run").evaluations) == [0, 0, 0, 0, 1, 1, 2]
+    budgeted = subprocess.run([sys.executable, "-m", "nas", "search", "--data", "synthetic:70", "--image-size", "16",
+                               "--population", "4", "--generations", "30", "--fidelity", "1:4:2", "--algorithm",
+                               "aging", "--epoch-budget", "9", "--simulate", "0", "--executor", "inline",
+                               "--run-dir", str(tmp_path / "budgeted")], capture_output=True, text=True, timeout=120)
+    assert budgeted.returncode == 0, budgeted.stderr
+    assert "epoch budget spent: 9 of 9 epochs in 8 evaluations" in budgeted.stdout
+    assert nas.load_run(tmp_path / "budgeted").finished
+    shown = subprocess.run([sys.executable, "-m", "nas", "runs", "show", str(tmp_path / "budgeted")],
+                           capture_output=True, text=True, timeout=120).stdout
+    assert "(finished" in shown and "epochs     budget 9: 9 charged when it ended the search" in shown
     bad = subprocess.run([sys.executable, "-m", "nas", "search", "--fidelity", "1:10:3", "--simulate", "0",
                           "--run-dir", str(tmp_path / "bad")], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "power of eta" in bad.stderr and "Traceback" not in bad.stderr
@@ -242,3 +252,49 @@ def test_aging_promotes_asynchronously_by_the_asha_rule_and_resumes_exactly(tmp_
     assert [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in resumed.evaluations] == \
         [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in records]
     assert [g["best"]["index"] for g in resumed.generations] == [g["best"]["index"] for g in run.generations]
+
+
+def _charged(records: list[dict], rungs: tuple[int, ...]) -> int:
+    """The epochs an epoch budget charges these evaluations: a new genome its first rung, a promotion the rest."""
+    return sum(rungs[r["rung"]] - (rungs[r["rung"] - 1] if r["rung"] else 0) for r in records)
+
+
+def test_an_epoch_budget_ends_an_aging_search_where_the_next_evaluation_would_not_fit_and_resumes_exactly(tmp_path):
+    data = nas.data.synthetic_lesions(n=140, image_size=16, seed=0)
+    kwargs = dict(population=6, generations=50, seed=3, algorithm="aging", fidelity="1:9:3", epoch_budget=40,
+                  verbose=False)
+    run = nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "run", **kwargs)
+    records = sorted(run.evaluations, key=lambda r: r["index"])
+    spent = _charged(records, (1, 3, 9))
+    assert spent <= 40 and spent == run.generations[-1]["epoch_budget_spent"]
+    assert len(records) < 6 * 50 and {r["rung"] for r in records} >= {0, 1}
+    assert spent + 1 > 40 or any(r["rung"] == 1 for r in records)  # not even a new genome fitted, or a promotion
+    assert run.finished and run.config["epoch_budget"] == 40
+    assert sum(g["evaluations"] for g in run.generations) == len(records)
+    assert not list((run.path / "training_state").glob("*"))
+    again = nas.resume(tmp_path / "run", executor=InlineExecutor(evaluate=simulate), verbose=False)
+    assert len(again.evaluations) == len(records)  # a finished run stays finished: nothing trains again
+
+    def stop(record):
+        if record["generation"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "cut",
+                   callbacks=[stop], **kwargs)
+    resumed = nas.resume(tmp_path / "cut", executor=InlineExecutor(evaluate=simulate), verbose=False)
+    assert [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in resumed.evaluations] == \
+        [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in records]
+    assert resumed.generations[-1]["epoch_budget_spent"] == spent
+
+    plain = nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "plain",
+                       population=4, generations=20, algorithm="aging", budget=Budget(epochs=2), epoch_budget=15,
+                       verbose=False)
+    assert len(plain.evaluations) == 7 and plain.finished  # 7 evaluations of 2 epochs: the 8th would make 16
+    for bad, message in ((dict(epoch_budget=0), "epoch_budget must be an integer >= 1"),
+                         (dict(epoch_budget=20), "epoch_budget works with algorithm='aging'")):
+        with pytest.raises(ConfigError, match=message):
+            nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "bad",
+                       population=4, generations=2, **({"algorithm": "aging"} if bad["epoch_budget"] == 0 else {}),
+                       **bad)
+    assert not (tmp_path / "bad").exists()

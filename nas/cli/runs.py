@@ -122,6 +122,10 @@ def _show(run: Any) -> None:
         rungs = [r.get("rung", 0) for r in run.evaluations if "replicate" not in r]
         print(f"fidelity   rungs of {fidelity['min_epochs']}..{fidelity['max_epochs']} epochs, eta {fidelity['eta']}: "
               + ", ".join(f"{rungs.count(n)} evaluation(s) at rung {n}" for n in sorted(set(rungs))))
+    if config.get("epoch_budget"):
+        spent = run.generations[-1].get("epoch_budget_spent") if run.generations else None
+        print(f"epochs     budget {config['epoch_budget']}: "
+              + (f"{spent} charged when it ended the search" if spent is not None else "not spent yet"))
     print(f"evaluations {len(run.evaluations)} ({sum(r['status'] == 'ok' for r in run.evaluations)} ok, "
           f"{sum(r['status'] == 'cached' for r in run.evaluations)} cached, {len(run.failures)} failed)")
     if run.generations:

@@ -22,24 +22,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     search.add_argument("--population", type=positive_int, default=12)
     search.add_argument("--generations", type=positive_int, default=6, help="generations, the first included")
     search.add_argument("--epochs", type=positive_int, default=1, help="training epochs per evaluation")
-    search.add_argument("--fidelity", default=None, metavar="MIN:MAX:ETA",
-                        help="multi-fidelity evolution, e.g. 1:9:3: every genome trains MIN epochs, the best 1/ETA "
-                             "of a generation continue to MIN*ETA epochs, ... up to MAX (replaces --epochs)")
-    search.add_argument("--reevaluate", type=positive_int, default=0, metavar="K",
-                        help="after the search, train the K best genomes again with other seeds and rank them on "
-                             "the mean")
-    search.add_argument("--reevaluate-seeds", type=positive_int, default=2, metavar="S",
-                        help="other seeds per re-evaluated genome (default 2)")
-    search.add_argument("--timeout", type=duration, default=None, metavar="DURATION",
-                        help="stop starting new work after this long (90, 30m, 1.5h): generational ends after the "
-                             "generation in progress, aging after the evaluations in flight; nas resume continues "
-                             "the run")
-    search.add_argument("--inherit", action="store_true",
-                        help="weight inheritance: a child starts from its first parent's trained weights wherever "
-                             "layer names and shapes match")
-    search.add_argument("--seed-per-genome", action="store_true",
-                        help="train each genome with its own seed (default: the same seed for every genome, so "
-                             "they are compared under the same luck)")
+    _add_strategy_options(search)
     search.add_argument("--max-train-samples", type=positive_int, default=None)
     search.add_argument("--max-params", type=positive_int, default=None, help="reject larger models before training")
     search.add_argument("--max-flops", type=positive_int, default=None,
@@ -69,6 +52,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     search.set_defaults(handler=_search)
 
 
+def _add_strategy_options(search: argparse.ArgumentParser) -> None:
+    """The options that shape how the search spends its trainings: fidelity, re-evaluation, limits, inheritance,
+    seeding."""
+    search.add_argument("--fidelity", default=None, metavar="MIN:MAX:ETA",
+                        help="multi-fidelity evolution, e.g. 1:9:3: every genome trains MIN epochs, the best 1/ETA "
+                             "of a generation continue to MIN*ETA epochs, ... up to MAX (replaces --epochs)")
+    search.add_argument("--reevaluate", type=positive_int, default=0, metavar="K",
+                        help="after the search, train the K best genomes again with other seeds and rank them on "
+                             "the mean")
+    search.add_argument("--reevaluate-seeds", type=positive_int, default=2, metavar="S",
+                        help="other seeds per re-evaluated genome (default 2)")
+    search.add_argument("--timeout", type=duration, default=None, metavar="DURATION",
+                        help="stop starting new work after this long (90, 30m, 1.5h): generational ends after the "
+                             "generation in progress, aging after the evaluations in flight; nas resume continues "
+                             "the run")
+    search.add_argument("--epoch-budget", type=positive_int, default=None, metavar="EPOCHS",
+                        help="aging only: the training epochs the whole search may spend; it ends before the first "
+                             "evaluation that would not fit (give --generations room)")
+    search.add_argument("--inherit", action="store_true",
+                        help="weight inheritance: a child starts from its first parent's trained weights wherever "
+                             "layer names and shapes match")
+    search.add_argument("--seed-per-genome", action="store_true",
+                        help="train each genome with its own seed (default: the same seed for every genome, so "
+                             "they are compared under the same luck)")
+
+
 def _search(args: argparse.Namespace) -> int:
     from .. import data as data_module
     from ..engine import evolve
@@ -96,7 +105,7 @@ def _search(args: argparse.Namespace) -> int:
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
                  run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
                  reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, inherit=args.inherit,
-                 timeout=args.timeout, callbacks=callbacks, verbose=not args.quiet)
+                 epoch_budget=args.epoch_budget, timeout=args.timeout, callbacks=callbacks, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
 

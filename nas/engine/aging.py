@@ -13,7 +13,7 @@ from collections import deque
 from .asha import Promotions
 from .dispatch import Dispatcher, fresh_counts
 from .operators import Member, aging_child, founder, lineage, operator_name
-from .state import SearchState
+from .state import Rung, SearchState
 from .strategy import Strategy
 
 
@@ -46,20 +46,22 @@ class Aging(Strategy):
             nonlocal submitted, seeded
             while submitted < total and len(dispatcher) < limit and not state.out_of_time():
                 promotion = promotions.next() if promotions else None
+                if promotion is None and seeded == len(seeds) and not population:
+                    return
+                if not state.charge(promotion[1] if promotion is not None else Rung()):
+                    return  # the epoch budget is spent: the search ends when the evaluations in flight return
                 if promotion is not None:
                     dispatcher.submit(promotion[0], done // state.size, promotion[1])
-                elif seeded < len(seeds) or population:
+                else:
                     member = (state.member(seeds[seeded], lineage=founder(seeded, len(initial)))
                               if seeded < len(seeds) else self._child(state, population))
                     seeded += 1
                     dispatcher.submit(member, done // state.size)
-                else:
-                    return
                 submitted += 1
 
         fill()
         state.reporter.batch(0, state.generations, min(total, state.size))
-        while done < total and (dispatcher or not state.out_of_time()):
+        while done < total and (dispatcher or not (state.out_of_time() or state.budget_spent)):
             _, member, record = dispatcher.next()
             if promotions is not None:
                 promotions.finished(member, record)
@@ -74,9 +76,14 @@ class Aging(Strategy):
                 state.finish_generation(done // state.size - 1, list(population), dispatcher.counts,
                                         [entry[0] for entry in dispatcher.in_flight.values()])
                 dispatcher.counts = fresh_counts()
-                if done < total:
+                if done < total and (dispatcher or not state.budget_spent):
                     state.reporter.batch(done // state.size, state.generations, state.size)
-        if done == total:  # a search stopped by its time limit keeps them for the promotions of its resumption
+        if state.budget_spent and done % state.size:  # the epoch budget ended the search inside a generation
+            state.finish_generation(done // state.size, list(population), dispatcher.counts)
+        if done == total or state.budget_spent:  # a search stopped by its time limit keeps them for its resumption
+            if state.budget_spent:
+                state.reporter.note(f"epoch budget spent: {state.epochs_charged} of {state.config.epoch_budget} "
+                                    f"epochs in {done} evaluations")
             state.folder.delete_training_states()
         state.reporter.finish(state.best_record())
 

@@ -44,7 +44,8 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
            algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
            tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False,
            fidelity: Fidelity | str | None = None, reevaluate: int = 0, reevaluate_seeds: int = 2,
-           inherit: bool = False, timeout: float | None = None, verbose: bool = True) -> Run:
+           inherit: bool = False, epoch_budget: int | None = None, timeout: float | None = None,
+           verbose: bool = True) -> Run:
     """Run a genetic search of ``space`` on ``data`` and return the run (also readable later with ``load_run``).
 
     Args:
@@ -96,6 +97,13 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             every layer whose name and weight shapes match, the others freshly initialised (optimizer state is not
             inherited). Records gain ``inherited_from`` (the parent's hash, or None) and ``inherited_layers``. The
             trained weights of the population are kept in the run folder's ``inherit/``.
+        epoch_budget: aging only: the training epochs the whole search may spend, for comparisons at equal compute
+            (Hyperband and DEHB count their budget the same way). Every evaluation is charged the epochs it plans
+            to train when it starts (a new genome its first rung's epochs, or ``budget.epochs`` without fidelity; a
+            promotion the epochs from the rung below to its own); the search ends, finished, before the first one
+            that would take the total above ``epoch_budget``, or after ``population * generations`` evaluations if
+            that comes first (so give ``generations`` enough room). The last generation record may be a partial
+            one; it holds ``epoch_budget_spent``. Re-evaluation comes on top.
         timeout: seconds of wall time after which no new work starts: generational ends after the generation in
             progress, aging after the evaluations in flight; re-evaluation is then skipped. The run is left as an
             interrupted one: ``run.finished`` is False and ``nas.resume`` continues it exactly (with or without a
@@ -129,13 +137,15 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
     if not isinstance(inherit, bool):
         raise ConfigError(f"inherit must be True or False, got {inherit!r}")
     _check_timeout(timeout)
+    _check_epoch_budget(epoch_budget, strategy)
     config = SearchConfig(
         nas_version=_nas_version(), created=now(), versions=versions(), space=space.to_config(), data=dataset.spec,
         input_shape=list(dataset.input_shape), class_names=list(dataset.class_names), objectives=parsed.names,
         budget=budget.to_dict(), population=population, generations=generations, seed=seed, algorithm=strategy.name,
         operators=settings.__dict__.copy(), initial=[dict(g) for g in initial], executor={},
         fidelity=rungs.to_dict() if rungs else None,
-        reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None, inherit=inherit)
+        reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None, inherit=inherit,
+        epoch_budget=epoch_budget)
     return _launch(config, strategy, space, dataset, executors_module.resolve(executor), run_dir, resume,
                    retry_failed, callbacks, verbose, timeout)
 
@@ -144,6 +154,16 @@ def _check_timeout(timeout: float | None) -> None:
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or
                                 not timeout > 0):
         raise ConfigError(f"timeout must be a number of seconds above 0 (or None for no limit), got {timeout!r}")
+
+
+def _check_epoch_budget(epoch_budget: int | None, strategy: Strategy) -> None:
+    if epoch_budget is None:
+        return
+    _positive("epoch_budget", epoch_budget, 1)
+    if strategy.name != "aging":
+        raise ConfigError(f"epoch_budget works with algorithm='aging' (one evaluation starts at a time, so the "
+                          f"search can end where the budget does), not {strategy.name!r}; size a generational "
+                          f"search with population and generations")
 
 
 def _check_fidelity(fidelity: Fidelity | None, strategy: Strategy, objectives: Objectives,

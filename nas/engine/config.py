@@ -15,6 +15,8 @@ from ..runs.writer import config_differences
 
 #: Config fields that may differ on resume: they do not change which genomes are evaluated or how they score.
 RESUMABLE_DIFFERENCES = ("versions", "created", "executor", "nas_version")
+#: Config fields written to ``config.json`` only where they are set (older runs lack them).
+OPTIONAL = ("in_flight", "fidelity", "reevaluate", "inherit", "epoch_budget")
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,8 @@ class SearchConfig:
     reevaluate: dict | None = None
     #: weight inheritance (children start from their first parent's trained weights); omitted from the file when off
     inherit: bool = False
+    #: aging only: the training epochs the whole search may spend (the search ends before one that would not fit)
+    epoch_budget: int | None = None
     extra: dict = field(default_factory=dict)  # keys of a newer version's config, kept as they were
 
     @property
@@ -85,10 +89,10 @@ class SearchConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The ``config.json`` content (``in_flight`` only for aging runs, ``fidelity`` only for multi-fidelity
-        ones, ``reevaluate`` and ``inherit`` only where they are on)."""
+        ones, ``reevaluate``, ``inherit`` and ``epoch_budget`` only where they are on)."""
         values = asdict(self)
         extra = values.pop("extra")
-        for optional in ("in_flight", "fidelity", "reevaluate", "inherit"):
+        for optional in OPTIONAL:
             if values[optional] is None or values[optional] is False:
                 del values[optional]
         return {**values, **extra}
@@ -98,7 +102,7 @@ class SearchConfig:
         """The config of a recorded run (older runs lack ``algorithm`` and ``initial``: their defaults apply)."""
         known = {f.name for f in fields(cls)} - {"extra"}
         given = {"algorithm": "generational", "initial": [], **{k: v for k, v in values.items() if k in known}}
-        missing = sorted(known - set(given) - {"in_flight", "fidelity", "reevaluate", "inherit"})
+        missing = sorted(known - set(given) - set(OPTIONAL))
         if missing:
             raise ConfigError(f"config.json lacks {', '.join(missing)}: not a run folder of this version of nas")
         return cls(**given, extra={k: v for k, v in values.items() if k not in known})

@@ -76,12 +76,32 @@ class SearchState:
         self.started = time.perf_counter()
         self.deadline: float | None = None     # time.perf_counter() after which no new work starts (timeout)
         self.timed_out = False
+        self.epochs_charged = 0                # epochs planned by the evaluations started (config.epoch_budget)
+        self.budget_spent = False              # an evaluation did not fit in what was left of the epoch budget
 
     def out_of_time(self) -> bool:
         """Whether the search's time limit has passed (then no new generation, child or promotion starts)."""
         if self.deadline is not None and time.perf_counter() >= self.deadline:
             self.timed_out = True
         return self.timed_out
+
+    def charge(self, rung: Rung) -> bool:
+        """Whether an evaluation at ``rung`` fits in what is left of the run's epoch budget, counting it if it does
+        (always True without a budget). It is charged the epochs it plans to train, whatever it then trains: a new
+        genome its first rung's epochs (or ``budget.epochs``), a promotion the epochs from the rung below to its
+        own. Once one does not fit, :attr:`budget_spent` is set and no more work starts."""
+        if self.config.epoch_budget is None:
+            return True
+        if self.fidelity is None:
+            epochs = self.budget.epochs
+        else:
+            rungs = self.fidelity.rungs
+            epochs = rungs[rung.number] - (rungs[rung.number - 1] if rung.number else 0)
+        if self.budget_spent or self.epochs_charged + epochs > self.config.epoch_budget:
+            self.budget_spent = True
+            return False
+        self.epochs_charged += epochs
+        return True
 
     # -- members and records -------------------------------------------------------------------------------------
     def member(self, genome: dict, record: dict | None = None, lineage: dict | None = None) -> Member:
@@ -218,6 +238,7 @@ class SearchState:
                           pending: Iterable[Member] = ()) -> None:
         """Log the generation record, checkpoint, drop the kept weights no member or ``pending`` child can inherit
         any more, report and call the callbacks."""
+        pending = list(pending)
         best = self.best_record()
         record = {
             "generation": generation, "population": [m.hash for m in population], "stats": self._stats(population),
@@ -226,6 +247,8 @@ class SearchState:
             "failed": counts["failed"], "resumed": counts["resumed"],
             "elapsed_seconds": round(time.perf_counter() - self.started, 3), "finished": now(),
         }
+        if self.budget_spent and not pending:  # the last record of a search that its epoch budget ended
+            record["epoch_budget_spent"] = self.epochs_charged
         if self.objectives.multi:
             record["pareto_front"] = [m.hash for m in self.hall]
         if generation not in self.logged_generations:  # a resumed run may redo a generation logged before a crash

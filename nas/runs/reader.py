@@ -106,8 +106,10 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        """Every configured generation has been recorded."""
-        return len(self.generations) >= int(self.config.get("generations", 0))
+        """Every configured generation has been recorded, or the run's epoch budget ended the search."""
+        generations = self.generations
+        return len(generations) >= int(self.config.get("generations", 0)) or \
+            bool(generations and "epoch_budget_spent" in generations[-1])
 
     @property
     def complete(self) -> bool:
