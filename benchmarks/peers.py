@@ -17,7 +17,8 @@ the tools use; at the end, each tool's own choice) is trained again on the whole
 HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/results/peers.png at the end
 (``--output NAME``: NAME.json and NAME.png). peers.json holds the first run (nas-generational the reference of the
 wins), peers_bnfix.json the rerun after the batch-norm fix with aging with fidelity (``--seeds 3``; ``--reference``
-nas-aging-fidelity).
+nas-aging-fidelity), peers_synthetic.json the synthetic lesions with aging+fidelity ended by its epoch budget
+(``--datasets synthetic_lesions --output peers_synthetic``).
 """
 from __future__ import annotations
 

@@ -224,6 +224,21 @@ def test_reevaluation_resumes_without_training_a_replicate_twice(tmp_path):
     assert resumed.best.genome_hash == reference.best.genome_hash
 
 
+def _interrupted_and_resumed(data, path, generation: int, records: list[dict], **kwargs):
+    """An aging search of ``kwargs`` interrupted (Ctrl-C) after ``generation``, then resumed: the resumed run, whose
+    evaluations must be the uninterrupted run's ``records``."""
+    def stop(record):
+        if record["generation"] == generation:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=path, callbacks=[stop], **kwargs)
+    resumed = nas.resume(path, executor=InlineExecutor(evaluate=simulate), verbose=False)
+    assert [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in resumed.evaluations] == \
+        [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in records]
+    return resumed
+
+
 def test_aging_promotes_asynchronously_by_the_asha_rule_and_resumes_exactly(tmp_path):
     kwargs = dict(population=6, generations=5, seed=3, algorithm="aging", fidelity="1:9:3", verbose=False)
     data = nas.data.synthetic_lesions(n=140, image_size=16, seed=0)
@@ -240,17 +255,7 @@ def test_aging_promotes_asynchronously_by_the_asha_rule_and_resumes_exactly(tmp_
     trained = [(r["genome_hash"], r["rung"]) for r in records if r["status"] == "ok"]
     assert len(trained) == len(set(trained))
     assert run.best.rung == 2 and not list((run.path / "training_state").glob("*"))
-
-    def stop(record):
-        if record["generation"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "cut",
-                   callbacks=[stop], **kwargs)
-    resumed = nas.resume(tmp_path / "cut", executor=InlineExecutor(evaluate=simulate), verbose=False)
-    assert [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in resumed.evaluations] == \
-        [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in records]
+    resumed = _interrupted_and_resumed(data, tmp_path / "cut", 2, records, **kwargs)
     assert [g["best"]["index"] for g in resumed.generations] == [g["best"]["index"] for g in run.generations]
 
 
@@ -274,17 +279,7 @@ def test_an_epoch_budget_ends_an_aging_search_where_the_next_evaluation_would_no
     assert not list((run.path / "training_state").glob("*"))
     again = nas.resume(tmp_path / "run", executor=InlineExecutor(evaluate=simulate), verbose=False)
     assert len(again.evaluations) == len(records)  # a finished run stays finished: nothing trains again
-
-    def stop(record):
-        if record["generation"] == 1:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "cut",
-                   callbacks=[stop], **kwargs)
-    resumed = nas.resume(tmp_path / "cut", executor=InlineExecutor(evaluate=simulate), verbose=False)
-    assert [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in resumed.evaluations] == \
-        [(r["index"], r["genome_hash"], r["rung"], r["fitness"]) for r in records]
+    resumed = _interrupted_and_resumed(data, tmp_path / "cut", 1, records, **kwargs)
     assert resumed.generations[-1]["epoch_budget_spent"] == spent
 
     plain = nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "plain",
