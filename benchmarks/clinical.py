@@ -9,7 +9,8 @@ with each recipe row (the baseline is ``nas retrain`` before recipes, ``Recipe.p
 weights, a constant learning rate, early stopping on the validation loss; each row changes one thing), the same
 epochs, patience and seeds, and scores it once on the test split. Every row's model and its validation and test
 probabilities are kept under --work, so phase 2 and a rerun cost no training; a row already there is not trained
-again. Figures go to benchmarks/results/clinical.json after every row.
+again. Figures go to benchmarks/results/clinical.json after every row (``--output NAME``: NAME.json;
+clinical_long.json holds the longer schedule, ``--epochs 24 --patience 6 --work runs/clinical-long``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
@@ -48,6 +49,10 @@ ROWS: dict[str, dict] = {
     "oversample+standardise": {"recipe": {"balance": "oversample"}, "standardise": True},
     "oversample+brightness-contrast": {"recipe": {"balance": "oversample"},
                                        "augmentation": {"brightness": 0.2, "contrast": 0.4, "saturation": 0.2}},
+    "oversample+stop-balanced-accuracy": {"recipe": {"balance": "oversample", "stop_on": "balanced_accuracy"}},
+    "oversample+brightness-contrast+stop-balanced-accuracy": {
+        "recipe": {"balance": "oversample", "stop_on": "balanced_accuracy"},
+        "augmentation": {"brightness": 0.2, "contrast": 0.4, "saturation": 0.2}},
 }
 GENOMES = ("plain4-stride2", "plain4")
 
