@@ -14,7 +14,10 @@ multi-fidelity evolution (successive halving inside each generation, promotions 
 state), common random numbers; its figures go to ham10000_modern.json beside the first form's ham10000.json.
 The same with ``--algorithm aging --generations 20 --timeout 3600 --max-epoch-seconds 90 --output ham10000_aging``
 is aging evolution with asynchronous promotion (ASHA), stopped by the hour rather than by a generation count, with
-genomes whose epoch would take over 90 s failed at once; its figures go to ham10000_aging.json.
+genomes whose epoch would take over 90 s failed at once; its figures go to ham10000_aging.json. Adding
+``--oversample --output ham10000_oversample`` trains every search evaluation on class-balanced epochs (the rare
+classes repeated, no class weights: ``nas.Budget(oversample=True)``), the way the retrain's default recipe trains
+the winner; its figures go to ham10000_oversample.json.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
@@ -80,6 +83,8 @@ def main() -> None:
     parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
     parser.add_argument("--max-epoch-seconds", type=float, help="fail a genome whose epoch would take longer")
     parser.add_argument("--timeout", type=float, help="seconds after which the search starts no new generation")
+    parser.add_argument("--oversample", action="store_true",
+                        help="search evaluations train on class-balanced epochs instead of class weights")
     parser.add_argument("--executor", default="local", choices=("local", "inline"))
     parser.add_argument("--output", default="ham10000", help="results file name under benchmarks/results/")
     parser.add_argument("--resume", action="store_true",
@@ -111,7 +116,8 @@ def main() -> None:
                          budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
                                            max_train_samples=args.search_samples, max_params=args.max_params,
                                            max_flops=args.max_flops, max_epoch_seconds=args.max_epoch_seconds,
-                                           class_weighted=data.class_weighted))
+                                           class_weighted=data.class_weighted and not args.oversample,
+                                           oversample=args.oversample))
         search_seconds = time.perf_counter() - start
 
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
@@ -123,7 +129,7 @@ def main() -> None:
     figures = {"image_size": args.image_size, "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val",
                                                                                                    "test")},
                "search": {"resumed": args.resume, "space": args.space, "seed_genome": args.seed_genome,
-                          "algorithm": args.algorithm,
+                          "algorithm": args.algorithm, "oversample": args.oversample,
                           "fidelity": args.fidelity, "reevaluate": args.reevaluate, "population": args.population,
                           "generations": args.generations, "evaluations": len(run.evaluations),
                           "epochs_trained": epochs_spent(run), "seconds": round(search_seconds, 1),

@@ -30,19 +30,36 @@ if TYPE_CHECKING:
 
 class EpochBatches(keras.utils.PyDataset):
     """The training batches of one genome, epoch after epoch, from ``first_epoch`` on: epoch ``e`` visits the images in
-    the order of a permutation seeded by ``(seed, e)``."""
+    the order of a permutation seeded by ``(seed, e)``.
 
-    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int = 0) -> None:
+    ``balanced=True`` draws every epoch class-balanced instead (oversampling): each class present in ``y`` (integer
+    labels) fills ``ceil(len(y) / classes)`` places, its images cycled in an order seeded by ``(seed, e)`` (the rare
+    ones repeated, a large class's images partly left out that epoch), and the places are shuffled. An epoch has
+    about as many images either way, so it costs about the same.
+    """
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int, seed: int, first_epoch: int = 0,
+                 balanced: bool = False) -> None:
         super().__init__()
-        self.x, self.y = x, y
+        self.x, self.y, self.balanced = x, y, bool(balanced)
         self.batch_size, self.seed, self.epoch = int(batch_size), int(seed), int(first_epoch)
         self.order = self._permutation()
 
     def _permutation(self) -> np.ndarray:
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+        rng = np.random.default_rng([self.seed, self.epoch])
+        if not self.balanced:
+            return rng.permutation(len(self.x))
+        classes = np.unique(self.y)
+        places = math.ceil(len(self.y) / len(classes))
+        drawn = []
+        for c in classes:
+            members = np.flatnonzero(self.y == c)
+            cycles = math.ceil(places / len(members))
+            drawn.append(np.concatenate([rng.permutation(members) for _ in range(cycles)])[:places])
+        return rng.permutation(np.concatenate(drawn))
 
     def __len__(self) -> int:
-        return math.ceil(len(self.x) / self.batch_size)
+        return math.ceil(len(self.order) / self.batch_size)
 
     def __getitem__(self, index: int) -> tuple:
         picked = self.order[index * self.batch_size:(index + 1) * self.batch_size]

@@ -47,8 +47,11 @@ class Budget:
             ``max_flops`` it bounds what training costs on this machine, and like any measured time it depends on the
             machine and its load: a search with it repeats only on the same machine under the same load.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000); None (the
-            default) does what the data asks for (``Dataset.class_weighted``: True for HAM10000). ``nas.evolve``
-            records the resolved value in ``config.json``.
+            default) does what the data asks for (``Dataset.class_weighted``: True for HAM10000), and is False with
+            ``oversample``. ``nas.evolve`` records the resolved value in ``config.json``.
+        oversample: draw every epoch's training images class-balanced (the rare classes repeated; see
+            :class:`nas.epochs.EpochBatches`) instead of weighting the loss, so the search trains each genome the way
+            the default retrain recipe (``nas.Recipe()``) trains the winner. Contradicts ``class_weighted=True``.
         deterministic: make TensorFlow use deterministic kernels (``enable_op_determinism``): slower on GPUs, where
             several kernels (cuDNN convolution algorithms, atomic reductions) otherwise vary from run to run. On one
             CPU machine training is already repeatable without it.
@@ -65,6 +68,7 @@ class Budget:
     max_flops: int | None = None
     max_epoch_seconds: float | None = None
     class_weighted: bool | None = None
+    oversample: bool = False
     deterministic: bool = False
     seeding: str = "run"
 
@@ -78,6 +82,11 @@ class Budget:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"Budget.{name} must be a positive integer{' or None' if name != 'epochs' else ''},"
                                   f" got {value!r}")
+        if not isinstance(self.oversample, bool):
+            raise ConfigError(f"Budget.oversample must be True or False, got {self.oversample!r}")
+        if self.oversample and self.class_weighted:
+            raise ConfigError("Budget.oversample=True and class_weighted=True both balance the classes; give one "
+                              "(oversampling draws the rare classes more often, class weights weight their loss)")
         limit = self.max_epoch_seconds
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0):
             raise ConfigError(f"Budget.max_epoch_seconds must be a number of seconds above 0 or None, got {limit!r}")
@@ -90,7 +99,7 @@ class Budget:
         """This budget with ``class_weighted`` resolved from ``data`` where it was left to the data (None)."""
         if self.class_weighted is not None:
             return self
-        return replace(self, class_weighted=bool(data.class_weighted))
+        return replace(self, class_weighted=bool(data.class_weighted) and not self.oversample)
 
     @classmethod
     def from_dict(cls, values: Mapping) -> "Budget":
@@ -166,7 +175,8 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
         epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence = (),
         info: dict | None = None, order_seed: int | None = None) -> None:
     """Train ``model`` from epoch ``initial_epoch`` up to ``epochs`` (default ``budget.epochs``) as an evaluation
-    does: the seeded training subset, the genome's batch size, class weights where the budget asks for them.
+    does: the seeded training subset, the genome's batch size, class weights or oversampling where the budget asks
+    for them.
 
     Epoch ``e`` visits the images in an order seeded by (``order_seed``, default ``seed``; ``e``), so training that
     stops after an epoch and continues from a :func:`nas.epochs.snapshot` gives the model an uninterrupted training
@@ -184,7 +194,7 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
     x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
                                                                              data.y_train[picked])
     batches = EpochBatches(x_train, y_train, int(genome.get("batch_size", 32)),
-                           seed if order_seed is None else order_seed, initial_epoch)
+                           seed if order_seed is None else order_seed, initial_epoch, balanced=budget.oversample)
     guards = [keras.callbacks.TerminateOnNaN()]
     if budget.max_epoch_seconds is not None:
         guards.append(EpochTimeLimit(budget.max_epoch_seconds, len(batches)))

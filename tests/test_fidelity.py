@@ -43,14 +43,15 @@ def test_fidelity_refuses_what_it_cannot_rank(tiny_data, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written for a refused search
 
 
-def test_continuation_equals_uninterrupted_training():
+@pytest.mark.parametrize("oversample", [False, True])
+def test_continuation_equals_uninterrupted_training(oversample):
     """Two epochs in one go, and one epoch then one more from the saved state, give the same model on CPU
-    (dropout included: its seed state travels with the weights)."""
+    (dropout included: its seed state travels with the weights; with oversampling too)."""
     data = nas.data.digits(image_size=8)
     space = resolve_space("cnn")
     genome = space.repair(space.sample(random.Random(3)), data.input_shape)
     genome.update({k: 0.3 for k in genome if k.startswith("dropout")})
-    budget = Budget(max_train_samples=300)
+    budget = Budget(max_train_samples=300, oversample=oversample)
     whole = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=2)
     first = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=1, keep_state=True)
     rest = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=2, initial_epoch=1,

@@ -35,7 +35,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                         help="comma-separated metrics; '-' minimises (e.g. val_accuracy,-params); default: the "
                              "data's (val_balanced_accuracy for HAM10000, val_accuracy otherwise)")
     search.add_argument("--class-weights", action=argparse.BooleanOptionalAction, default=None,
-                        help="weight the loss by inverse class frequency (default: on for HAM10000, off otherwise)")
+                        help="weight the loss by inverse class frequency (default: on for HAM10000 unless "
+                             "--oversample, off otherwise)")
+    search.add_argument("--oversample", action="store_true",
+                        help="draw every epoch's training images class-balanced instead of weighting the loss, as "
+                             "nas retrain's default recipe does")
     search.add_argument("--run-dir", default=None, help="run folder (default runs/<timestamp>)")
     search.add_argument("--seed", type=int, default=0)
     add_executor_options(search)
@@ -87,6 +91,7 @@ def _search(args: argparse.Namespace) -> int:
     budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
                     max_flops=args.max_flops,
                     max_epoch_seconds=args.max_epoch_seconds, class_weighted=args.class_weights,
+                    oversample=args.oversample,
                     seeding="genome" if args.seed_per_genome else "run")
     space = args.space
     if args.weights is not None:

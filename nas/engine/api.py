@@ -59,8 +59,8 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             Default: the data's ``default_objectives`` (validation balanced accuracy for HAM10000, validation
             accuracy otherwise).
         budget: what one evaluation may spend (:class:`nas.Budget`); default ``Budget()``. Unless the budget says
-            otherwise (``class_weighted=False``), the loss is weighted by class when the data asks for it
-            (HAM10000).
+            otherwise (``class_weighted=False``, or ``oversample=True``: class-balanced epochs instead), the loss is
+            weighted by class when the data asks for it (HAM10000).
         executor: "local" (one evaluation at a time in a recycled worker process), "inline" (in this process),
             "ray" (in parallel on a local Ray instance; :class:`nas.RayExecutor` for a cluster and its options) or
             an :class:`~nas.executors.Executor`, e.g. ``nas.InlineExecutor(evaluate=nas.training.simulate)``.
