@@ -17,7 +17,10 @@ is aging evolution with asynchronous promotion (ASHA), stopped by the hour rathe
 genomes whose epoch would take over 90 s failed at once; its figures go to ham10000_aging.json. Adding
 ``--oversample --output ham10000_oversample`` trains every search evaluation on class-balanced epochs (the rare
 classes repeated, no class weights: ``nas.Budget(oversample=True)``), the way the retrain's default recipe trains
-the winner; its figures go to ham10000_oversample.json.
+the winner; its figures go to ham10000_oversample.json. Adding ``--rung-samples 4000,all --output
+ham10000_growing`` as well trains the higher rungs on more images (4,000, then the whole training split:
+``nas.Fidelity.samples_from_epoch``), so that genomes are ranked at the top rung on the data the retrain uses; its
+figures go to ham10000_growing.json.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
@@ -40,6 +43,7 @@ from _common import epochs_spent, save  # noqa: E402
 from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
+from nas.cli.options import sample_counts  # noqa: E402
 from nas.retrain import retrain  # noqa: E402
 
 
@@ -79,6 +83,9 @@ def main() -> None:
                              "stem, a quarter of its FLOPs)")
     parser.add_argument("--algorithm", default="generational", choices=("generational", "aging"))
     parser.add_argument("--fidelity", help="multi-fidelity rungs MIN:MAX:ETA in epochs (default: 1 epoch each)")
+    parser.add_argument("--rung-samples", type=sample_counts, default=(), metavar="N,...",
+                        help="with --fidelity: training images at each rung above the first ('all' for the whole "
+                             "training split); the first rung trains on --search-samples")
     parser.add_argument("--reevaluate", type=int, default=0, help="retrain the top K with other seeds at the end")
     parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
     parser.add_argument("--max-epoch-seconds", type=float, help="fail a genome whose epoch would take longer")
@@ -117,7 +124,9 @@ def main() -> None:
                                            max_train_samples=args.search_samples, max_params=args.max_params,
                                            max_flops=args.max_flops, max_epoch_seconds=args.max_epoch_seconds,
                                            class_weighted=data.class_weighted and not args.oversample,
-                                           oversample=args.oversample))
+                                           oversample=args.oversample,
+                                           samples_from_epoch=fidelity.samples_from_epoch(*args.rung_samples)
+                                           if args.rung_samples else ()))
         search_seconds = time.perf_counter() - start
 
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
@@ -135,7 +144,9 @@ def main() -> None:
                           "epochs_trained": epochs_spent(run), "seconds": round(search_seconds, 1),
                           "evaluations_per_hour": round(3600 * len(run.evaluations) / search_seconds, 1),
                           "best_validation": best.fitness[0] if best else None,
-                          "samples_per_evaluation": args.search_samples, "max_params": args.max_params,
+                          "samples_per_evaluation": args.search_samples,
+                          "rung_samples": ["all" if n is None else n for n in args.rung_samples],
+                          "max_params": args.max_params,
                           "max_flops": args.max_flops, "max_epoch_seconds": args.max_epoch_seconds,
                           "timeout": args.timeout, "finished": run.finished},
                "retrain": {"epochs": args.epochs, "patience": args.patience},

@@ -57,6 +57,17 @@ class Fidelity:
         """How many of ``finished`` genomes of one rung go on to the next: the best ``1/eta``, at least one."""
         return max(1, finished // self.eta) if finished else 0
 
+    def samples_from_epoch(self, *samples: int | None) -> tuple[tuple[int, int | None], ...]:
+        """``Budget.samples_from_epoch`` for training images that grow with the rungs: ``samples`` gives the images of
+        each rung above the first (None for all), whose first epoch starts using them; the first rung trains on
+        ``Budget.max_train_samples``. ``Fidelity(1, 9, 3).samples_from_epoch(4000, None)`` is ``((2, 4000), (4,
+        None))``: 1 epoch on max_train_samples, 2 more on 4,000 images, 6 more on all."""
+        rungs = self.rungs
+        if len(samples) != len(rungs) - 1:
+            raise ConfigError(f"Fidelity{rungs} has {len(rungs) - 1} rungs above the first; give the training images "
+                              f"of each ({len(samples)} given)")
+        return tuple((rungs[r] + 1, n) for r, n in enumerate(samples))
+
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict (``config.json``'s ``fidelity``)."""
         return asdict(self)

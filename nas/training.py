@@ -52,6 +52,12 @@ class Budget:
         oversample: draw every epoch's training images class-balanced (the rare classes repeated; see
             :class:`nas.epochs.EpochBatches`) instead of weighting the loss, so the search trains each genome the way
             the default retrain recipe (``nas.Recipe()``) trains the winner. Contradicts ``class_weighted=True``.
+        samples_from_epoch: pairs ``(epoch, samples)``: from that epoch on (counting from 1) train on ``samples``
+            images (None for all; the same seeded subset grown, so it holds the smaller ones) instead of
+            ``max_train_samples``. A multi-fidelity search thus ranks genomes cheaply on few images at its low rungs
+            and on many at its high ones, where a small subset would favour small networks that stop improving early
+            (``Fidelity.samples_from_epoch`` gives the pairs for its rungs). Each epoch's images depend on the epoch
+            alone, so a continued training is still the uninterrupted one.
         deterministic: make TensorFlow use deterministic kernels (``enable_op_determinism``): slower on GPUs, where
             several kernels (cuDNN convolution algorithms, atomic reductions) otherwise vary from run to run. On one
             CPU machine training is already repeatable without it.
@@ -69,6 +75,7 @@ class Budget:
     max_epoch_seconds: float | None = None
     class_weighted: bool | None = None
     oversample: bool = False
+    samples_from_epoch: tuple[tuple[int, int | None], ...] = ()
     deterministic: bool = False
     seeding: str = "run"
 
@@ -87,6 +94,7 @@ class Budget:
         if self.oversample and self.class_weighted:
             raise ConfigError("Budget.oversample=True and class_weighted=True both balance the classes; give one "
                               "(oversampling draws the rare classes more often, class weights weight their loss)")
+        object.__setattr__(self, "samples_from_epoch", _schedule(self.samples_from_epoch))
         limit = self.max_epoch_seconds
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, (int, float)) or not limit > 0):
             raise ConfigError(f"Budget.max_epoch_seconds must be a number of seconds above 0 or None, got {limit!r}")
@@ -94,6 +102,14 @@ class Budget:
     def to_dict(self) -> dict:
         """The fields as a JSON-ready dict."""
         return asdict(self)
+
+    def train_samples(self, epoch: int) -> int | None:
+        """How many training images epoch ``epoch`` (counting from 0, as Keras does) trains on; None for all."""
+        limit = self.max_train_samples
+        for first, samples in self.samples_from_epoch:
+            if epoch + 1 >= first:
+                limit = samples
+        return limit
 
     def for_data(self, data: "Dataset") -> "Budget":
         """This budget with ``class_weighted`` resolved from ``data`` where it was left to the data (None)."""
@@ -106,6 +122,24 @@ class Budget:
         """The budget :meth:`to_dict` wrote (one written before ``seeding`` existed trained with a seed per genome);
         unknown keys raise :class:`ConfigError`."""
         return from_fields(cls, {"seeding": "genome", **values})
+
+
+def _schedule(pairs: Any) -> tuple[tuple[int, int | None], ...]:
+    """``Budget.samples_from_epoch`` checked and as tuples (a budget read from JSON has lists)."""
+    try:
+        schedule = tuple((first, samples) for first, samples in pairs)
+    except (TypeError, ValueError):
+        raise ConfigError(f"Budget.samples_from_epoch must be pairs (epoch, samples), got {pairs!r}") from None
+    previous = 1
+    for first, samples in schedule:
+        if isinstance(first, bool) or not isinstance(first, int) or first <= previous:
+            raise ConfigError(f"Budget.samples_from_epoch: epochs must be integers above 1, increasing, got {first!r} "
+                              f"in {pairs!r} (epoch 1 trains on max_train_samples)")
+        if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
+            raise ConfigError(f"Budget.samples_from_epoch: samples must be a positive integer or None (all), got "
+                              f"{samples!r} in {pairs!r}")
+        previous = first
+    return schedule
 
 
 #: Where a genome's training seed comes from: see :class:`Budget` ``seeding``.
@@ -175,8 +209,8 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
         epochs: int | None = None, initial_epoch: int = 0, callbacks: Sequence = (),
         info: dict | None = None, order_seed: int | None = None) -> None:
     """Train ``model`` from epoch ``initial_epoch`` up to ``epochs`` (default ``budget.epochs``) as an evaluation
-    does: the seeded training subset, the genome's batch size, class weights or oversampling where the budget asks
-    for them.
+    does: the seeded training subset (of each epoch's size, ``Budget.train_samples``), the genome's batch size,
+    class weights or oversampling where the budget asks for them.
 
     Epoch ``e`` visits the images in an order seeded by (``order_seed``, default ``seed``; ``e``), so training that
     stops after an epoch and continues from a :func:`nas.epochs.snapshot` gives the model an uninterrupted training
@@ -190,29 +224,49 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
     from .epochtime import EpochTimeLimit, TooSlowError
 
     info = {} if info is None else info
-    picked = subset(len(data.x_train), budget.max_train_samples, seed)
-    x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
-                                                                             data.y_train[picked])
-    batches = EpochBatches(x_train, y_train, int(genome.get("batch_size", 32)),
-                           seed if order_seed is None else order_seed, initial_epoch, balanced=budget.oversample)
-    guards = [keras.callbacks.TerminateOnNaN()]
-    if budget.max_epoch_seconds is not None:
-        guards.append(EpochTimeLimit(budget.max_epoch_seconds, len(batches)))
-    clock = time.perf_counter()
-    try:
-        history = model.fit(batches, epochs=budget.epochs if epochs is None else epochs, initial_epoch=initial_epoch,
-                            class_weight=data.class_weights() if budget.for_data(data).class_weighted else None,
-                            shuffle=False, verbose=0, callbacks=[*guards, *callbacks])
-    except TooSlowError:
-        info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=0, train_samples=int(len(x_train)),
-                    train_loss=None)
-        raise
-    losses = history.history.get("loss", [])
-    info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
-                train_samples=int(len(x_train)), train_loss=float(losses[-1]) if losses else None)
+    stop = budget.epochs if epochs is None else epochs
+    class_weight = data.class_weights() if budget.for_data(data).class_weighted else None
+    losses: list[float] = []
+    samples, clock = 0, time.perf_counter()
+    for first, last, limit in _segments(budget, initial_epoch, stop):
+        picked = subset(len(data.x_train), limit, seed)
+        x_train, y_train = (data.x_train, data.y_train) if picked is None else (data.x_train[picked],
+                                                                                 data.y_train[picked])
+        samples = int(len(x_train))
+        batches = EpochBatches(x_train, y_train, int(genome.get("batch_size", 32)),
+                               seed if order_seed is None else order_seed, first, balanced=budget.oversample)
+        guards = [keras.callbacks.TerminateOnNaN()]
+        if budget.max_epoch_seconds is not None:
+            guards.append(EpochTimeLimit(budget.max_epoch_seconds, len(batches)))
+        try:
+            history = model.fit(batches, epochs=last, initial_epoch=first, class_weight=class_weight, shuffle=False,
+                                verbose=0, callbacks=[*guards, *callbacks])
+        except TooSlowError:
+            info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
+                        train_samples=samples, train_loss=losses[-1] if losses else None)
+            raise
+        trained = history.history.get("loss", [])
+        losses += trained
+        if len(trained) < last - first or not all(math.isfinite(v) for v in trained):
+            break
+    info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses), train_samples=samples,
+                train_loss=float(losses[-1]) if losses else None)
     if not losses or not all(math.isfinite(v) for v in losses):
         raise NaNLossError(f"training loss became NaN or infinite at epoch {initial_epoch + len(losses)} (learning "
                            f"rate {genome.get('learning_rate', 'default')} too high?)")
+
+
+def _segments(budget: Budget, start: int, stop: int) -> list[tuple[int, int, int | None]]:
+    """Epochs ``start`` to ``stop`` (Keras's ``initial_epoch`` and ``epochs``) cut into runs ``(first, last,
+    samples)`` that train on the same number of images."""
+    runs: list[tuple[int, int, int | None]] = []
+    for epoch in range(start, stop):
+        limit = budget.train_samples(epoch)
+        if runs and runs[-1][2] == limit:
+            runs[-1] = (runs[-1][0], epoch + 1, limit)
+        else:
+            runs.append((epoch, epoch + 1, limit))
+    return runs
 
 
 def train(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: Budget, seed: int,

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import nas
+from nas.cli import main
 from nas.errors import ConfigError
 from nas.executors import InlineExecutor
 from nas.fidelity import Fidelity
@@ -43,31 +44,59 @@ def test_fidelity_refuses_what_it_cannot_rank(tiny_data, tmp_path):
     assert not any(tmp_path.iterdir())  # nothing written for a refused search
 
 
-@pytest.mark.parametrize("oversample", [False, True])
-def test_continuation_equals_uninterrupted_training(oversample):
+@pytest.mark.parametrize("extra", [{}, {"oversample": True}, {"samples_from_epoch": ((2, 600), (3, None))}])
+def test_continuation_equals_uninterrupted_training(extra):
     """Two epochs in one go, and one epoch then one more from the saved state, give the same model on CPU
-    (dropout included: its seed state travels with the weights; with oversampling too)."""
+    (dropout included: its seed state travels with the weights; with oversampling too; and with training images that
+    grow from epoch to epoch, over three epochs, where the continuation crosses a change of size)."""
     data = nas.data.digits(image_size=8)
     space = resolve_space("cnn")
     genome = space.repair(space.sample(random.Random(3)), data.input_shape)
     genome.update({k: 0.3 for k in genome if k.startswith("dropout")})
-    budget = Budget(max_train_samples=300, oversample=oversample)
-    whole = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=2)
+    budget = Budget(max_train_samples=300, **extra)
+    stop = 3 if budget.samples_from_epoch else 2
+    whole = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=stop)
     first = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=1, keep_state=True)
-    rest = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=2, initial_epoch=1,
+    rest = evaluate(genome, space=space, data=data, budget=budget, seed=0, epochs=stop, initial_epoch=1,
                     state=first["state"])
     assert whole["status"] == first["status"] == rest["status"] == "ok", (whole["error"], rest["error"])
-    assert [c["epoch"] for c in whole["curve"]] == [1, 2] and [c["epoch"] for c in rest["curve"]] == [2]
+    assert [c["epoch"] for c in whole["curve"]] == list(range(1, stop + 1))
+    assert [c["epoch"] for c in rest["curve"]] == list(range(2, stop + 1))
     assert whole["curve"] == first["curve"] + rest["curve"]  # training metrics included
     assert set(whole["curve"][0]) == {"epoch", "val_accuracy", "val_balanced_accuracy", "val_loss", "loss",
                                       "accuracy"}
     assert whole["curve"][-1]["loss"] == pytest.approx(whole["metrics"]["train_loss"], rel=1e-6)
     assert not {"loss", "accuracy"} & set(whole["metrics"])  # the metrics stay the validation scores
     assert whole["metrics"]["val_loss"] == rest["metrics"]["val_loss"]
+    assert first["metrics"]["train_samples"] == 300 and first["metrics"]["epochs"] == 1
+    assert rest["metrics"]["epochs"] == whole["metrics"]["epochs"] - 1
+    assert whole["metrics"]["train_samples"] == (len(data.x_train) if budget.samples_from_epoch else 300)
     other = resolve_space("cnn").repair(resolve_space("cnn").sample(random.Random(4)), data.input_shape)
     wrong = evaluate(other, space=space, data=data, budget=budget, seed=0, epochs=2, initial_epoch=1,
                      state=first["state"])
     assert wrong["status"] == "failed" and "another genome" in wrong["error"]
+
+
+def test_training_images_grow_with_the_rungs(tmp_path, capsys):
+    """Fidelity.samples_from_epoch puts each rung's image count at the rung's first epoch; Budget checks the pairs
+    and reads them back from config.json; nas search --rung-samples needs --fidelity and one count per rung above
+    the first."""
+    schedule = nas.Fidelity(1, 9, 3).samples_from_epoch(4000, None)
+    assert schedule == ((2, 4000), (4, None))
+    budget = Budget(max_train_samples=2000, samples_from_epoch=schedule)
+    assert [budget.train_samples(e) for e in range(9)] == [2000, 4000, 4000] + [None] * 6
+    assert Budget.from_dict(budget.to_dict()) == budget  # JSON has lists; the budget keeps tuples
+    with pytest.raises(ConfigError, match="2 rungs above the first"):
+        nas.Fidelity(1, 9, 3).samples_from_epoch(4000)
+    for bad, message in (([(1, 500)],  "above 1, increasing"), ([(3, 500), (2, 900)], "increasing"),
+                         ([(2, 0)], "positive integer or None"), (5, "pairs")):
+        with pytest.raises(ConfigError, match=message):
+            Budget(samples_from_epoch=bad)
+    assert main(["search", "--rung-samples", "all", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "--rung-samples needs --fidelity" in capsys.readouterr().err
+    assert main(["search", "--fidelity", "1:9:3", "--rung-samples", "all", "--run-dir", str(tmp_path / "r")]) == 2
+    assert "2 rungs above the first" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
 
 
 def _simulated_run(path, seed=0, **kwargs):

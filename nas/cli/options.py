@@ -26,6 +26,11 @@ def positive_int(text: str) -> int:
     return value
 
 
+def sample_counts(text: str) -> tuple[int | None, ...]:
+    """An argparse type: comma-separated image counts, ``all`` for every image (``4000,all``)."""
+    return tuple(None if part.strip().lower() == "all" else positive_int(part.strip()) for part in text.split(","))
+
+
 def duration(text: str) -> float:
     """An argparse type: a time limit in seconds, or with a unit: ``90``, ``90s``, ``30m``, ``1.5h``."""
     scale = {"s": 1, "m": 60, "h": 3600}.get(text[-1:].lower(), None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .options import add_executor_options, duration, executor, positive_float, positive_int
+from .options import add_executor_options, duration, executor, positive_float, positive_int, sample_counts
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -62,6 +62,9 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
     search.add_argument("--fidelity", default=None, metavar="MIN:MAX:ETA",
                         help="multi-fidelity evolution, e.g. 1:9:3: every genome trains MIN epochs, the best 1/ETA "
                              "of a generation continue to MIN*ETA epochs, ... up to MAX (replaces --epochs)")
+    search.add_argument("--rung-samples", type=sample_counts, default=(), metavar="N,...",
+                        help="with --fidelity: training images at each rung above the first, 'all' for every one "
+                             "(e.g. 4000,all with 1:9:3); the first rung uses --max-train-samples")
     search.add_argument("--reevaluate", type=positive_int, default=0, metavar="K",
                         help="after the search, train the K best genomes again with other seeds and rank them on "
                              "the mean")
@@ -87,9 +90,10 @@ def _search(args: argparse.Namespace) -> int:
     from ..engine import evolve
     from ..training import Budget
 
+    growth = _rung_samples(args)
     dataset = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
     budget = Budget(epochs=args.epochs, max_train_samples=args.max_train_samples, max_params=args.max_params,
-                    max_flops=args.max_flops,
+                    max_flops=args.max_flops, samples_from_epoch=growth,
                     max_epoch_seconds=args.max_epoch_seconds, class_weighted=args.class_weights,
                     oversample=args.oversample,
                     seeding="genome" if args.seed_per_genome else "run")
@@ -113,6 +117,18 @@ def _search(args: argparse.Namespace) -> int:
                  epoch_budget=args.epoch_budget, timeout=args.timeout, callbacks=callbacks, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
+
+
+def _rung_samples(args: argparse.Namespace) -> tuple:
+    """``Budget.samples_from_epoch`` from ``--rung-samples`` and ``--fidelity``."""
+    from ..errors import ConfigError
+    from ..fidelity import Fidelity
+
+    if not args.rung_samples:
+        return ()
+    if args.fidelity is None:
+        raise ConfigError("--rung-samples needs --fidelity: it gives the training images of each rung above the first")
+    return Fidelity.parse(args.fidelity).samples_from_epoch(*args.rung_samples)
 
 
 def tensorboard_callbacks(wanted: bool, run_dir: str | None) -> tuple[Any, list]:
