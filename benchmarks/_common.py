@@ -1,5 +1,5 @@
 """Helpers shared by the benchmark scripts: quiet TensorFlow, RSS, machine description, writing results, the epochs a
-search spent."""
+search spent, a pick's retrained test scores."""
 from __future__ import annotations
 
 import json
@@ -35,3 +35,20 @@ def save(name: str, figures: dict) -> Path:
 def epochs_spent(run) -> int:
     """Epochs a search really trained (cache hits trained nothing; a promotion only its added epochs)."""
     return sum(int(r["metrics"].get("epochs") or 0) for r in run.evaluations if r["status"] != "cached")
+
+
+def test_scores(genome: dict, space, data, epochs: int, seeds: list[int]) -> dict:
+    """``genome`` trained on the whole training split for ``epochs`` once per seed in ``seeds``, each model scored
+    once on the test split: the lists of accuracy and balanced accuracy (one retrain is itself a noisy measurement)."""
+    import keras
+
+    from nas.training import Budget, balanced_accuracy, predict, train
+
+    accuracy, balanced = [], []
+    for seed in seeds:
+        model = train(genome, space=space, data=data, budget=Budget(epochs=epochs), seed=seed)
+        predicted = predict(model, data.x_test).argmax(axis=1)
+        keras.backend.clear_session()
+        accuracy.append(float((predicted == data.y_test).mean()))
+        balanced.append(balanced_accuracy(data.y_test, predicted))
+    return {"accuracy": accuracy, "balanced_accuracy": balanced}

@@ -3,7 +3,7 @@
 Hyperband pruner) and DEHB.
 
     python benchmarks/peers.py [--datasets digits,synthetic_lesions] [--seeds 5] [--epochs 48] [--max-fidelity 3]
-                               [--fixed-epochs 2] [--retrain-epochs 6] [--methods ...] [--ham PATH]
+                               [--fixed-epochs 2] [--retrain-epochs 6] [--retrain-seeds 3] [--methods ...] [--ham PATH]
 
 Every method searches the built-in "cnn" space, trains through the same code (nas.training.build/fit/score, the same
 seeded training subset, class weights and validation score) and stops starting trials once it has trained
@@ -11,14 +11,15 @@ seeded training subset, class weights and validation score) and stops starting t
 finishes, so a method can pass it by at most one trial). Multi-fidelity tools train between 1 and ``--max-fidelity``
 epochs per trial (factor 3); the others train ``--fixed-epochs`` per trial.
 
-The verdict: at a third, two thirds and all of the budget, the best genome found so far (by validation score, the rule
-the tools use; at the end, each tool's own choice) is trained again on the whole training split for
-``--retrain-epochs`` epochs with a fresh seed and scored once on the test split (accuracy; balanced accuracy for
-HAM10000). Writes benchmarks/results/peers.json after every run and benchmarks/results/peers.png at the end
-(``--output NAME``: NAME.json and NAME.png). peers.json holds the first run (nas-generational the reference of the
-wins), peers_bnfix.json the rerun after the batch-norm fix with aging with fidelity (``--seeds 3``; ``--reference``
-nas-aging-fidelity), peers_synthetic.json the synthetic lesions with aging+fidelity ended by its epoch budget
-(``--datasets synthetic_lesions --output peers_synthetic``).
+The verdict: at a third, two thirds and all of the budget, the best genome found so far (by validation score, the
+rule the tools use; at the end, each tool's own choice) is trained again on the whole training split for
+``--retrain-epochs`` epochs, once for each of ``--retrain-seeds`` fresh seeds (the same for every method; the
+results files before this option retrained once), and scored on the test split by the mean of those retrains
+(accuracy; balanced accuracy for HAM10000). Writes benchmarks/results/peers.json after every run and
+benchmarks/results/peers.png at the end (``--output NAME``: NAME.json and NAME.png). peers.json holds the first run
+(nas-generational the reference of the wins), peers_bnfix.json the rerun after the batch-norm fix with aging with
+fidelity (``--seeds 3``; ``--reference`` nas-aging-fidelity), peers_synthetic.json the synthetic lesions with
+aging+fidelity ended by its epoch budget (``--datasets synthetic_lesions --output peers_synthetic``).
 """
 from __future__ import annotations
 
@@ -33,10 +34,10 @@ import traceback
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, save  # noqa: E402
+from _common import RESULTS, save, test_scores  # noqa: E402
 
 import nas  # noqa: E402
-from nas.training import Budget, balanced_accuracy, predict, train  # noqa: E402
+from nas.training import Budget  # noqa: E402
 
 METHODS = ("random", "nas-generational", "nas-aging", "nas-aging-fidelity", "kt-hyperband", "kt-bayesian",
            "optuna-tpe-hyperband", "dehb")
@@ -126,18 +127,14 @@ def _peer(method: str, data, args, seed: int, objective: str, folder: str) -> tu
 
 
 def test_score(genome: dict, data, args, seed: int, cache: dict) -> float:
-    """The genome trained on the whole training split for --retrain-epochs with a fresh seed, scored once on the
-    test split (balanced accuracy where the data is imbalanced, else accuracy)."""
-    import keras
-
+    """The genome trained on the whole training split for --retrain-epochs, once per --retrain-seeds fresh seed (the
+    same ones for every method), and scored on the test split by the mean (balanced accuracy where the data is
+    imbalanced, else accuracy)."""
     key = nas.genome_hash(genome)
     if key not in cache:
-        model = train(genome, space=nas.space.builtin_space("cnn"), data=data,
-                      budget=Budget(epochs=args.retrain_epochs), seed=seed + 1000)
-        predicted = predict(model, data.x_test).argmax(axis=1)
-        cache[key] = (balanced_accuracy(data.y_test, predicted) if data.class_weighted
-                      else float((predicted == data.y_test).mean()))
-        keras.backend.clear_session()
+        scores = test_scores(genome, nas.space.builtin_space("cnn"), data, args.retrain_epochs,
+                             [seed + 1000 + k for k in range(args.retrain_seeds)])
+        cache[key] = statistics.fmean(scores["balanced_accuracy" if data.class_weighted else "accuracy"])
     return cache[key]
 
 
@@ -252,6 +249,8 @@ def main() -> None:
     parser.add_argument("--max-fidelity", type=int, default=3, help="most epochs of one multi-fidelity trial")
     parser.add_argument("--fixed-epochs", type=int, default=2, help="epochs of one trial of a fixed-budget method")
     parser.add_argument("--retrain-epochs", type=int, default=6)
+    parser.add_argument("--retrain-seeds", type=int, default=3,
+                        help="retrains of each pick, scored by their mean (the results files before it: 1)")
     parser.add_argument("--train-samples", type=int, default=None, help="Budget.max_train_samples of every trial")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--reference", default="nas-aging-fidelity",

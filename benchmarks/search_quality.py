@@ -22,7 +22,10 @@ fresh seeds (the same ones for every method) and scored on the test split by the
 validation score of a search is the maximum of many noisy scores and flatters whichever method drew more lottery
 tickets, and a single retrain is itself a noisy measurement. Results are saved after every seed to
 results/search_quality.json (``--output NAME``: results/NAME.json; ``--datasets synthetic_lesions --output
-search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran in another process).
+search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran in another process; the other
+modes were run later with ``--methods generational,generational-fidelity,aging --output
+search_quality_synthetic_modes`` and joined to it with ``--merge search_quality_synthetic,search_quality_synthetic_modes
+--output search_quality_synthetic``).
 """
 from __future__ import annotations
 
@@ -36,10 +39,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import RESULTS, epochs_spent, save  # noqa: E402
+from _common import RESULTS, epochs_spent, save, test_scores  # noqa: E402
 
 import nas  # noqa: E402
-from nas.training import balanced_accuracy, predict, train  # noqa: E402
 
 METHODS = ("random", "generational", "generational-fidelity", "aging", "aging-fidelity")
 
@@ -70,18 +72,11 @@ def search(method: str, data, args, seed: int, run_dir: str):
 
 def retrained(run, data, epochs: int, seeds: list[int]) -> dict:
     """The run's pick trained again once per seed (whole training split) and scored on the test split: the mean,
-    and each seed's score (one retrain is itself a noisy measurement)."""
-    import keras
-
-    accuracy, balanced = [], []
-    for seed in seeds:
-        model = train(run.best.genome, space=run.space, data=data, budget=nas.Budget(epochs=epochs), seed=seed)
-        predicted = predict(model, data.x_test).argmax(axis=1)
-        keras.backend.clear_session()
-        accuracy.append(float((predicted == data.y_test).mean()))
-        balanced.append(balanced_accuracy(data.y_test, predicted))
-    return {"test_accuracy": statistics.fmean(accuracy), "test_balanced_accuracy": statistics.fmean(balanced),
-            "test_accuracy_per_seed": accuracy}
+    and each seed's score."""
+    scores = test_scores(run.best.genome, run.space, data, epochs, seeds)
+    return {"test_accuracy": statistics.fmean(scores["accuracy"]),
+            "test_balanced_accuracy": statistics.fmean(scores["balanced_accuracy"]),
+            "test_accuracy_per_seed": scores["accuracy"]}
 
 
 def summary(rows: list[dict]) -> dict:
@@ -121,8 +116,8 @@ def run_seed(name: str, data, args, seed: int, tmp: str) -> dict:
 
 
 def merge(names: list[str], output: str) -> None:
-    """One results file from several processes' files (the same settings but for their seeds): runs by seed, a
-    seed in several files taken from the first."""
+    """One results file from several processes' files (the same settings but for their seeds or methods): runs by
+    seed, each method of a seed taken from the first file that has it."""
     parts = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
     sources = [source for name, part in zip(names, parts) for source in part["settings"].get("merged_from", [name])]
     figures: dict = {"settings": {**parts[0]["settings"], "merged_from": list(dict.fromkeys(sources))},
@@ -130,9 +125,11 @@ def merge(names: list[str], output: str) -> None:
     for part in parts:
         for name, result in part["datasets"].items():
             entry = figures["datasets"].setdefault(name, {"data": result["data"], "runs": []})
-            known = {r["seed"] for r in entry["runs"]}
-            entry["runs"] = sorted(entry["runs"] + [r for r in result["runs"] if r["seed"] not in known],
-                                   key=lambda r: r["seed"])
+            rows = {r["seed"]: r for r in entry["runs"]}
+            for run in result["runs"]:
+                row = rows.setdefault(run["seed"], {"seed": run["seed"]})
+                row.update({method: run[method] for method in run if method not in row})
+            entry["runs"] = sorted(rows.values(), key=lambda r: r["seed"])
             entry["summary"] = summary(entry["runs"])
             entry["seeds_finished"] = [r["seed"] for r in entry["runs"]]
     print(f"merged {', '.join(names)} into {save(output, figures)}")
