@@ -1,0 +1,116 @@
+"""The retrain noise behind benchmarks/ham10000.py's verdict: a search run's winner and the Table-1 CNN, each retrained
+with several seeds under the same budget and recipe on the run's own split, scored once per retrain on the test split;
+mean and standard error of each.
+
+    python benchmarks/ham10000_retrains.py --run-dir runs/bench-ham-growing --seeds 1,2 --epochs 20 --patience 5 \
+        --output ham10000_growing_retrains
+
+benchmarks/ham10000.py retrains each model once (the winner with its search seed, the Table-1 CNN with the run
+seed), and one retrain with early stopping on a noisy validation loss can keep an early epoch by accident. This
+script retrains both again with each of ``--seeds`` (the seed of weights, image order and augmentation), with the
+default recipe (the rare classes oversampled), the default augmentation, ``--epochs`` and ``--patience`` as
+ham10000.py did, and writes benchmarks/results/NAME.json. ``--merge ham10000_growing`` then trains nothing: it adds
+that ham10000.py results file's own retrain of each model to NAME.json (as seed "ham10000.py") and summarises all.
+ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_growing.json, for its winner.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import RESULTS, save  # noqa: E402
+from _ham_data import add_data_option, data_folder  # noqa: E402
+
+import nas  # noqa: E402
+from nas.augment import Augmentation  # noqa: E402
+from nas.report import evaluate_model  # noqa: E402
+from nas.retrain import fit, train_baseline  # noqa: E402
+
+
+def _searched(run: nas.Run, data, seed: int, args) -> tuple:
+    """The run's best genome built, compiled and trained with ``seed``."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    genome = run.space.repair(run.best.genome, data.input_shape)
+    model = run.space.build(genome, data.input_shape, data.num_classes)
+    run.space.compile(model, genome)
+    result = fit(model, data, epochs=args.epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
+                 patience=args.patience, label=f"searched seed {seed}", augmentation=Augmentation())
+    return model, result
+
+
+def _scored(model, result: dict, data, seconds: float) -> dict:
+    report = evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant)
+    return {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
+            "melanoma_recall": report["melanoma_sensitivity"], "epochs_run": result["epochs_run"],
+            "best_epoch": result["best_epoch"], "seconds": round(seconds, 1)}
+
+
+def _summary(rows: list[dict]) -> dict:
+    scores = [r["balanced_accuracy"] for r in rows]
+    return {"mean_balanced_accuracy": statistics.fmean(scores),
+            "standard_error": statistics.stdev(scores) / math.sqrt(len(scores)) if len(scores) > 1 else None,
+            "mean_melanoma_recall": statistics.fmean(r["melanoma_recall"] for r in rows)}
+
+
+def _merge(output: str, benchmark: str) -> None:
+    """Add the retrain of a ham10000.py results file to ``output``'s retrains, first, and summarise them all."""
+    figures = json.loads((RESULTS / f"{output}.json").read_text())
+    single = json.loads((RESULTS / f"{benchmark}.json").read_text())
+    for name, rows in figures["retrains"].items():
+        test, trained = single["test"][name], single[name]
+        rows[:] = [{"seed": "ham10000.py", "balanced_accuracy": test["balanced_accuracy"], "accuracy":
+                    test["accuracy"], "melanoma_recall": test["melanoma_recall"],
+                    "epochs_run": trained["epochs_run"], "seconds": trained["train_seconds"]},
+                   *[r for r in rows if r["seed"] != "ham10000.py"]]
+    figures.update(merged_from=benchmark, summary={k: _summary(v) for k, v in figures["retrains"].items()})
+    figures.pop("machine", None)
+    print(json.dumps(figures["summary"], indent=1), f"\nwritten to {save(output, figures)}")
+
+
+def main() -> None:
+    import keras
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", help="a search run folder of benchmarks/ham10000.py")
+    parser.add_argument("--seeds", default="1,2", help="comma-separated retrain seeds")
+    parser.add_argument("--epochs", type=int, default=20)
+    parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--output", required=True, help="results file name under benchmarks/results/")
+    parser.add_argument("--merge", metavar="NAME", help="train nothing: add the retrains of the ham10000.py results "
+                        "file NAME to --output's and summarise")
+    add_data_option(parser)
+    args = parser.parse_args()
+    if args.merge:
+        return _merge(args.output, args.merge)
+    if not args.run_dir:
+        parser.error("--run-dir is required (unless --merge)")
+    run = nas.load_run(args.run_dir)
+    data = nas.data.ham10000(data_folder(args), image_size=run.config["data"].get("image_size", 64),
+                             splits_file=Path(args.run_dir) / "splits.csv")
+    print(data.summary(), flush=True)
+    rows: dict[str, list[dict]] = {"searched": [], "table1": []}
+    for seed in (int(s) for s in args.seeds.split(",")):
+        for name in rows:
+            clock = time.perf_counter()
+            model, result = (_searched(run, data, seed, args) if name == "searched" else
+                             train_baseline("table1", data, epochs=args.epochs, patience=args.patience, seed=seed,
+                                            augmentation=Augmentation(), class_weighted=True))
+            rows[name].append({"seed": seed, **_scored(model, result, data, time.perf_counter() - clock)})
+            keras.backend.clear_session()
+            print(f"{name} seed {seed}: test balanced accuracy {rows[name][-1]['balanced_accuracy']:.4f}, "
+                  f"melanoma recall {rows[name][-1]['melanoma_recall']:.3f}", flush=True)
+            save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "epochs": args.epochs,
+                               "patience": args.patience, "retrains": rows,
+                               "summary": {k: _summary(v) for k, v in rows.items() if v}})
+
+
+if __name__ == "__main__":
+    main()
