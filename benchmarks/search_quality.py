@@ -22,10 +22,10 @@ fresh seeds (the same ones for every method) and scored on the test split by the
 validation score of a search is the maximum of many noisy scores and flatters whichever method drew more lottery
 tickets, and a single retrain is itself a noisy measurement. Results are saved after every seed to
 results/search_quality.json (``--output NAME``: results/NAME.json; ``--datasets synthetic_lesions --output
-search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran in another process; the other
-modes were run later with ``--methods generational,generational-fidelity,aging --output
-search_quality_synthetic_modes`` and joined to it with ``--merge search_quality_synthetic,search_quality_synthetic_modes
---output search_quality_synthetic``).
+search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran in another process; the other modes
+were run later with ``--methods generational,generational-fidelity,aging --output search_quality_synthetic_modes``
+(search_quality_synthetic_modes.json) and joined to it with ``--merge
+search_quality_synthetic,search_quality_synthetic_modes --output search_quality_synthetic``).
 """
 from __future__ import annotations
 
