@@ -42,8 +42,9 @@ class Budget:
         max_flops: genomes whose model needs more FLOPs for one image's forward pass (as :func:`nas.flops.model_flops`
             counts them: a multiply-accumulate is 2) are repaired or rejected before training. Parameters do not
             bound compute: a small conv net on large feature maps can be cheap in parameters and slow to train.
-        max_epoch_seconds: stop an evaluation early, as failed, when its first epoch, projected from the time of its
-            first batches, would take longer than this (:mod:`nas.epochtime`). Unlike ``max_params`` and
+        max_epoch_seconds: stop an evaluation early, as failed, when its first epoch (and the first epoch on each
+            larger image count of ``samples_from_epoch``), projected from the time of its first batches, would take
+            longer than this (:mod:`nas.epochtime`). Unlike ``max_params`` and
             ``max_flops`` it bounds what training costs on this machine, and like any measured time it depends on the
             machine and its load: a search with it repeats only on the same machine under the same load.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000); None (the
@@ -243,7 +244,7 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
                                 verbose=0, callbacks=[*guards, *callbacks])
         except TooSlowError:
             info.update(train_seconds=round(time.perf_counter() - clock, 3), epochs=len(losses),
-                        train_samples=samples, train_loss=losses[-1] if losses else None)
+                        train_samples=samples, train_loss=float(losses[-1]) if losses else None)
             raise
         trained = history.history.get("loss", [])
         losses += trained
