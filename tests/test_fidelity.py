@@ -99,6 +99,19 @@ def test_training_images_grow_with_the_rungs(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_search_with_rung_samples_trains_each_rung_on_its_images(tmp_path):
+    """nas search --rung-samples end to end (real training, inline): the first rung trains on --max-train-samples,
+    a promotion on the whole training split, and config.json keeps the schedule for resume."""
+    run_dir = tmp_path / "run"
+    assert main(["search", "--data", "synthetic:200", "--image-size", "8", "--population", "3", "--generations", "1",
+                 "--fidelity", "1:3:3", "--max-train-samples", "40", "--rung-samples", "all", "--executor", "inline",
+                 "--run-dir", str(run_dir), "--quiet"]) == 0
+    run = nas.load_run(run_dir)
+    samples = {(r["rung"], r["metrics"]["train_samples"]) for r in run.evaluations if r["status"] == "ok"}
+    assert samples == {(0, 40), (1, len(nas.data.parse("synthetic:200", image_size=8, seed=0).y_train))}
+    assert Budget.from_dict(run.config["budget"]).samples_from_epoch == ((2, None),)
+
+
 def _simulated_run(path, seed=0, **kwargs):
     return nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=9, generations=3,
                       seed=seed, fidelity="1:9:3", executor=InlineExecutor(evaluate=simulate), run_dir=path,
