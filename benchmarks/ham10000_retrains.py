@@ -11,7 +11,8 @@ script retrains both again with each of ``--seeds`` (the seed of weights, image 
 default recipe (the rare classes oversampled), the default augmentation, ``--epochs`` and ``--patience`` as
 ham10000.py did, and writes benchmarks/results/NAME.json. ``--merge ham10000_growing`` then trains nothing: it adds
 that ham10000.py results file's own retrain of each model to NAME.json (as seed "ham10000.py") and summarises all.
-ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_growing.json, for its winner.
+ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_growing.json, for its winner;
+ham10000_growing_patience10.json seed 1 with ``--patience 10``, to see whether a later stop changes the comparison.
 """
 from __future__ import annotations
 
