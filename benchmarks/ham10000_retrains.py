@@ -12,7 +12,8 @@ default recipe (the rare classes oversampled), the default augmentation, ``--epo
 ham10000.py did, and writes benchmarks/results/NAME.json. ``--merge ham10000_growing`` then trains nothing: it adds
 that ham10000.py results file's own retrain of each model to NAME.json (as seed "ham10000.py") and summarises all.
 ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_growing.json, for its winner;
-ham10000_growing_patience10.json seed 1 with ``--patience 10``, to see whether a later stop changes the comparison.
+ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whether a later stop changes the comparison.
+An existing NAME.json of the same run, epochs and patience is extended: the seeds it holds are kept, not trained again.
 """
 from __future__ import annotations
 
@@ -76,6 +77,18 @@ def _merge(output: str, benchmark: str) -> None:
     print(json.dumps(figures["summary"], indent=1), f"\nwritten to {save(output, figures)}")
 
 
+def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
+    """The retrains ``--output`` already holds for this run, budget and patience (more seeds extend a file), or none."""
+    path = RESULTS / f"{args.output}.json"
+    if not path.exists():
+        return {"searched": [], "table1": []}
+    earlier = json.loads(path.read_text())
+    settings = ("run_dir", "epochs", "patience")
+    if earlier.get("genome_hash") != genome_hash or any(earlier.get(k) != getattr(args, k) for k in settings):
+        sys.exit(f"{path} holds retrains of another run, budget or patience; choose another --output")
+    return earlier["retrains"]
+
+
 def main() -> None:
     import keras
 
@@ -97,9 +110,12 @@ def main() -> None:
     data = nas.data.ham10000(data_folder(args), image_size=run.config["data"].get("image_size", 64),
                              splits_file=Path(args.run_dir) / "splits.csv")
     print(data.summary(), flush=True)
-    rows: dict[str, list[dict]] = {"searched": [], "table1": []}
+    rows = _earlier_rows(args, run.best.genome_hash)
     for seed in (int(s) for s in args.seeds.split(",")):
         for name in rows:
+            if any(r["seed"] == seed for r in rows[name]):
+                print(f"{name} seed {seed}: already in {args.output}.json, kept", flush=True)
+                continue
             clock = time.perf_counter()
             model, result = (_searched(run, data, seed, args) if name == "searched" else
                              train_baseline("table1", data, epochs=args.epochs, patience=args.patience, seed=seed,

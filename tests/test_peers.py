@@ -14,6 +14,7 @@ import nas
 from nas.peers import BudgetSpent, Trainer, genome_from
 from nas.peers import dehb as nas_dehb
 from nas.peers import keras_tuner as nas_kt
+from nas.objectives import WORST
 from nas.peers import optuna as nas_optuna
 
 optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -157,6 +158,31 @@ def test_optuna_tpe_with_hyperband_pruner_counts_the_epochs_of_pruned_trials(dig
     assert sum(t["epochs"] for t in ok) == sum(len(t.intermediate_values) for t in study.trials)
     best = nas_optuna.best_genome(study, trainer)
     assert trainer.space.hash(best) in {t["genome_hash"] for t in ok}
+
+
+def test_optuna_nsga2_on_accuracy_and_parameters_returns_the_recorded_metrics_and_a_true_front(digits8):
+    names = ("val_accuracy", "-params")
+    trainer = Trainer("cnn", digits8, nas.Budget(epochs=1, max_train_samples=200, max_params=20_000), max_epochs=6,
+                      tool="optuna-nsga2")
+    assert nas_optuna.directions(names) == ["maximize", "minimize"]
+    study = optuna.create_study(directions=nas_optuna.directions(names),
+                                sampler=optuna.samplers.NSGAIISampler(population_size=4, seed=0))
+    with pytest.raises(BudgetSpent):
+        study.optimize(nas_optuna.objectives(trainer, names), n_trials=50)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == len(trainer.trials) == len(study.trials) - 1 >= 6  # the last one found the budget spent
+    for trial, record in zip(done, trainer.trials):
+        if record["status"] == "ok":
+            params = trainer.space.count_params(record["genome"], digits8.input_shape, digits8.num_classes)
+            assert trial.values == [record["score"], params] and record["metrics"]["flops"] > 0
+        else:  # over max_params: the worst value of both objectives, as nas gives a failed evaluation
+            assert record["status"] == "rejected" and trial.values == [-WORST, WORST]
+    front = nas_optuna.pareto_genomes(study, trainer)
+    points = {t["genome_hash"]: (t["score"], t["metrics"]["params"]) for t in trainer.trials if t["status"] == "ok"}
+    chosen = [points[trainer.space.hash(genome)] for genome in front]
+    assert chosen and all(not (a[0] >= b[0] and a[1] <= b[1] and a != b) for a in points.values() for b in chosen)
+    with pytest.raises(nas.ConfigError, match="objectives \\['train_seconds'\\]: a peer trial records"):
+        nas_optuna.objectives(trainer, ("val_accuracy", "-train_seconds"))
 
 
 def test_dehb_trains_each_job_for_its_fidelity_until_the_limit(digits8, tmp_path):

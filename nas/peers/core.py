@@ -16,6 +16,7 @@ from ..data import coerce
 from ..engine.admission import Admission
 from ..errors import ConfigError, InvalidGenomeError, NasError
 from ..space import SearchSpace, genome_hash, resolve_space
+from ..flops import model_flops
 from ..training import Budget, NaNLossError, fit, score
 from ..training import build as build_model
 
@@ -131,7 +132,8 @@ class Trainer:
         ``on_epoch(epoch, metrics)`` (if given) sees the validation metrics after each epoch (also written into the
         Keras logs, where Keras Tuner's checkpointing reads them) and returns True to stop training there (a pruned
         trial). ``callbacks`` are Keras callbacks run after the scoring. Returns the metrics of the last epoch
-        trained, with ``status`` ("ok", "failed" or "pruned").
+        trained (with the model's ``params`` and ``flops``, for a tool that minimises them too), with ``status``
+        ("ok", "failed" or "pruned").
         """
         import keras
 
@@ -154,6 +156,7 @@ class Trainer:
             message = str(failure) if isinstance(failure, NaNLossError) else f"{type(failure).__name__}: {failure}"
             status, error, state["metrics"] = "failed", message[:500], {self.objective: 0.0}
         status = "pruned" if state["pruned"] and status == "ok" else status
+        state["metrics"].update(params=int(model.count_params()), flops=model_flops(model))
         self.trials.append(self._record(genome, info.get("epochs", 0), initial_epoch + info.get("epochs", 0),
                                         state["metrics"], status, error, clock))
         return {**state["metrics"], "status": status}
