@@ -13,7 +13,9 @@ ham10000.py did, and writes benchmarks/results/NAME.json. ``--merge ham10000_gro
 that ham10000.py results file's own retrain of each model to NAME.json (as seed "ham10000.py") and summarises all.
 ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_growing.json, for its winner;
 ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whether a later stop changes the comparison.
-An existing NAME.json of the same run, epochs and patience is extended: the seeds it holds are kept, not trained again.
+Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
+genomes' scores at one rung and the next). An existing NAME.json of the same run, epochs and patience is extended:
+the seeds it holds are kept, not trained again.
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 from nas.augment import Augmentation  # noqa: E402
+from nas.ranking import rung_agreement  # noqa: E402
 from nas.report import evaluate_model  # noqa: E402
 from nas.retrain import fit, train_baseline  # noqa: E402
 
@@ -75,6 +78,15 @@ def _merge(output: str, benchmark: str) -> None:
     figures.update(merged_from=benchmark, summary={k: _summary(v) for k, v in figures["retrains"].items()})
     figures.pop("machine", None)
     print(json.dumps(figures["summary"], indent=1), f"\nwritten to {save(output, figures)}")
+
+
+def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
+    """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung)."""
+    agreement = [{k: a[k] for k in ("from_rung", "rung", "k", "kendall_tau", "concordant", "discordant")}
+                 for a in rung_agreement(run.evaluations, run.objectives[0])]
+    save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "epochs": args.epochs,
+                       "patience": args.patience, "rung_agreement": agreement, "retrains": rows,
+                       "summary": {k: _summary(v) for k, v in rows.items() if v}})
 
 
 def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
@@ -124,9 +136,8 @@ def main() -> None:
             keras.backend.clear_session()
             print(f"{name} seed {seed}: test balanced accuracy {rows[name][-1]['balanced_accuracy']:.4f}, "
                   f"melanoma recall {rows[name][-1]['melanoma_recall']:.3f}", flush=True)
-            save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "epochs": args.epochs,
-                               "patience": args.patience, "retrains": rows,
-                               "summary": {k: _summary(v) for k, v in rows.items() if v}})
+            _write(args, run, rows)
+    _write(args, run, rows)
 
 
 if __name__ == "__main__":

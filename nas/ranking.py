@@ -4,7 +4,8 @@ A search scores each genome after a short training; ``nas retrain --top-k K`` tr
 :func:`kendall_tau_b` is Kendall's tau-b (the version corrected for ties); :func:`proxy_rank_correlation` applies it to
 the (search value, retrained value) pairs of the top K and :func:`describe` writes the one line that the console and
 ``final/report.md`` show. The tau is None (null in JSON) when it says nothing: under :data:`MIN_GENOMES` genomes, or
-when one side gives every genome the same value.
+when one side gives every genome the same value. :func:`rung_agreement` asks the same of a multi-fidelity search's
+own rungs: did the genomes promoted from one rung keep their order at the next?
 
 Example:
     >>> kendall_tau_b([0.5, 0.6, 0.7], [0.70, 0.80, 0.75])
@@ -20,7 +21,7 @@ from numpy.typing import ArrayLike
 
 from .errors import DataError
 
-__all__ = ["MIN_GENOMES", "kendall_tau_b", "proxy_rank_correlation", "describe"]
+__all__ = ["MIN_GENOMES", "kendall_tau_b", "proxy_rank_correlation", "describe", "rung_agreement"]
 
 #: With two genomes the tau is +1 or -1 whatever the scores, so fewer than three leave it undefined.
 MIN_GENOMES = 3
@@ -94,3 +95,26 @@ def describe(correlation: Mapping[str, Any]) -> str:
             f"{correlation['concordant']} of {compared} pairs of genomes alike, {correlation['discordant']} the "
             f"opposite way); a tau near 0 or negative means that the short-training fitness ranked these genomes "
             f"unlike training to convergence, so the search's choice among them is not to be trusted.")
+
+
+def rung_agreement(evaluations: Sequence[Mapping[str, Any]], metric: str) -> list[dict[str, Any]]:
+    """For each rung a multi-fidelity search promoted genomes to: the rank correlation (as
+    :func:`proxy_rank_correlation`, with ``from_rung`` and ``rung``) between the first objective of each promoted
+    genome at the rung below and at this one, from the run's evaluation records (``rung``, ``promoted_from``,
+    ``fitness``).
+
+    Only promoted genomes count, the best 1/eta of the rung below, so the scores span a narrow range and the tau
+    understates how well the lower rung ranks the whole population; a tau near 0 still says that the lower rung
+    cannot tell the promoted genomes apart. Replicates and failed evaluations are left out."""
+    by_index = {record.get("index"): record for record in evaluations}
+    pairs: dict[tuple[int, int], list[tuple[float, float]]] = {}
+    for record in evaluations:
+        below = by_index.get(record.get("promoted_from"))
+        if (record.get("status") != "ok" or "replicate" in record or below is None or below.get("status") != "ok"
+                or not record.get("fitness") or not below.get("fitness")):
+            continue
+        if record["fitness"][0] is not None and below["fitness"][0] is not None:
+            rungs = (int(below.get("rung", 0)), int(record.get("rung", 0)))
+            pairs.setdefault(rungs, []).append((below["fitness"][0], record["fitness"][0]))
+    return [{"from_rung": low, "rung": high, **proxy_rank_correlation(pairs[low, high], metric)}
+            for low, high in sorted(pairs)]

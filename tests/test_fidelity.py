@@ -14,6 +14,7 @@ import pytest
 import nas
 from nas.cli import main
 from nas.errors import ConfigError
+from nas.ranking import rung_agreement
 from nas.executors import InlineExecutor
 from nas.fidelity import Fidelity
 from nas.space import resolve_space
@@ -249,6 +250,12 @@ def test_reevaluation_ranks_the_top_genomes_on_the_mean_over_seeds_and_resumes_e
     shown = subprocess.run([sys.executable, "-m", "nas", "runs", "show", str(reference.path)], capture_output=True,
                            text=True, timeout=120).stdout
     assert "evaluation noise" in shown and result["ranking"][0] in shown.split("evaluation noise")[1]
+    agreement = rung_agreement(reference.evaluations, "val_accuracy")
+    promoted = [r["rung"] for r in reference.evaluations if r.get("operator") == "promotion" and "replicate" not in r]
+    assert [(a["from_rung"], a["rung"], a["k"]) for a in agreement] == [(0, 1, promoted.count(1)),
+                                                                        (1, 2, promoted.count(2))]
+    assert all(f"rung {a['from_rung']} -> {a['rung']} {a['kendall_tau']:.2f} over {a['k']} genomes" in shown
+               for a in agreement)
 
 
 def test_reevaluation_resumes_without_training_a_replicate_twice(tmp_path):

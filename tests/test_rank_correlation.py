@@ -6,7 +6,7 @@ import math
 import pytest
 
 from nas.errors import DataError
-from nas.ranking import describe, kendall_tau_b, proxy_rank_correlation
+from nas.ranking import describe, kendall_tau_b, proxy_rank_correlation, rung_agreement
 
 
 def test_perfect_and_reversed_agreement():
@@ -67,3 +67,21 @@ def test_an_undefined_tau_is_null_and_the_line_says_why(pairs, reason):
     line = describe(correlation)
     assert line.startswith(f"Proxy-to-final rank correlation over the top {len(pairs)}: undefined (")
     assert reason in line and "tau-b =" not in line
+
+
+def test_rung_agreement_pairs_each_promotion_with_the_record_it_came_from():
+    def record(index, rung, score, promoted_from=None, **extra):
+        return {"index": index, "rung": rung, "fitness": [score], "status": "ok", "promoted_from": promoted_from,
+                **extra}
+
+    evaluations = [record(0, 0, 0.1), record(1, 0, 0.2), record(2, 0, 0.3), record(3, 0, 0.4),
+                   record(4, 1, 0.5, 1), record(5, 1, 0.7, 2), record(6, 1, 0.6, 3),  # rung 0 -> 1: 2 of 3 pairs alike
+                   record(7, 1, 0.9, 0, status="failed"),  # a failed promotion says nothing
+                   record(8, 1, 0.1, 3, replicate=1),  # a replicate is not a promotion
+                   record(9, 2, 0.8, 5), record(10, 2, 0.9, 6)]  # two genomes: undefined
+    agreement = rung_agreement(evaluations, "val_accuracy")
+    assert [(a["from_rung"], a["rung"], a["k"]) for a in agreement] == [(0, 1, 3), (1, 2, 2)]
+    assert agreement[0]["pairs"] == [[0.2, 0.5], [0.3, 0.7], [0.4, 0.6]]
+    assert agreement[0]["kendall_tau"] == pytest.approx(1 / 3) and agreement[0]["concordant"] == 2
+    assert agreement[1]["kendall_tau"] is None and "at least 3" in agreement[1]["undefined"]
+    assert rung_agreement([record(0, 0, 0.1)], "val_accuracy") == []

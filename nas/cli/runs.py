@@ -106,6 +106,17 @@ def _runs_show(args: argparse.Namespace) -> int:
         return 0
 
 
+def _show_rung_agreement(run: Any) -> None:
+    from ..ranking import rung_agreement
+
+    agreement = [a for a in rung_agreement(run.evaluations, run.objectives[0]) if a["kendall_tau"] is not None]
+    if agreement:
+        print("rungs      a promoted genome's rank kept from the rung below (Kendall tau-b of "
+              f"{run.objectives[0]}): " + ", ".join(f"rung {a['from_rung']} -> {a['rung']} {a['kendall_tau']:.2f} over "
+                                                    f"{a['k']} genomes" for a in agreement)
+              + "; near 0: the lower rung could not tell the genomes it promoted apart")
+
+
 def _show(run: Any) -> None:
     from ..progress import Reporter
 
@@ -122,6 +133,7 @@ def _show(run: Any) -> None:
         rungs = [r.get("rung", 0) for r in run.evaluations if "replicate" not in r]
         print(f"fidelity   rungs of {fidelity['min_epochs']}..{fidelity['max_epochs']} epochs, eta {fidelity['eta']}: "
               + ", ".join(f"{rungs.count(n)} evaluation(s) at rung {n}" for n in sorted(set(rungs))))
+        _show_rung_agreement(run)
     if config.get("epoch_budget"):
         spent = run.generations[-1].get("epoch_budget_spent") if run.generations else None
         print(f"epochs     budget {config['epoch_budget']}: "
