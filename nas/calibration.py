@@ -6,6 +6,8 @@ sharpens an under-confident one, and the arg-max never moves. :func:`fit_tempera
 negative log-likelihood of the validation labels; ``nas retrain`` stores it in ``final/calibration.json``
 (:data:`CALIBRATION_FILE`), where ``nas evaluate`` and ``nas serve`` find it (:func:`read_calibration`).
 
+It may also hold a recall floor, a decision rule that names a class more readily (:mod:`nas.decision`).
+
 The same file holds the clinic's operating point: the highest threshold on the calibrated P(malignant) (the summed
 probability of the malignant classes) that still finds the target share of the validation split's malignant lesions
 (:func:`choose_threshold`, default :data:`DEFAULT_TARGET_SENSITIVITY`). :func:`calibrate` fits both on one split;
@@ -29,6 +31,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from numpy.typing import ArrayLike
 
+from .decision import fit_recall_floors, floor_report
 from .errors import ConfigError, DataError
 
 __all__ = ["CALIBRATION_FILE", "DEFAULT_TARGET_SENSITIVITY", "TEMPERATURE_RANGE", "apply_temperature", "calibrate",
@@ -196,18 +199,19 @@ def _operating_point(y: np.ndarray, calibrated: np.ndarray, class_names: Sequenc
 
 def calibrate(y: ArrayLike, probabilities: ArrayLike, class_names: Sequence[str], *,
               malignant: Sequence[str] | None = None, target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY,
-              split: str = "validation") -> dict:
+              split: str = "validation", recall_floors: Mapping[str, float] | None = None) -> dict:
     """Fit the temperature and choose the operating point on one split (``nas retrain``: the validation split).
 
     The operating point is :func:`choose_threshold` on the calibrated P(malignant), the summed probability of the
     malignant classes (:func:`nas.report.malignant_columns`: ``malignant``, or mel, bcc and akiec for HAM10000's
-    classes), for ``target_sensitivity``.
+    classes), for ``target_sensitivity``. ``recall_floors`` (``{class name: fraction}``, optional) fits a decision
+    rule on the calibrated probabilities: :func:`nas.decision.fit_recall_floors`.
 
     Returns:
         What ``final/calibration.json`` holds: ``temperature``, ``fitted_on`` (``{"split", "n_images"}``),
         ``validation`` (``{"nll_before", "nll_after", "ece_before", "ece_after"}`` on that split),
         ``operating_point`` (:func:`choose_threshold`'s dict plus ``malignant_classes``, or None) and ``notes``
-        (why there is no operating point).
+        (why there is no operating point), ``recall_floors`` (the fitted rule, or None).
     """
     target = check_target_sensitivity(target_sensitivity)
     p = _probabilities(probabilities)
@@ -218,9 +222,10 @@ def calibrate(y: ArrayLike, probabilities: ArrayLike, class_names: Sequence[str]
     if not TEMPERATURE_RANGE[0] * 1.01 < temperature < TEMPERATURE_RANGE[1] / 1.01:
         notes.insert(0, f"the temperature stopped at the end of its range {TEMPERATURE_RANGE}: on the {split} split "
                         f"the model's confidence tells little about whether it is right; check its training")
+    floors = fit_recall_floors(labels, calibrated, class_names, recall_floors) if recall_floors else None
     return {"temperature": temperature, "fitted_on": {"split": split, "n_images": len(p)},
             "validation": {**_fit_figures(labels, p, "before"), **_fit_figures(labels, calibrated, "after")},
-            "operating_point": point, "notes": notes}
+            "operating_point": point, "notes": notes + (floors["notes"] if floors else []), "recall_floors": floors}
 
 
 def calibration_report(y: ArrayLike, probabilities: ArrayLike, calibration: Mapping,
@@ -233,7 +238,8 @@ def calibration_report(y: ArrayLike, probabilities: ArrayLike, calibration: Mapp
         (the model's probabilities, then temperature-scaled), ``reliability`` (``{"before", "after"}``, each
         :func:`nas.report.reliability_bins`), ``operating_point`` (``threshold``, ``target_sensitivity``,
         ``malignant_classes``, ``validation_sensitivity`` and ``validation_specificity`` where it was chosen, and
-        :func:`rates_at` on these images; None without one) and ``notes``.
+        :func:`rates_at` on these images; None without one), ``recall_floors`` (:func:`nas.decision.floor_report`
+        on these images, when the calibration has a rule) and ``notes``.
     """
     from .report import CALIBRATION_BINS, malignant_columns, reliability_bins
 
@@ -255,4 +261,7 @@ def calibration_report(y: ArrayLike, probabilities: ArrayLike, calibration: Mapp
             notes.append("no malignant image here: the operating point's sensitivity is undefined")
         point = {key: point[key] for key in ("threshold", "target_sensitivity", "malignant_classes")} | {
             "validation_sensitivity": point["sensitivity"], "validation_specificity": point["specificity"], **figures}
+    floors = calibration.get("recall_floors")
+    if floors:
+        block["recall_floors"] = floor_report(labels, calibrated, class_names, floors)
     return block | {"operating_point": point or None, "notes": notes}

@@ -24,7 +24,8 @@ Keys of the report dict (and of ``report.json``); every rate is a fraction in [0
   probabilities before and after temperature scaling (:func:`nas.calibration.calibration_report`), ``{"temperature",
   "fitted_on": {"split", "n_images"}, "bins", "ece_before", "ece_after", "nll_before", "nll_after", "reliability":
   {"before", "after"}, "operating_point", "notes"}``. ``reliability`` holds :func:`reliability_bins` (the data of
-  ``reliability.png``); ``operating_point`` is None, or ``{"threshold", "target_sensitivity", "malignant_classes",
+  ``reliability.png``); ``recall_floors`` (only with a rule: :func:`nas.decision.floor_report`); ``operating_point``
+  is None, or ``{"threshold", "target_sensitivity", "malignant_classes",
   "validation_sensitivity", "validation_specificity", "sensitivity", "specificity", "n_positive", "n_negative"}``: the
   threshold on the calibrated P(malignant) chosen on the validation split, and the sensitivity and specificity it
   gives on these images. The other keys score the model's own probabilities (temperature scaling moves no arg-max).
@@ -352,7 +353,23 @@ def _calibration_lines(block: Mapping) -> list[str]:
                   f"{_percent(point['validation_specificity'])}). On this split: sensitivity "
                   f"**{_percent(point['sensitivity'])}**, specificity **{_percent(point['specificity'])}** "
                   f"({point['n_positive']} malignant, {point['n_negative']} benign images)."]
+    if block.get("recall_floors"):
+        lines += _floor_lines(block["recall_floors"])
     return lines + ([""] + [f"- {note}" for note in block["notes"]] if block.get("notes") else [])
+
+
+def _floor_lines(floors: Mapping) -> list[str]:
+    """The recall floors paragraph and table of ``report.md`` (:func:`nas.decision.floor_report`'s block)."""
+    lines = ["", "**Recall floors**: before the arg-max, each class below gets an offset on its log-probability, the "
+             "smallest that finds the floor's share of it on the validation split. The figures above are the plain "
+             "arg-max's; with the rule, on this split:", "",
+             "| class | floor | offset | validation recall | recall before | recall after |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| {name} | {_percent(floor)} | {floors['offsets'][name]:.2f} | "
+              f"{_percent(floors['validation_recall'][name])} | {_percent(floors['recall_before'][name])} | "
+              f"{_percent(floors['recall_after'][name])} |" for name, floor in floors["floors"].items()]
+    return lines + ["", f"Balanced accuracy: {_number(floors['balanced_accuracy_before'])} without the rule, "
+                        f"**{_number(floors['balanced_accuracy_after'])}** with it."]
 
 
 def _confusion_png(report: Mapping) -> bytes:

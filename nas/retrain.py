@@ -16,12 +16,13 @@ import io
 import os
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from .augment import Augmentation, pipeline
 from .calibration import CALIBRATION_FILE, DEFAULT_TARGET_SENSITIVITY, check_target_sensitivity
+from .decision import parse_recall_floors
 from .errors import ConfigError
 from .recipe import Recipe
 from .runs.writer import RunFolder, default_run_dir
@@ -136,14 +137,15 @@ def _test_report(model, data, robustness: bool = False) -> dict:
     return report
 
 
-def _calibrate(model, data, target_sensitivity: float) -> tuple[dict, dict]:
-    """The temperature and operating point fitted on the validation split (``final/calibration.json``), and how they
-    do on the test split (the report's ``calibration`` block): :mod:`nas.calibration`."""
+def _calibrate(model, data, target_sensitivity: float, recall_floors: dict) -> tuple[dict, dict]:
+    """The temperature, operating point and recall floors fitted on the validation split (``final/calibration.json``),
+    and how they do on the test split (the report's ``calibration`` block): :mod:`nas.calibration`."""
     from .calibration import calibrate, calibration_report
     from .training import predict
 
     calibration = calibrate(data.y_val, predict(model, data.x_val), data.class_names,
-                            malignant=data.malignant or None, target_sensitivity=target_sensitivity)
+                            malignant=data.malignant or None, target_sensitivity=target_sensitivity,
+                            recall_floors=recall_floors)
     return calibration, calibration_report(data.y_test, predict(model, data.x_test), calibration, data.class_names)
 
 
@@ -344,7 +346,7 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
             class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None,
             ensemble: bool = False, target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY,
-            robustness: bool = True) -> dict:
+            robustness: bool = True, recall_floors: str | Mapping[str, float] | None = None) -> dict:
     """Retrain a run's best genome (or each of its ``top_k``), calibrate it, report on the test split, write
     ``final/``.
 
@@ -362,6 +364,10 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
         class_weighted: balance the classes as the recipe says (False: no class balancing at all).
         target_sensitivity: the malignant sensitivity the operating point is chosen for on the validation split
             (:func:`nas.calibration.choose_threshold`), in (0, 1].
+        recall_floors: ``{class: fraction}`` or ``"mel=0.6"``: a decision rule fitted on the validation split that
+            names each of these classes more readily until it finds that share of them there
+            (:mod:`nas.decision`); stored in ``final/calibration.json``, scored in the report's ``calibration``
+            block. The report's other figures stay those of the plain arg-max.
         robustness: also score the final model on the test split under camera-like shifts (:mod:`nas.shifts`: the
             report's ``robustness`` and a table in ``report.md``).
         verbose: print one line per epoch.
@@ -393,6 +399,7 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
 
     run = run if isinstance(run, Run) else Run(run)
     config = run.config
+    floors = parse_recall_floors(recall_floors, config["class_names"])
     candidates = _top(run, top_k, ensemble)
     dataset = run.dataset(data)
     if list(dataset.class_names) != list(config["class_names"]):
@@ -404,7 +411,7 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
                                                      verbose=verbose, recipe=recipe, ensemble=ensemble)
     best["report"] = report = _test_report(model, dataset, robustness)
     members = nas_ensemble.record(model, list(trained.values()), dataset) if ensemble else None
-    calibration, report["calibration"] = _calibrate(model, dataset, target_sensitivity)
+    calibration, report["calibration"] = _calibrate(model, dataset, target_sensitivity, floors)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)
     files = [folder.save_model(f"{FINAL}/model.keras", model), folder.write_json(CALIBRATION_FILE, calibration)]
     del model

@@ -15,12 +15,13 @@ import nas
 from nas import cli, serve
 from nas.calibration import (CALIBRATION_FILE, apply_temperature, calibrate, calibration_report, choose_threshold,
                              fit_temperature, rates_at, read_calibration)
+from nas.decision import decide, fit_recall_floors
 from nas.errors import ConfigError, DataError
 from nas.images import read_image
 from nas.report import classification_report, expected_calibration_error, malignant_columns, write_report
 from nas.retrain import retrain
 from nas.shifts import shift, shift_names
-from nas.training import predict
+from nas.training import balanced_accuracy, predict
 
 HAM = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
 
@@ -169,14 +170,15 @@ def test_report_with_a_calibration_block(tmp_path):
 # -- retrain and the web page ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory):
-    """A tiny searched run retrained by ``nas retrain --target-sensitivity 0.8``, and what the command printed."""
+    """A tiny searched run retrained by ``nas retrain --target-sensitivity 0.8 --recall-floor mel=0.7``, and what the
+    command printed."""
     run = nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=2, generations=1,
                      executor="inline", run_dir=tmp_path_factory.mktemp("calibration") / "run", seed=0,
                      verbose=False)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         status = cli.main(["retrain", str(run.path), "--epochs", "1", "--quiet",
-                           "--target-sensitivity", "0.8"])
+                           "--target-sensitivity", "0.8", "--recall-floor", "mel=0.7"])
     assert status == 0
     return nas.load_run(run.path), out.getvalue()
 
@@ -211,6 +213,26 @@ def test_retrain_writes_the_calibration_and_the_reports_figures(retrained):
     assert f"operating point: P(malignant) >= {point['threshold']:.4f}" in printed
 
 
+def test_retrain_fits_the_recall_floor_on_validation_and_scores_it_on_test(retrained):
+    run, printed = retrained
+    data, model = run.dataset(), run.model()
+    calibration = read_calibration(run.path)
+    rule = calibration["recall_floors"]
+    validation = apply_temperature(predict(model, data.x_val), calibration["temperature"])
+    assert rule == fit_recall_floors(data.y_val, validation, data.class_names, {"mel": 0.7})
+    mel = list(data.class_names).index("mel")
+    reached = np.mean(decide(validation, data.class_names, rule["offsets"])[data.y_val == mel] == mel)
+    assert rule["recall"]["mel"] == pytest.approx(reached) and (reached >= 0.7 or rule["notes"])
+    block = json.loads((run.path / "final" / "report.json").read_text())["calibration"]["recall_floors"]
+    test = apply_temperature(predict(model, data.x_test), calibration["temperature"])
+    after = decide(test, data.class_names, rule["offsets"])
+    assert block["recall_after"]["mel"] == pytest.approx(np.mean(after[data.y_test == mel] == mel))
+    assert block["balanced_accuracy_after"] == pytest.approx(balanced_accuracy(data.y_test, after))
+    assert block["recall_before"]["mel"] == pytest.approx(np.mean(test.argmax(axis=1)[data.y_test == mel] == mel))
+    assert "**Recall floors**" in (run.path / "final" / "report.md").read_text()
+    assert f"recall floors (fitted on validation): mel >= 0.7 (log offset {rule['offsets']['mel']})" in printed
+
+
 def test_retrain_reports_the_final_model_under_camera_like_shifts(retrained):
     run, printed = retrained
     data = run.dataset()
@@ -231,6 +253,8 @@ def test_a_bad_target_sensitivity_stops_retrain_before_training(retrained, capsy
     assert "the target sensitivity must be a number in (0, 1]" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="target sensitivity"):
         retrain(run.path, target_sensitivity=0)
+    assert cli.main(["retrain", str(run.path), "--recall-floor", "melanoma=0.6"]) == 2
+    assert "recall floor for 'melanoma': the model's classes are akiec, bcc" in capsys.readouterr().err
 
 
 def test_the_page_shows_calibrated_probabilities_and_refers_at_the_threshold(retrained, tmp_path):

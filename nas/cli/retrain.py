@@ -65,6 +65,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--target-sensitivity", type=float, default=0.9, metavar="FRACTION",
                         help="choose the threshold on P(malignant) that finds at least this fraction of the "
                              "validation split's malignant lesions (default 0.9)")
+    parser.add_argument("--recall-floor", default=None, metavar="CLASS=FRACTION,...",
+                        help="name these classes more readily until the validation split finds at least this "
+                             "fraction of them, e.g. mel=0.6 (nas.decision; stored in final/calibration.json)")
     parser.add_argument("--no-robustness", action="store_true",
                         help="do not score the final model under camera-like shifts (nas.shifts) on the test split")
     _add_training_options(parser)
@@ -114,9 +117,21 @@ def _print_report(label: str, report: dict) -> None:
           f"macro F1 {report['macro']['f1']:.4f}")
 
 
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def _print_calibration(block: dict) -> None:
     print(f"calibration: temperature {block['temperature']:.3f} (fitted on {block['fitted_on']['n_images']} "
           f"validation images); test ECE {block['ece_before']:.4f} before, {block['ece_after']:.4f} after")
+    floors = block.get("recall_floors")
+    if floors:
+        print("recall floors (fitted on validation): " + "; ".join(
+            f"{name} >= {floor} (log offset {floors['offsets'][name]}): test recall "
+            f"{_fraction(floors['recall_before'][name])} -> {_fraction(floors['recall_after'][name])}"
+            for name, floor in floors["floors"].items())
+            + f"; test balanced accuracy {floors['balanced_accuracy_before']:.4f} -> "
+              f"{floors['balanced_accuracy_after']:.4f}")
     point = block["operating_point"]
     if point is None:
         print("; ".join(block["notes"]))
@@ -142,7 +157,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
                       recipe=_recipe(args), target_sensitivity=args.target_sensitivity, verbose=not args.quiet,
-                      ensemble=args.ensemble, robustness=not args.no_robustness)
+                      ensemble=args.ensemble, robustness=not args.no_robustness, recall_floors=args.recall_floor)
     print(f"\ntest split ({summary['test']['n_samples']} images):")
     members = summary["ensemble"]
     _print_report(f"ensemble of {len(members)}" if members else f"retrained {summary['genome_hash']}",

@@ -1,0 +1,84 @@
+"""A melanoma recall floor (nas.decision), fitted on the validation split, on the models benchmarks/clinical.py kept.
+
+    python benchmarks/recall_floor.py [--work runs/clinical-benchmark,runs/clinical-long] [--floors 0.6,0.7]
+
+benchmarks/clinical.py keeps every model it trains with its validation and test probabilities (``WORK/ROW-SEED.npz``).
+For each of them and each floor this script does what ``nas retrain --recall-floor mel=FLOOR`` does after training:
+``nas.calibration.calibrate`` on the validation probabilities (temperature, then the smallest offset on the
+melanoma log-probability that finds FLOOR of the validation melanomas), then ``calibration_report`` on the test
+split. It writes the test balanced accuracy and melanoma recall without and with the rule to
+benchmarks/results/recall_floor.json. It trains nothing, so it takes seconds, but it needs clinical.py's folders
+(``runs/`` is not committed) and the HAM10000 split they were made on (64 px, seed 0).
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import save  # noqa: E402
+from _ham_data import add_data_option, data_folder  # noqa: E402
+
+import nas  # noqa: E402
+from nas.calibration import calibrate, calibration_report  # noqa: E402
+
+
+def one_model(path: Path, data, floor: float) -> dict:
+    """The rule fitted on one kept model's validation probabilities and scored on its test probabilities."""
+    kept = np.load(path)
+    if len(kept["val"]) != len(data.y_val) or len(kept["test"]) != len(data.y_test):
+        sys.exit(f"{path} was not made on this split ({len(kept['val'])} validation images, not {len(data.y_val)})")
+    calibration = calibrate(data.y_val, kept["val"], data.class_names, recall_floors={"mel": floor})
+    block = calibration_report(data.y_test, kept["test"], calibration, data.class_names)["recall_floors"]
+    return {"model": f"{path.parent.name}/{path.stem}", "floor": floor, "offset": block["offsets"]["mel"],
+            "validation_recall": block["validation_recall"]["mel"],
+            "test_balanced_accuracy_before": block["balanced_accuracy_before"],
+            "test_balanced_accuracy_after": block["balanced_accuracy_after"],
+            "test_melanoma_recall_before": block["recall_before"]["mel"],
+            "test_melanoma_recall_after": block["recall_after"]["mel"],
+            "balanced_accuracy_change": block["balanced_accuracy_after"] - block["balanced_accuracy_before"],
+            "melanoma_recall_change": block["recall_after"]["mel"] - block["recall_before"]["mel"]}
+
+
+def summary(rows: list[dict], floor: float) -> dict:
+    """Means over the models, and how many reach the floor on the test split without and with the rule."""
+    mine = [r for r in rows if r["floor"] == floor]
+    return {"models": len(mine),
+            **{f"mean_{key}": statistics.fmean(r[key] for r in mine) for key in (
+                "test_balanced_accuracy_before", "test_balanced_accuracy_after", "test_melanoma_recall_before",
+                "test_melanoma_recall_after")},
+            "mean_balanced_accuracy_change": statistics.fmean(r["balanced_accuracy_change"] for r in mine),
+            "mean_melanoma_recall_change": statistics.fmean(r["melanoma_recall_change"] for r in mine),
+            "reach_floor_before": sum(r["test_melanoma_recall_before"] >= floor for r in mine),
+            "reach_floor_after": sum(r["test_melanoma_recall_after"] >= floor for r in mine)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--work", default="runs/clinical-benchmark,runs/clinical-long",
+                        help="clinical.py --work folders, comma-separated")
+    parser.add_argument("--floors", default="0.6,0.7", help="melanoma recall floors, comma-separated")
+    add_data_option(parser)
+    args = parser.parse_args()
+    kept = sorted(path for folder in args.work.split(",") for path in Path(folder).glob("*.npz"))
+    if not kept:
+        sys.exit(f"no kept models (*.npz) in {args.work}: run benchmarks/clinical.py first")
+    data = nas.data.ham10000(data_folder(args), image_size=64, seed=0)
+    floors = [float(f) for f in args.floors.split(",")]
+    rows = [one_model(path, data, floor) for floor in floors for path in kept]
+    for row in rows:
+        print(f"{row['model']:<60} floor {row['floor']}: offset {row['offset']:.2f}; test balanced accuracy "
+              f"{row['test_balanced_accuracy_before']:.4f} -> {row['test_balanced_accuracy_after']:.4f}, melanoma "
+              f"recall {row['test_melanoma_recall_before']:.3f} -> {row['test_melanoma_recall_after']:.3f}")
+    figures = {"work": args.work, "rows": rows, "summary": {str(floor): summary(rows, floor) for floor in floors}}
+    print(f"written to {save('recall_floor', figures)}")
+    for floor, table in figures["summary"].items():
+        print(f"floor {floor}: {table}")
+
+
+if __name__ == "__main__":
+    main()
