@@ -15,11 +15,13 @@ the reference point (0, log10 ``--max-params``): the area a front dominates, in 
 ``validation`` is the hypervolume of all the method's trained genomes on their search scores; ``test`` that of its
 Pareto front (on validation) after each member is trained again on the whole training split for
 ``--retrain-epochs`` (``--retrain-seeds`` fresh seeds, the same for every method) and scored on the test split by
-its mean accuracy. Writes benchmarks/results/peers_pareto.json (``--output NAME``: NAME.json) after every run.
+its mean accuracy. Writes benchmarks/results/peers_pareto.json (``--output NAME``: NAME.json) after every run, and at
+the end peers_pareto.png: each method's retrained front per seed (``--replot`` draws it again from the file).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import statistics
 import sys
@@ -28,7 +30,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import save, test_scores  # noqa: E402
+from _common import RESULTS, save, test_scores  # noqa: E402
 
 import nas  # noqa: E402
 from nas.training import Budget  # noqa: E402
@@ -134,6 +136,30 @@ def summary(rows: list[dict], reference: str) -> dict:
     return table
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Each method's retrained front (test accuracy against parameters, log scale), one panel per seed."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    seeds = sorted({r["seed"] for r in rows})
+    figure, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.6), squeeze=False, sharey=True)
+    for axis, seed in zip(axes[0], seeds):
+        for row in (r for r in rows if r["seed"] == seed):
+            points = sorted((m["params"], m["test_accuracy"]) for m in row["front"])
+            axis.step([p for p, _ in points], [a for _, a in points], where="post", marker="o", markersize=3,
+                      label=f"{row['method']} ({row['test_hypervolume']:.3f})")
+        axis.set(xscale="log", xlabel="parameters", title=f"seed {seed}")
+        axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=6, loc="lower right")
+    axes[0][0].set_ylabel("test accuracy (mean of the retrains)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="digits", choices=("digits", "synthetic_lesions"))
@@ -146,7 +172,10 @@ def main() -> None:
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--reference", default="nas-nsga2")
     parser.add_argument("--output", default="peers_pareto")
+    parser.add_argument("--replot", action="store_true", help="only draw the plot again from the results file")
     args = parser.parse_args()
+    if args.replot:
+        return plot(json.loads((RESULTS / f"{args.output}.json").read_text())["runs"], RESULTS / f"{args.output}.png")
     methods = args.methods.split(",")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -158,6 +187,7 @@ def main() -> None:
             rows.append(one_run(method, data, args, seed))
             save(args.output, {"settings": vars(args), "objectives": list(OBJECTIVES), "runs": rows,
                                "summary": summary(rows, args.reference)})
+    plot(rows, RESULTS / f"{args.output}.png")
     for method, figures in summary(rows, args.reference).items():
         se = figures["se_test_hypervolume"]
         print(f"{method:14s} test hypervolume {figures['mean_test_hypervolume']:.4f}"
