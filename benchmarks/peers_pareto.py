@@ -15,7 +15,8 @@ the reference point (0, log10 ``--max-params``): the area a front dominates, in 
 ``validation`` is the hypervolume of all the method's trained genomes on their search scores; ``test`` that of its
 Pareto front (on validation) after each member is trained again on the whole training split for
 ``--retrain-epochs`` (``--retrain-seeds`` fresh seeds, the same for every method) and scored on the test split by
-its mean accuracy. Writes benchmarks/results/peers_pareto.json (``--output NAME``: NAME.json) after every run, and at
+its mean accuracy. An existing results file of the same settings is extended: the (seed, method) runs it holds are
+kept. Writes benchmarks/results/peers_pareto.json (``--output NAME``: NAME.json) after every run, and at
 the end peers_pareto.png: each method's retrained front per seed (``--replot`` draws it again from the file).
 """
 from __future__ import annotations
@@ -160,6 +161,18 @@ def plot(rows: list[dict], path: Path) -> None:
     plt.close(figure)
 
 
+def _earlier_runs(args) -> list[dict]:
+    """The runs ``--output`` already holds under the same settings (more ``--seeds`` extend a file), or none."""
+    path = RESULTS / f"{args.output}.json"
+    if args.replot or not path.exists():
+        return []
+    earlier = json.loads(path.read_text())
+    same = ("dataset", "epochs", "fixed_epochs", "max_params", "retrain_epochs", "retrain_seeds")
+    if any(earlier["settings"].get(key) != getattr(args, key) for key in same):
+        sys.exit(f"{path} holds runs with other settings; choose another --output")
+    return earlier["runs"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dataset", default="digits", choices=("digits", "synthetic_lesions"))
@@ -181,9 +194,11 @@ def main() -> None:
     if unknown:
         sys.exit(f"peers_pareto.py: unknown methods {unknown}; the methods are {', '.join(METHODS)}")
     data = getattr(nas.data, args.dataset)()
-    rows: list[dict] = []
+    rows = _earlier_runs(args)
     for seed in range(args.seeds):
         for method in methods:
+            if any(r["seed"] == seed and r["method"] == method for r in rows):
+                continue
             rows.append(one_run(method, data, args, seed))
             save(args.output, {"settings": vars(args), "objectives": list(OBJECTIVES), "runs": rows,
                                "summary": summary(rows, args.reference)})
