@@ -81,6 +81,14 @@ def probability_lines(calibration: dict | None, report: dict | None, views: Sequ
                    if note.startswith("no operating point")]
         lines.append(f"- no referral threshold: {reasons[0] if reasons else 'it comes with the calibration'}; the "
                      f"advice uses only its fixed levels")
+    floors = (calibration or {}).get("recall_floors") or {}
+    tested_floors = ((report or {}).get("calibration") or {}).get("recall_floors") or {}
+    for name, floor in floors.get("floors", {}).items():
+        lines.append(f"- recall floor: {display_name(name)} is named more readily (log-probability offset "
+                     f"{floors['offsets'][name]:.2f}) so as to find at least {floor:.0%} of them on the validation "
+                     f"split" + (f"; on the test split: recall {value_text(tested_floors['recall_before'][name])} "
+                                 f"without it, **{value_text(tested_floors['recall_after'][name])}** with it"
+                                 if tested_floors else ""))
     if len(views) > 1:
         lines.append(f"- test-time augmentation: the probabilities are the mean over {len(views)} views "
                      f"({', '.join(views)}); the temperature was fitted on single views")

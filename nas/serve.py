@@ -28,6 +28,7 @@ import numpy as np
 from .augment import Augmentation
 from .calibration import apply_temperature, read_calibration
 from .data import MALIGNANT
+from .decision import decide
 from .errors import ConfigError, DataError, NasError
 from .images import MAX_BYTES, UPLOAD_FORMATS, Source, open_image, to_array
 from .model_card import display_name, probability_lines, read_json, report_lines, value_text
@@ -114,7 +115,8 @@ class Predictor:
         gradcam_layer: the layer Grad-CAM looks at; None lets :func:`nas.explain.gradcam` pick the last conv layer.
         calibration: the run's ``final/calibration.json`` (:func:`nas.calibration.read_calibration`): its
             ``temperature`` scales every probability the page shows, its ``operating_point`` threshold on P(malignant)
-            is where the advice starts to refer (:func:`advise`). None: the model's own probabilities, no threshold.
+            is where the advice starts to refer (:func:`advise`), its ``recall_floors`` (:mod:`nas.decision`) choose
+            the class the page names. None: the model's own probabilities, no threshold, the most likely class.
         tta: average the probabilities over this many views of the photo (:func:`nas.tta.predict`; 1: the photo
             alone). Grad-CAM always looks at the photo itself.
         augmentation: the training augmentation whose flips and rotations the views are (None: the retrain's
@@ -132,6 +134,8 @@ class Predictor:
         self.temperature: float | None = calibration["temperature"] if calibration else None
         point = (calibration or {}).get("operating_point")
         self.threshold: float | None = point["threshold"] if point else None
+        floors = (calibration or {}).get("recall_floors")
+        self.offsets: dict[str, float] = dict(floors["offsets"]) if floors else {}
         views = view_names(augmentation)
         if isinstance(tta, bool) or not isinstance(tta, int) or not 1 <= tta <= len(views):
             raise ConfigError(f"tta must be 1 to {len(views)} views with this model's training augmentation "
@@ -169,7 +173,8 @@ class Predictor:
 
         Returns:
             A dict: ``probabilities`` (one per class, summing to 1), ``top`` (the :data:`TOP_CLASSES` most likely
-            classes as (display name, probability), best first), ``class_name`` and ``probability`` of the best class,
+            classes as (display name, probability), best first), ``class_name`` and ``probability`` of the class the
+            page names (the most likely one, unless a recall floor names another: then ``named_by_floor`` is True),
             ``malignant_probability`` (None for non-lesion classes), ``verdict`` ("benign"/"malignant"/None),
             ``threshold`` (the operating point, or None), ``level`` and ``suggestion`` (see :func:`advise`),
             ``calibrated`` (whether a temperature was applied), ``disclaimer``, ``image`` (the photo, uint8, longest
@@ -190,7 +195,7 @@ class Predictor:
         batch = x[None]
         probabilities = self.probabilities(batch)[0]
         order = np.argsort(-probabilities)
-        best = int(order[0])
+        best = int(decide(probabilities[None], self.class_names, self.offsets)[0])
         heatmap = gradcam(self.model, batch, class_index=best, layer=self.gradcam_layer)[0]
         shown = _fit(photo, DISPLAY_SIDE)
         malignant = malignant_probability(probabilities, self.class_names)
@@ -199,6 +204,7 @@ class Predictor:
             "probabilities": probabilities,
             "top": [(display_name(self.class_names[i]), float(probabilities[i])) for i in order[:TOP_CLASSES]],
             "class_name": display_name(self.class_names[best]),
+            "named_by_floor": best != int(order[0]),
             "probability": float(probabilities[best]),
             "malignant_probability": malignant,
             "verdict": None if malignant is None else ("malignant" if malignant >= MALIGNANT_LIKELY else "benign"),
@@ -340,6 +346,11 @@ def _import_gradio():
 def result_markdown(result: dict[str, Any]) -> str:
     """The verdict block of the page for one :meth:`Predictor.predict` result."""
     lines = [f"## {html.escape(result['class_name'])}: {result['probability']:.0%}"]
+    if result.get("named_by_floor"):
+        name, probability = result["top"][0]
+        lines.append(f"Named by this model's recall floor, which names {html.escape(result['class_name'])} more "
+                     f"readily so as to miss fewer of them; the most likely class is {html.escape(name)} "
+                     f"({probability:.0%}).")
     if result["malignant_probability"] is not None:
         malignant = result["malignant_probability"]
         verdict = "Malignant" if result["verdict"] == "malignant" else "Benign"

@@ -283,9 +283,35 @@ def test_the_page_shows_calibrated_probabilities_and_refers_at_the_threshold(ret
         assert (level in ("refer", "malignant")) == (referred or malignant >= serve.MALIGNANT_LIKELY)
 
     card = predictor.model_card()
+    assert f"log-probability offset {calibration['recall_floors']['offsets']['mel']:.2f}" in card
     assert f"**calibrated**: temperature scaling, T = {calibration['temperature']:.3f}" in card
     assert f"P(malignant) at or above **{predictor.threshold:.3f}**" in card
     assert "on the test split: sensitivity" in card
+
+
+def test_the_page_names_the_class_the_recall_floor_chooses(retrained, tmp_path):
+    run, _ = retrained
+    calibration = read_calibration(run.path)
+    predictor = serve.Predictor.from_run(run.path)
+    assert predictor.offsets == calibration["recall_floors"]["offsets"]
+    names = list(predictor.class_names)
+    path = tmp_path / "lesion.png"
+    from PIL import Image
+
+    mel = names.index("mel")
+    x_test = run.dataset().x_test
+    other = int(np.flatnonzero(predictor.probabilities(x_test).argmax(axis=1) != mel)[0])  # an image not called mel
+    Image.fromarray(np.round(x_test[other] * 255).astype(np.uint8)).save(path)
+    plain = serve.Predictor(predictor.model, names, calibration={**calibration, "recall_floors": None}).predict(path)
+    assert not plain["named_by_floor"] and plain["class_name"] == plain["top"][0][0] != serve.display_name("mel")
+    # an offset just big enough to make mel outscore the most likely class names mel, and the page says why
+    gap = float(np.log(plain["probabilities"].max()) - np.log(plain["probabilities"][mel]))
+    for offset, named in ((gap - 0.01, False), (gap + 0.01, True)):
+        floored = {**calibration, "recall_floors": {**calibration["recall_floors"], "offsets": {"mel": offset}}}
+        result = serve.Predictor(predictor.model, names, calibration=floored).predict(path)
+        assert result["named_by_floor"] == named and (result["class_name"] == serve.display_name("mel")) == named
+        assert (f"the most likely class is {plain['class_name']}" in serve.result_markdown(result)) == named
+    assert result["probability"] == pytest.approx(result["probabilities"][mel])
 
 
 def test_the_page_without_calibration_and_with_test_time_views(retrained, tmp_path):
