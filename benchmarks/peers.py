@@ -19,7 +19,8 @@ results files before this option retrained once), and scored on the test split b
 benchmarks/results/peers.png at the end (``--output NAME``: NAME.json and NAME.png). peers.json holds the first run
 (nas-generational the reference of the wins), peers_bnfix.json the rerun after the batch-norm fix with aging with
 fidelity (``--seeds 3``; ``--reference`` nas-aging-fidelity), peers_synthetic.json the synthetic lesions with
-aging+fidelity ended by its epoch budget (``--datasets synthetic_lesions --output peers_synthetic``).
+aging+fidelity ended by its epoch budget (``--datasets synthetic_lesions --output peers_synthetic``),
+peers_synthetic_5seeds.json the same with 5 seeds and 3 retrains per pick (``--seeds 5 --retrain-seeds 3``).
 """
 from __future__ import annotations
 
