@@ -88,3 +88,22 @@ def test_runs_without_lineage_still_load(tmp_path):
     old = nas.load_run(run.path)
     assert old.best.genome_hash == run.best.genome_hash
     assert (old.best.parents, old.best.operator, old.best.changed) == ((), None, {})
+
+
+@pytest.mark.parametrize("algorithm", ["generational", "aging"])
+def test_a_tight_parameter_cap_never_ends_the_search(tmp_path, algorithm):
+    """At 32 px most crossovers and mutations of small ``cnn`` genomes exceed a 100k-parameter cap, and a walk of
+    further mutations from such a child can stay over it for all of admission's tries (a 2-objective search on
+    synthetic lesions ended so). Children are instead fresh mutations of their admitted first parent."""
+    data = nas.data.synthetic_lesions(n=140, image_size=32, seed=0)
+    cap = 100_000
+    for seed in range(4):
+        run = nas.evolve("cnn", data, population=8, generations=3, algorithm=algorithm, seed=seed,
+                         objectives=("val_accuracy", "-params"), budget=nas.Budget(max_params=cap),
+                         executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / f"{seed}", verbose=False)
+        assert run.finished and len(run.evaluations) == 24
+        assert all(run.space.count_params(r["genome"], (32, 32, 3), 7) <= cap for r in run.evaluations)
+        by_hash = {r["genome_hash"]: r for r in run.evaluations}
+        for record in run.evaluations:
+            if record["operator"] == "mutation":  # a mutation's single parent is one the search evaluated
+                assert len(record["parents"]) == 1 and record["parents"][0] in by_hash

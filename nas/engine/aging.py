@@ -12,7 +12,7 @@ from collections import deque
 
 from .asha import Promotions
 from .dispatch import Dispatcher, fresh_counts
-from .operators import Member, aging_child, founder, lineage, operator_name
+from .operators import Member, admit_child, aging_child, founder, lineage, operator_name
 from .state import Rung, SearchState
 from .strategy import Strategy
 
@@ -101,5 +101,7 @@ class Aging(Strategy):
     @staticmethod
     def _child(state: SearchState, population: deque[Member]) -> Member:
         genome, parents = aging_child(population, state.space, state.settings, state.objectives.multi, state.rng)
-        genome = state.admission.admit(genome, set(state.seen), lambda g: state.space.mutate(g, state.rng), "child")
-        return state.member(genome, lineage=lineage(operator_name(len(parents) > 1, True), parents, genome))
+        genome, restarted = admit_child(genome, parents[0].genome, state.space, state.rng, set(state.seen),
+                                        state.admission.admit)
+        kept = parents if not restarted else parents[:1]
+        return state.member(genome, lineage=lineage(operator_name(len(kept) > 1, True), kept, genome))

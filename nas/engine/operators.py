@@ -103,7 +103,9 @@ def vary(parents: list[Member], space: SearchSpace, settings: Settings, rng: ran
          admit: Admit) -> list[tuple[dict, dict]]:
     """Children of consecutive parent pairs, each with its :func:`lineage`: crossover with ``crossover_prob``, then
     mutation of each child with ``mutation_prob``; ``admit`` repairs each child and makes it new (its hash is added
-    to ``taken``; a mutation it needs for that counts as one)."""
+    to ``taken``). A child it rejects (over the budget, or already taken) is replaced by a fresh mutation of its
+    first parent, which the budget admitted, rather than mutated further: a walk from an oversized child can stay
+    over ``max_params`` for all of admission's tries. Such a child's lineage is a mutation of that parent."""
     children = []
     for i in range(0, len(parents), 2):
         pair = (parents[i], parents[(i + 1) % len(parents)])
@@ -112,19 +114,27 @@ def vary(parents: list[Member], space: SearchSpace, settings: Settings, rng: ran
         if crossed:
             a, b = space.crossover(a, b, rng)
         for child, lineal in ((a, pair), (b, pair[::-1]))[: len(parents) - i]:
-            mutated = [rng.random() < settings.mutation_prob]
-            if mutated[0]:
+            mutated = rng.random() < settings.mutation_prob
+            if mutated:
                 child = space.mutate(child, rng)
-
-            def fresh(genome: dict, mutated: list = mutated) -> dict:
-                mutated[0] = True
-                return space.mutate(genome, rng)
-
-            child = admit(child, taken, fresh, "child")
+            child, restarted = admit_child(child, lineal[0].genome, space, rng, taken, admit)
             taken.add(space.hash(child))
-            children.append((child, lineage(operator_name(crossed, mutated[0]),
-                                            lineal if crossed else lineal[:1], child)))
+            kept = crossed and not restarted
+            children.append((child, lineage(operator_name(kept, mutated or restarted), lineal if kept else lineal[:1],
+                                            child)))
     return children
+
+
+def admit_child(child: dict, parent: dict, space: SearchSpace, rng: random.Random, taken: set[str],
+                admit: Admit) -> tuple[dict, bool]:
+    """``child`` through ``admit``, whose alternatives are fresh mutations of ``parent``; and whether one was needed."""
+    restarted = []
+
+    def fresh(_: dict) -> dict:
+        restarted.append(True)
+        return space.mutate(parent, rng)
+
+    return admit(child, taken, fresh, "child"), bool(restarted)
 
 
 def aging_child(population: Sequence[Member], space: SearchSpace, settings: Settings, multi: bool,
