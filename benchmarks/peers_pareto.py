@@ -18,6 +18,8 @@ Pareto front (on validation) after each member is trained again on the whole tra
 its mean accuracy. An existing results file of the same settings is extended: the (seed, method) runs it holds are
 kept. Writes benchmarks/results/peers_pareto.json (``--output NAME``: NAME.json) after every run, and at
 the end peers_pareto.png: each method's retrained front per seed (``--replot`` draws it again from the file).
+peers_pareto_synthetic.json holds the same on synthetic lesions (``--dataset synthetic_lesions --output
+peers_pareto_synthetic``).
 """
 from __future__ import annotations
 
