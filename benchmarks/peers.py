@@ -20,7 +20,8 @@ benchmarks/results/peers.png at the end (``--output NAME``: NAME.json and NAME.p
 (nas-generational the reference of the wins), peers_bnfix.json the rerun after the batch-norm fix with aging with
 fidelity (``--seeds 3``; ``--reference`` nas-aging-fidelity), peers_synthetic.json the synthetic lesions with
 aging+fidelity ended by its epoch budget (``--datasets synthetic_lesions --output peers_synthetic``),
-peers_synthetic_5seeds.json the same with 5 seeds and 3 retrains per pick (``--seeds 5 --retrain-seeds 3``).
+peers_synthetic_5seeds.json the same with 3 retrains per pick (``--seeds 5 --retrain-seeds 3``), stopped for time
+after 3 complete seeds (the fourth seed's first run was dropped from the file).
 """
 from __future__ import annotations
 
