@@ -149,9 +149,10 @@ def plot(rows: list[dict], path: Path) -> None:
     seeds = sorted({r["seed"] for r in rows})
     figure, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.6), squeeze=False, sharey=True)
     for axis, seed in zip(axes[0], seeds):
-        for row in (r for r in rows if r["seed"] == seed):
+        for row in sorted((r for r in rows if r["seed"] == seed), key=lambda r: METHODS.index(r["method"])):
             points = sorted((m["params"], m["test_accuracy"]) for m in row["front"])
             axis.step([p for p, _ in points], [a for _, a in points], where="post", marker="o", markersize=3,
+                      color=f"C{METHODS.index(row['method'])}",
                       label=f"{row['method']} ({row['test_hypervolume']:.3f})")
         axis.set(xscale="log", xlabel="parameters", title=f"seed {seed}")
         axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
