@@ -10,7 +10,9 @@ weights, a constant learning rate, early stopping on the validation loss; each r
 epochs, patience and seeds, and scores it once on the test split. Every row's model and its validation and test
 probabilities are kept under --work, so phase 2 and a rerun cost no training; a row already there is not trained
 again. Figures go to benchmarks/results/clinical.json after every row (``--output NAME``: NAME.json;
-clinical_long.json holds the longer schedule, ``--epochs 24 --patience 6 --work runs/clinical-long``).
+clinical_long.json holds the longer schedule, ``--epochs 24 --patience 6 --work runs/clinical-long``;
+clinical_patience10.json the default recipe and Shades of Gray with a later stop, ``--epochs 20 --patience 10
+--work runs/clinical-patience10``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
@@ -47,6 +49,7 @@ ROWS: dict[str, dict] = {
     "oversample+color-jitter": {"recipe": {"balance": "oversample"},
                                 "augmentation": {"hue": 0.05, "saturation": 0.1, "contrast": 0.1}},
     "oversample+standardise": {"recipe": {"balance": "oversample"}, "standardise": True},
+    "oversample+shades-of-gray": {"recipe": {"balance": "oversample"}, "shades_of_gray": True},
     "oversample+brightness-contrast": {"recipe": {"balance": "oversample"},
                                        "augmentation": {"brightness": 0.2, "contrast": 0.4, "saturation": 0.2}},
     "oversample+stop-balanced-accuracy": {"recipe": {"balance": "oversample", "stop_on": "balanced_accuracy"}},

@@ -68,7 +68,9 @@ def _span(run: nas.Run) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--image-size", type=int, default=64)
+    parser.add_argument("--image-size", type=int, default=64, help="input size of the search (default 64)")
+    parser.add_argument("--retrain-image-size", type=int,
+                        help="input size of both retrains, on the same split (default: the search's)")
     parser.add_argument("--population", type=int, default=8)
     parser.add_argument("--generations", type=int, default=3)
     parser.add_argument("--search-samples", type=int, default=3000, help="training images per search evaluation")
@@ -129,14 +131,16 @@ def main() -> None:
                                            if args.rung_samples else ()))
         search_seconds = time.perf_counter() - start
 
+    if args.retrain_image_size and args.retrain_image_size != args.image_size:
+        data = nas.data.ham10000(ham, image_size=args.retrain_image_size, splits_file=run.path / "splits.csv")
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
     trained = json.loads((run.path / "final" / "history.json").read_text())
     winner = next(c for c in trained["candidates"] if c["genome_hash"] == summary["genome_hash"])
     table1 = trained["baselines"]["table1"]
     rows = {"searched": summary["test"], "table1": summary["baselines"]["table1"]}
     best = run.best
-    figures = {"image_size": args.image_size, "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val",
-                                                                                                   "test")},
+    figures = {"image_size": args.image_size, "retrain_image_size": data.input_shape[0],
+               "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val", "test")},
                "search": {"resumed": args.resume, "space": args.space, "seed_genome": args.seed_genome,
                           "algorithm": args.algorithm, "oversample": args.oversample,
                           "fidelity": args.fidelity, "reevaluate": args.reevaluate, "population": args.population,

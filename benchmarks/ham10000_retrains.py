@@ -13,6 +13,9 @@ ham10000.py did, and writes benchmarks/results/NAME.json. ``--merge ham10000_gro
 that ham10000.py results file's own retrain of each model to NAME.json (as seed "ham10000.py") and summarises all.
 ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_growing.json, for its winner;
 ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whether a later stop changes the comparison.
+``--image-size 64`` retrains a winner searched at a smaller size (ham10000.py ``--image-size 32 --retrain-image-size
+64``) at 64 px on the same split; ``--models searched`` retrains only the winner (the Table-1 CNN's retrains of the
+same split, seeds, epochs and patience are in another file).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next). An existing NAME.json of the same run, epochs and patience is extended:
 the seeds it holds are kept, not trained again.
@@ -84,8 +87,8 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
     """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung)."""
     agreement = [{k: a[k] for k in ("from_rung", "rung", "k", "kendall_tau", "concordant", "discordant")}
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
-    save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "epochs": args.epochs,
-                       "patience": args.patience, "rung_agreement": agreement, "retrains": rows,
+    save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
+                       "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement, "retrains": rows,
                        "summary": {k: _summary(v) for k, v in rows.items() if v}})
 
 
@@ -95,7 +98,7 @@ def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
     if not path.exists():
         return {"searched": [], "table1": []}
     earlier = json.loads(path.read_text())
-    settings = ("run_dir", "epochs", "patience")
+    settings = ("run_dir", "epochs", "patience", "image_size")
     if earlier.get("genome_hash") != genome_hash or any(earlier.get(k) != getattr(args, k) for k in settings):
         sys.exit(f"{path} holds retrains of another run, budget or patience; choose another --output")
     return earlier["retrains"]
@@ -109,6 +112,9 @@ def main() -> None:
     parser.add_argument("--seeds", default="1,2", help="comma-separated retrain seeds")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5)
+    parser.add_argument("--image-size", type=int, help="input size of the retrains (default: the run's)")
+    parser.add_argument("--models", default="searched,table1",
+                        help="which to retrain, comma-separated: searched, table1 (default both)")
     parser.add_argument("--output", required=True, help="results file name under benchmarks/results/")
     parser.add_argument("--merge", metavar="NAME", help="train nothing: add the retrains of the ham10000.py results "
                         "file NAME to --output's and summarise")
@@ -119,12 +125,12 @@ def main() -> None:
     if not args.run_dir:
         parser.error("--run-dir is required (unless --merge)")
     run = nas.load_run(args.run_dir)
-    data = nas.data.ham10000(data_folder(args), image_size=run.config["data"].get("image_size", 64),
+    data = nas.data.ham10000(data_folder(args), image_size=args.image_size or run.config["data"].get("image_size", 64),
                              splits_file=Path(args.run_dir) / "splits.csv")
     print(data.summary(), flush=True)
     rows = _earlier_rows(args, run.best.genome_hash)
     for seed in (int(s) for s in args.seeds.split(",")):
-        for name in rows:
+        for name in (m for m in rows if m in args.models.split(",")):
             if any(r["seed"] == seed for r in rows[name]):
                 print(f"{name} seed {seed}: already in {args.output}.json, kept", flush=True)
                 continue

@@ -1,14 +1,16 @@
 """A melanoma recall floor (nas.decision), fitted on the validation split, on the models benchmarks/clinical.py kept.
 
     python benchmarks/recall_floor.py [--work runs/clinical-benchmark,runs/clinical-long] [--floors 0.6,0.7]
+        [--output recall_floor]
 
 benchmarks/clinical.py keeps every model it trains with its validation and test probabilities (``WORK/ROW-SEED.npz``).
 For each of them and each floor this script does what ``nas retrain --recall-floor mel=FLOOR`` does after training:
 ``nas.calibration.calibrate`` on the validation probabilities (temperature, then the smallest offset on the
 melanoma log-probability that finds FLOOR of the validation melanomas), then ``calibration_report`` on the test
 split. It writes the test balanced accuracy and melanoma recall without and with the rule to
-benchmarks/results/recall_floor.json. It trains nothing, so it takes seconds, but it needs clinical.py's folders
-(``runs/`` is not committed) and the HAM10000 split they were made on (64 px, seed 0).
+benchmarks/results/recall_floor.json (``--output NAME``: NAME.json; recall_floor_patience10.json holds the models
+of ``clinical.py --work runs/clinical-patience10``). It trains nothing, so it takes seconds, but it needs clinical.py's
+folders (``runs/`` is not committed) and the HAM10000 split they were made on (64 px, seed 0).
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--work", default="runs/clinical-benchmark,runs/clinical-long",
                         help="clinical.py --work folders, comma-separated")
     parser.add_argument("--floors", default="0.6,0.7", help="melanoma recall floors, comma-separated")
+    parser.add_argument("--output", default="recall_floor", help="results file name under benchmarks/results/")
     add_data_option(parser)
     args = parser.parse_args()
     kept = sorted(path for folder in args.work.split(",") for path in Path(folder).glob("*.npz"))
@@ -75,7 +78,7 @@ def main() -> None:
               f"{row['test_balanced_accuracy_before']:.4f} -> {row['test_balanced_accuracy_after']:.4f}, melanoma "
               f"recall {row['test_melanoma_recall_before']:.3f} -> {row['test_melanoma_recall_after']:.3f}")
     figures = {"work": args.work, "rows": rows, "summary": {str(floor): summary(rows, floor) for floor in floors}}
-    print(f"written to {save('recall_floor', figures)}")
+    print(f"written to {save(args.output, figures)}")
     for floor, table in figures["summary"].items():
         print(f"floor {floor}: {table}")
 

@@ -120,6 +120,26 @@ def test_retrain_and_table1_baseline_on_a_ham10000_folder(generated_ham, tmp_pat
     assert history["baselines"]["table1"]["settings"]["learning_rate"] == 1e-3
 
 
+def test_retrain_command_at_another_image_size_keeps_the_split(generated_ham, tmp_path, capsys):
+    """A search at a small size hands its genome to a retrain at a larger one on the run's own data and split."""
+    data = D.ham10000(generated_ham.root, image_size=16, seed=3)
+    run = nas.evolve("cnn", data=data, population=2, generations=1, executor="inline", run_dir=tmp_path / "small",
+                     seed=0, budget=nas.Budget(epochs=1, max_params=200_000), verbose=False)
+    assert cli.main(["retrain", str(run.path), "--image-size", "24", "--epochs", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    assert nas.load_run(run.path).model().input_shape == (None, 24, 24, 3)
+    report = json.loads((run.path / "final" / "report.json").read_text())
+    larger = D.ham10000(generated_ham.root, image_size=24, splits_file=run.path / "splits.csv")
+    assert report["n_samples"] == len(data.y_test) == len(larger.y_test)
+    for split in ("train", "val", "test"):  # the same images in each split: the split is the run's
+        assert sorted(getattr(larger, f"image_ids_{split}")) == sorted(getattr(data, f"image_ids_{split}"))
+    x, y = D.synthetic_lesions(n=60, image_size=8, seed=0).x_train, D.synthetic_lesions(n=60, image_size=8).y_train
+    own = nas.evolve("cnn", data=(x, y), population=2, generations=1, executor="inline", run_dir=tmp_path / "own",
+                     seed=0, budget=nas.Budget(epochs=1), verbose=False)
+    assert cli.main(["retrain", str(own.path), "--image-size", "16", "--epochs", "1"]) == 2
+    assert "--image-size: the run's data (arrays) has no input size to change; give --data" in capsys.readouterr().err
+
+
 def test_retrain_command_and_its_errors(run_copy, capsys):
     assert cli.main(["retrain", str(run_copy), "--epochs", "1", "--no-augment", "--quiet"]) == 0
     out = capsys.readouterr().out

@@ -11,6 +11,7 @@ from .options import positive_int
 
 if TYPE_CHECKING:
     from ..augment import Augmentation
+    from ..data import Dataset
 
 
 def _add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +22,8 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-augment", action="store_true", help="train on the images as they are")
     parser.add_argument("--no-class-weights", action="store_true",
                         help="no class balancing: neither oversampling nor class weights (same as --balance none)")
-    parser.add_argument("--image-size", type=positive_int, default=None, help="input size in pixels with --data")
+    parser.add_argument("--image-size", type=positive_int, default=None,
+                        help="input size in pixels (nas retrain: of --data, else of the run's own data and split)")
     parser.add_argument("--quiet", action="store_true", help="print only the summary")
     recipe = parser.add_argument_group("recipe (default: constant learning rate, cross-entropy, rare classes "
                                        "oversampled; docs/clinical.md)")
@@ -143,17 +145,33 @@ def _print_calibration(block: dict) -> None:
           f"{figures['sensitivity']}, specificity {figures['specificity']}")
 
 
+def _run_data_at(run_dir: str, config: dict, image_size: int) -> dict:
+    """The run's own data spec at another input size: the same source, seed and split (its ``splits.csv`` where the
+    run wrote one), so a search at a small size can hand its genome to a retrain at a larger one."""
+    from pathlib import Path
+
+    spec = dict(config["data"])
+    if "image_size" not in spec:
+        raise ConfigError(f"--image-size: the run's data ({spec.get('kind')}) has no input size to change; "
+                          "give --data with the images at the size you want")
+    splits = Path(run_dir) / "splits.csv"
+    return spec | {"image_size": image_size} | ({"splits_file": str(splits)} if "splits_file" in spec
+                                                  and splits.is_file() else {})
+
+
 def _retrain_command(args: argparse.Namespace) -> int:
     from .. import data as data_module
     from ..ranking import describe
     from ..retrain import retrain
     from ..runs import read_config
 
-    data = None
+    data: "Dataset | dict | None" = None
     if args.data is not None:
         config = read_config(args.run_dir)
         data = data_module.parse(args.data, image_size=args.image_size or config["input_shape"][0],
                                  seed=config["data"].get("seed", config["seed"]))
+    elif args.image_size is not None:
+        data = _run_data_at(args.run_dir, read_config(args.run_dir), args.image_size)
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
                       recipe=_recipe(args), target_sensitivity=args.target_sensitivity, verbose=not args.quiet,
