@@ -122,6 +122,8 @@ def test_retrain_and_table1_baseline_on_a_ham10000_folder(generated_ham, tmp_pat
 
 def test_retrain_command_at_another_image_size_keeps_the_split(generated_ham, tmp_path, capsys):
     """A search at a small size hands its genome to a retrain at a larger one on the run's own data and split."""
+    import keras
+
     data = D.ham10000(generated_ham.root, image_size=16, seed=3)
     run = nas.evolve("cnn", data=data, population=2, generations=1, executor="inline", run_dir=tmp_path / "small",
                      seed=0, budget=nas.Budget(epochs=1, max_params=200_000), verbose=False)
@@ -138,6 +140,14 @@ def test_retrain_command_at_another_image_size_keeps_the_split(generated_ham, tm
                      seed=0, budget=nas.Budget(epochs=1), verbose=False)
     assert cli.main(["retrain", str(own.path), "--image-size", "16", "--epochs", "1"]) == 2
     assert "--image-size: the run's data (arrays) has no input size to change; give --data" in capsys.readouterr().err
+    # nas baseline beside the run, at the retrain's size, on the same split
+    assert cli.main(["baseline", "--model", "table1", "--run-dir", str(run.path), "--image-size", "24", "--epochs",
+                     "1", "--quiet"]) == 0
+    results = json.loads((run.path / "baselines.json").read_text())["models"]["table1"]
+    assert results["report"]["n_samples"] == len(data.y_test)
+    assert keras.models.load_model(run.path / "table1" / "model.keras").input_shape == (None, 24, 24, 3)
+    assert cli.main(["baseline", "--model", "table1", "--image-size", "24"]) == 2
+    assert "--image-size needs --data, or --run-dir of a search run" in capsys.readouterr().err
 
 
 def test_retrain_command_and_its_errors(run_copy, capsys):

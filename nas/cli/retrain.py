@@ -195,8 +195,15 @@ def _retrain_command(args: argparse.Namespace) -> int:
 def _baseline_command(args: argparse.Namespace) -> int:
     from .. import data as data_module
     from ..retrain import baseline
+    from ..runs import read_config
 
-    data = None if args.data is None else data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
+    data: "Dataset | dict | None" = None
+    if args.data is not None:
+        data = data_module.parse(args.data, image_size=args.image_size, seed=args.seed)
+    elif args.image_size is not None:
+        if args.run_dir is None:
+            raise ConfigError("--image-size needs --data, or --run-dir of a search run to use its data at that size")
+        data = _run_data_at(args.run_dir, read_config(args.run_dir), args.image_size)
     summary = baseline(args.model, data, run_dir=args.run_dir, epochs=args.epochs, patience=args.patience,
                        seed=args.seed, weights=args.weights, augmentation=_augmentation(args),
                        recipe=_recipe(args), verbose=not args.quiet)
