@@ -20,7 +20,9 @@ classes repeated, no class weights: ``nas.Budget(oversample=True)``), the way th
 the winner; its figures go to ham10000_oversample.json. Adding ``--rung-samples 4000,all --output
 ham10000_growing`` as well trains the higher rungs on more images (4,000, then the whole training split:
 ``nas.Fidelity.samples_from_epoch``), so that genomes are ranked at the top rung on the data the retrain uses; its
-figures go to ham10000_growing.json.
+figures go to ham10000_growing.json. ``--image-size 32 --retrain-image-size 64`` searches at 32 px (about a quarter
+of the FLOPs per genome, so scale --max-flops and --max-epoch-seconds by 1/4) and retrains both models at 64 px on
+the same split; ham10000_search32.json holds that run (``--max-flops 37500000 --max-epoch-seconds 15 --patience 10``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 

@@ -15,10 +15,12 @@ ham10000_growing_retrains.json holds seeds 1 and 2 and the retrain of ham10000_g
 ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whether a later stop changes the comparison.
 ``--image-size 64`` retrains a winner searched at a smaller size (ham10000.py ``--image-size 32 --retrain-image-size
 64``) at 64 px on the same split; ``--models searched`` retrains only the winner (the Table-1 CNN's retrains of the
-same split, seeds, epochs and patience are in another file).
+same split, seeds, epochs and patience are in another file): ham10000_search32_retrains.json holds seeds 1 and 2 of
+the 32 px search's winner at 64 px.
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
-genomes' scores at one rung and the next). An existing NAME.json of the same run, epochs and patience is extended:
-the seeds it holds are kept, not trained again.
+genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
+the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them. An
+existing NAME.json of the same run, epochs and patience is extended: the seeds it holds are kept, not trained again.
 """
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ import math
 import statistics
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -83,12 +86,31 @@ def _merge(output: str, benchmark: str) -> None:
     print(json.dumps(figures["summary"], indent=1), f"\nwritten to {save(output, figures)}")
 
 
+def _top_rung(run: nas.Run, shown: int = 5) -> dict:
+    """The genomes the search measured at its highest rung, best first (the ``shown`` best and the seeded genome,
+    the run's first evaluation), and how many evaluations each rung had."""
+    metric = run.objectives[0].lstrip("-")
+    rungs = Counter(r.get("rung", 0) for r in run.evaluations if r.get("status") != "failed")
+    top = max(rungs)
+    records = {r["genome_hash"]: r for r in run.evaluations if r.get("rung", 0) == top and metric in r["metrics"]}
+    ranked = sorted(records.values(), key=lambda r: -r["metrics"][metric])
+    seeded = run.evaluations[0]["genome_hash"]
+    return {"evaluations_per_rung": {str(k): rungs[k] for k in sorted(rungs)},
+            "genomes_tried": len({r["genome_hash"] for r in run.evaluations}),
+            "ranked": [{"place": place, "genome_hash": r["genome_hash"], "params": r["metrics"]["params"],
+                        metric: r["metrics"][metric], "generation": r["generation"],
+                        "seeded": r["genome_hash"] == seeded}
+                       for place, r in enumerate(ranked, 1) if place <= shown or r["genome_hash"] == seeded]}
+
+
 def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
-    """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung)."""
+    """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung) and
+    its top rung."""
     agreement = [{k: a[k] for k in ("from_rung", "rung", "k", "kendall_tau", "concordant", "discordant")}
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
-                       "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement, "retrains": rows,
+                       "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement,
+                       "top_rung": _top_rung(run), "retrains": rows,
                        "summary": {k: _summary(v) for k, v in rows.items() if v}})
 
 
