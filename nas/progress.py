@@ -33,7 +33,7 @@ class Reporter:
         self.verbose = verbose
         self.stream = stream or sys.stdout
         self.trained = 0
-        self.best: float | None = None
+        self.best: tuple[int, float] | None = None  # (rung, first objective) of the best evaluation so far
         self.current = self.batch_size = self.batch_done = self.population = self.generations = 0
         self.clock = self.batch_clock = self.last_generation = time.perf_counter()
         self.generations_done = 0
@@ -94,6 +94,16 @@ class Reporter:
         per_evaluation = (now - self.clock) / self.trained
         return _duration(per_evaluation * ((self.batch_size - self.batch_done) + self.population * later))
 
+    def offer(self, record: dict, sign: int) -> None:
+        """Keep ``record`` as the best so far if it ranks above it the way :attr:`nas.Run.best` ranks: a higher rung
+        first, then the first objective (``sign`` 1 to maximise, -1 to minimise); failed records are ignored."""
+        fitness = record.get("fitness")
+        if record.get("status") == "failed" or not fitness or fitness[0] is None:
+            return
+        rung = int(record.get("rung", 0))
+        if self.best is None or (rung, fitness[0] * sign) > (self.best[0], self.best[1] * sign):
+            self.best = (rung, fitness[0])
+
     def evaluation(self, record: dict, objectives: Sequence[tuple[str, int]]) -> None:
         """One line for a finished evaluation: its result, the best so far and the ETA."""
         self.trained += 1
@@ -105,10 +115,9 @@ class Reporter:
             shown = [name for name, _ in objectives] + [m for m in ("val_accuracy", "params") if
                                                         m not in [n for n, _ in objectives]]
             result = "ok  " + "  ".join(f"{name}={_value(metrics.get(name))}" for name in shown)
-        first = record["fitness"][0] if record.get("fitness") else None
-        if first is not None and (self.best is None or first * objectives[0][1] > self.best * objectives[0][1]):
-            self.best = first
-        best_text = f" | best {objectives[0][0]}={_value(self.best)}" if self.best is not None else ""
+        self.offer(record, objectives[0][1])
+        best_text = "" if self.best is None else (f" | best {objectives[0][0]}={_value(self.best[1])}"
+                                                  + (f" (rung {self.best[0]})" if self.best[0] else ""))
         rung = f" rung {record['rung']}" if record.get("rung") else ""
         self._print(f"  [gen {self.current + 1}{rung} {self.batch_done}/{self.batch_size}] "
                     f"{record['genome_hash'][:8]}  "

@@ -47,3 +47,28 @@ def test_eta_before_any_generation_counts_evaluations():
     reporter.evaluation(RECORD, OBJECTIVES)
     # 10 s per evaluation, 3 left in this generation and 4 in the next
     assert 69 <= _eta_seconds(out.getvalue().splitlines()[-1]) <= 70
+
+
+def _best(line: str) -> str:
+    return line.split(" | ")[1]
+
+
+def test_best_ranks_a_higher_rung_first_as_run_best_does():
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+    reporter.batch(0, 1, 3)
+    reporter.evaluation(dict(RECORD, fitness=[0.7]), OBJECTIVES)
+    reporter.evaluation(dict(RECORD, fitness=[0.6], rung=1), OBJECTIVES)  # lower, but measured at a higher rung
+    reporter.evaluation(dict(RECORD, fitness=[0.9]), OBJECTIVES)  # higher, at rung 0: not the best
+    reporter.evaluation(dict(RECORD, status="failed", error="boom", fitness=[0.99], rung=2), OBJECTIVES)
+    lines = out.getvalue().splitlines()[1:]
+    assert [_best(line) for line in lines] == ["best val_accuracy=0.7000", "best val_accuracy=0.6000 (rung 1)",
+                                               "best val_accuracy=0.6000 (rung 1)",
+                                               "best val_accuracy=0.6000 (rung 1)"]
+
+
+def test_best_of_a_minimised_objective():
+    reporter = Reporter(verbose=False)
+    for value in (3.0, 1.0, 2.0):
+        reporter.offer(dict(RECORD, fitness=[value]), -1)
+    assert reporter.best == (0, 1.0)

@@ -32,6 +32,8 @@ class Aging(Strategy):
         """Run the search to ``population * generations`` evaluations, replaying the log first when resuming."""
         replay = self._restore(state) if resume else []
         state.logged = {r["index"]: r for r in replay}
+        for record in replay:  # the progress lines' best includes what the run measured before
+            state.reporter.offer(record, state.objectives.parsed[0][1])
         total = state.size * state.generations
         limit = state.config.in_flight or 1
         state.reporter.start(state.folder.path, state.space, state.data, state.objectives.parsed, state.size,

@@ -20,8 +20,8 @@ class Generational(Strategy):
         """Run the generations, from the last checkpoint when resuming."""
         start, population = state.restore() if resume else (0, None)
         best = state.best_record()
-        if best is not None and best["fitness"][0] is not None:
-            state.reporter.best = best["fitness"][0]
+        if best is not None:
+            state.reporter.offer(best, state.objectives.parsed[0][1])
         state.reporter.start(state.folder.path, state.space, state.data, state.objectives.parsed, state.size,
                              state.generations, start)
         if population is None:
