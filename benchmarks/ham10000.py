@@ -23,6 +23,9 @@ ham10000_growing`` as well trains the higher rungs on more images (4,000, then t
 figures go to ham10000_growing.json. ``--image-size 32 --retrain-image-size 64`` searches at 32 px (about a quarter
 of the FLOPs per genome, so scale --max-flops and --max-epoch-seconds by 1/4) and retrains both models at 64 px on
 the same split; ham10000_search32.json holds that run (``--max-flops 37500000 --max-epoch-seconds 15 --patience 10``).
+``--search-seed 1 --skip-table1 --output ham10000_search32_seed1`` runs the same search with another seed on the same
+split (--seed stays the split's) and retrains its winner alone, the Table-1 CNN's retrains on that split, budget and
+patience being in ham10000_growing_patience10.json.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
@@ -80,7 +83,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=12, help="retraining epochs (both models)")
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--run-dir", default="runs/bench-ham10000")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the lesion-grouped split (and of the search)")
+    parser.add_argument("--search-seed", type=int,
+                        help="seed of the search alone (default --seed): another search on the same split")
+    parser.add_argument("--skip-table1", action="store_true",
+                        help="retrain the searched winner only (the Table-1 CNN's retrains on this split, budget and "
+                             "patience are in another results file)")
     parser.add_argument("--space", default="cnn", choices=("cnn", "modern"))
     parser.add_argument("--seed-genome", choices=("plain4", "plain4-stride2", "table1"),
                         help="put this design in the first generation (plain4-stride2: modern.PLAIN4 with a stride-2 "
@@ -122,7 +130,8 @@ def main() -> None:
         run = nas.evolve(args.space, data, population=args.population, generations=args.generations,
                          algorithm=args.algorithm,
                          objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir,
-                         seed=args.seed, initial=_seeds(args.seed_genome), fidelity=fidelity,
+                         seed=args.seed if args.search_seed is None else args.search_seed,
+                         initial=_seeds(args.seed_genome), fidelity=fidelity,
                          reevaluate=args.reevaluate, timeout=args.timeout,
                          budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
                                            max_train_samples=args.search_samples, max_params=args.max_params,
@@ -135,16 +144,17 @@ def main() -> None:
 
     if args.retrain_image_size and args.retrain_image_size != args.image_size:
         data = nas.data.ham10000(ham, image_size=args.retrain_image_size, splits_file=run.path / "splits.csv")
-    summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data, baselines="table1")
+    summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data,
+                      baselines=() if args.skip_table1 else "table1")
     trained = json.loads((run.path / "final" / "history.json").read_text())
     winner = next(c for c in trained["candidates"] if c["genome_hash"] == summary["genome_hash"])
-    table1 = trained["baselines"]["table1"]
-    rows = {"searched": summary["test"], "table1": summary["baselines"]["table1"]}
+    table1 = trained["baselines"].get("table1")
+    rows = {"searched": summary["test"], **{name: summary["baselines"][name] for name in summary["baselines"]}}
     best = run.best
     figures = {"image_size": args.image_size, "retrain_image_size": data.input_shape[0],
                "split": {k: len(getattr(data, f"y_{k}")) for k in ("train", "val", "test")},
                "search": {"resumed": args.resume, "space": args.space, "seed_genome": args.seed_genome,
-                          "algorithm": args.algorithm, "oversample": args.oversample,
+                          "seed": run.config["seed"], "algorithm": args.algorithm, "oversample": args.oversample,
                           "fidelity": args.fidelity, "reevaluate": args.reevaluate, "population": args.population,
                           "generations": args.generations, "evaluations": len(run.evaluations),
                           "epochs_trained": epochs_spent(run), "seconds": round(search_seconds, 1),
@@ -158,8 +168,8 @@ def main() -> None:
                "retrain": {"epochs": args.epochs, "patience": args.patience},
                "searched": {"genome_hash": summary["genome_hash"], "params": winner["params"],
                             "epochs_run": winner["epochs_run"], "train_seconds": winner["seconds"]},
-               "table1": {"params": table1["params"], "epochs_run": table1["epochs_run"],
-                          "train_seconds": table1["seconds"]},
+               "table1": table1 and {"params": table1["params"], "epochs_run": table1["epochs_run"],
+                                     "train_seconds": table1["seconds"]},
                "test": {name: {"accuracy": r["accuracy"], "balanced_accuracy": r["balanced_accuracy"],
                                "macro_f1": r["macro"]["f1"], "melanoma_recall": r["melanoma_sensitivity"]}
                         for name, r in rows.items()},
@@ -167,8 +177,9 @@ def main() -> None:
     save(args.output, figures)
     print(f"\nsearch: {len(run.evaluations)} evaluations in {search_seconds:.0f} s; winner {summary['genome_hash']} "
           f"({winner['params']:,} params)")
-    print(f"retrain: searched {winner['seconds']:.0f} s ({winner['epochs_run']} epochs), Table 1 "
-          f"{table1['seconds']:.0f} s ({table1['epochs_run']} epochs, {table1['params']:,} params)")
+    print(f"retrain: searched {winner['seconds']:.0f} s ({winner['epochs_run']} epochs)" + (
+        f", Table 1 {table1['seconds']:.0f} s ({table1['epochs_run']} epochs, {table1['params']:,} params)"
+        if table1 else ""))
     print(f"test split ({len(data.y_test)} images of {len(set(data.lesion_ids_test))} lesions):")
     for name, r in rows.items():
         print(f"  {name:<9} accuracy {r['accuracy']:.3f}  balanced accuracy {r['balanced_accuracy']:.3f}  "

@@ -16,7 +16,8 @@ ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whethe
 ``--image-size 64`` retrains a winner searched at a smaller size (ham10000.py ``--image-size 32 --retrain-image-size
 64``) at 64 px on the same split; ``--models searched`` retrains only the winner (the Table-1 CNN's retrains of the
 same split, seeds, epochs and patience are in another file): ham10000_search32_retrains.json holds seeds 1 and 2 of
-the 32 px search's winner at 64 px.
+the 32 px search's winner at 64 px, ham10000_search32_seed1_retrains.json those of the same search run with search seed
+1 (ham10000.py ``--search-seed 1``).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them. An
