@@ -24,8 +24,8 @@ figures go to ham10000_growing.json. ``--image-size 32 --retrain-image-size 64``
 of the FLOPs per genome, so scale --max-flops and --max-epoch-seconds by 1/4) and retrains both models at 64 px on
 the same split; ham10000_search32.json holds that run (``--max-flops 37500000 --max-epoch-seconds 15 --patience 10``).
 ``--search-seed 1 --skip-table1 --output ham10000_search32_seed1`` runs the same search with another seed on the same
-split (--seed stays the split's) and retrains its winner alone, the Table-1 CNN's retrains on that split, budget and
-patience being in ham10000_growing_patience10.json.
+split (--seed stays the split's) and retrains its winner alone (ham10000_search32_seed1.json), the Table-1 CNN's
+retrains on that split, budget and patience being in ham10000_growing_patience10.json.
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
