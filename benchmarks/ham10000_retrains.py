@@ -77,12 +77,14 @@ def _merge(output: str, benchmark: str) -> None:
     figures = json.loads((RESULTS / f"{output}.json").read_text())
     single = json.loads((RESULTS / f"{benchmark}.json").read_text())
     for name, rows in figures["retrains"].items():
+        if name not in single["test"]:  # a model ham10000.py did not retrain (--skip-table1)
+            continue
         test, trained = single["test"][name], single[name]
         rows[:] = [{"seed": "ham10000.py", "balanced_accuracy": test["balanced_accuracy"], "accuracy":
                     test["accuracy"], "melanoma_recall": test["melanoma_recall"],
                     "epochs_run": trained["epochs_run"], "seconds": trained["train_seconds"]},
                    *[r for r in rows if r["seed"] != "ham10000.py"]]
-    figures.update(merged_from=benchmark, summary={k: _summary(v) for k, v in figures["retrains"].items()})
+    figures.update(merged_from=benchmark, summary={k: _summary(v) for k, v in figures["retrains"].items() if v})
     figures.pop("machine", None)
     print(json.dumps(figures["summary"], indent=1), f"\nwritten to {save(output, figures)}")
 
