@@ -343,3 +343,14 @@ def test_an_epoch_budget_ends_an_aging_search_where_the_next_evaluation_would_no
                        population=4, generations=2, **({"algorithm": "aging"} if bad["epoch_budget"] == 0 else {}),
                        **bad)
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_resumed_aging_search_shows_the_best_it_measured_before_at_its_rung(tmp_path, capsys):
+    data = nas.data.synthetic_lesions(n=140, image_size=16, seed=0)
+    run = nas.evolve("cnn", data, executor=InlineExecutor(evaluate=simulate), run_dir=tmp_path / "run", population=6,
+                     generations=3, seed=3, algorithm="aging", fidelity="1:9:3", verbose=False)
+    assert run.best.rung == 2
+    nas.resume(run.path, data=data, executor=InlineExecutor(evaluate=simulate), generations=4)
+    first = next(line for line in capsys.readouterr().out.splitlines() if " | best " in line)
+    # the run's best so far, measured at the top rung, outranks any new rung-0 score, however high
+    assert first.split(" | ")[1] == f"best val_accuracy={run.best.fitness[0]:.4f} (rung 2)"
