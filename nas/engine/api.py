@@ -238,6 +238,9 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
     state = SearchState(config, space, dataset, budget, runner, folder, Reporter(verbose), callbacks)
     if timeout is not None:
         state.deadline = time.perf_counter() + timeout
+        if config.reevaluate:
+            state.reporter.note(f"the re-evaluation runs only if the search ends within the time limit of {timeout:g} "
+                                f"s; bound the search by its generations (or an epoch budget) to be sure of it")
     received: list[int] = []
     try:
         with sigterm_as_interrupt(received):
