@@ -168,7 +168,7 @@ def main() -> None:
                           "rung_samples": ["all" if n is None else n for n in args.rung_samples],
                           "max_params": args.max_params,
                           "max_flops": args.max_flops, "max_epoch_seconds": args.max_epoch_seconds,
-                          "timeout": args.timeout, "finished": run.finished},
+                          "timeout": args.timeout, "finished": run.finished, "reevaluation": run.reevaluation},
                "retrain": {"epochs": args.epochs, "patience": args.patience},
                "searched": {"genome_hash": summary["genome_hash"], "params": winner["params"],
                             "epochs_run": winner["epochs_run"], "train_seconds": winner["seconds"]},

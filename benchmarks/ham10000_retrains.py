@@ -17,7 +17,8 @@ ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whethe
 64``) at 64 px on the same split; ``--models searched`` retrains only the winner (the Table-1 CNN's retrains of the
 same split, seeds, epochs and patience are in another file): ham10000_search32_retrains.json holds seeds 1 and 2 of
 the 32 px search's winner at 64 px, ham10000_search32_seed1_retrains.json those of the same search run with search seed
-1 (ham10000.py ``--search-seed 1``).
+1 (ham10000.py ``--search-seed 1``), ham10000_search32_seed1_reeval_retrains.json those of that search re-run with
+``--reevaluate 3``, whose choice is the best mean of three seeds at the top rung.
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them. An
@@ -91,11 +92,12 @@ def _merge(output: str, benchmark: str) -> None:
 
 def _top_rung(run: nas.Run, shown: int = 5) -> dict:
     """The genomes the search measured at its highest rung, best first (the ``shown`` best and the seeded genome,
-    the run's first evaluation), and how many evaluations each rung had."""
+    the run's first evaluation), and how many evaluations each rung had; re-evaluation replicates are left out."""
     metric = run.objectives[0].lstrip("-")
-    rungs = Counter(r.get("rung", 0) for r in run.evaluations if r.get("status") != "failed")
+    searched = [r for r in run.evaluations if "replicate" not in r]
+    rungs = Counter(r.get("rung", 0) for r in searched if r.get("status") != "failed")
     top = max(rungs)
-    records = {r["genome_hash"]: r for r in run.evaluations if r.get("rung", 0) == top and metric in r["metrics"]}
+    records = {r["genome_hash"]: r for r in searched if r.get("rung", 0) == top and metric in r["metrics"]}
     ranked = sorted(records.values(), key=lambda r: -r["metrics"][metric])
     seeded = run.evaluations[0]["genome_hash"]
     return {"evaluations_per_rung": {str(k): rungs[k] for k in sorted(rungs)},
@@ -107,13 +109,13 @@ def _top_rung(run: nas.Run, shown: int = 5) -> dict:
 
 
 def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
-    """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung) and
-    its top rung."""
+    """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung), its
+    top rung and its re-evaluation (``reevaluation.json``: scores, means and the measured noise; null without one)."""
     agreement = [{k: a[k] for k in ("from_rung", "rung", "k", "kendall_tau", "concordant", "discordant")}
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
                        "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement,
-                       "top_rung": _top_rung(run), "retrains": rows,
+                       "top_rung": _top_rung(run), "reevaluation": run.reevaluation, "retrains": rows,
                        "summary": {k: _summary(v) for k, v in rows.items() if v}})
 
 
