@@ -211,6 +211,9 @@ def test_retrain_writes_the_calibration_and_the_reports_figures(retrained):
     assert "## Calibration" in text and f"**{point['threshold']:.4f}**" in text
     assert f"calibration: temperature {calibration['temperature']:.3f}" in printed
     assert f"operating point: P(malignant) >= {point['threshold']:.4f}" in printed
+    report = json.loads((final / "report.json").read_text())
+    assert (f"balanced accuracy {report['balanced_accuracy']:.4f} ± "
+            f"{report['standard_errors']['balanced_accuracy']:.4f}") in printed
 
 
 def test_retrain_fits_the_recall_floor_on_validation_and_scores_it_on_test(retrained):

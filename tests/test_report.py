@@ -155,6 +155,28 @@ def test_bad_input_is_a_clear_data_error(y, p, message):
         classification_report(y, p, ["a", "b"] if np.asarray(p).shape[-1] == 2 else ["a", "b", "c"])
 
 
+def test_sampling_errors_by_hand_and_against_resampled_test_sets():
+    y = np.array([0, 0, 0, 0, 1, 1])
+    errors = classification_report(y, _confident([0, 0, 1, 1, 1, 1], 2), ["mel", "nv"])["standard_errors"]
+    assert errors["accuracy"] == pytest.approx(np.sqrt((4 / 6) * (2 / 6) / 6))
+    assert errors["balanced_accuracy"] == pytest.approx(np.sqrt(0.25 / 4 + 0) / 2)  # nv's recall of 1 adds nothing
+    assert errors["melanoma_sensitivity"] == pytest.approx(np.sqrt(0.25 / 4))
+    # A classifier with known recalls, scored on many test sets of HAM10000's test split's class counts: the spread
+    # of its balanced accuracy is the error one report gives.
+    rng = np.random.default_rng(0)
+    support, recall = np.array([49, 82, 167, 20, 160, 995, 22]), np.array([.4, .6, .5, .3, .5, .85, .7])
+    y = np.repeat(np.arange(7), support)
+    scores, errors = [], []
+    for _ in range(300):
+        hit = rng.random(len(y)) < recall[y]
+        predicted = np.where(hit, y, (y + 1) % 7)
+        report = classification_report(y, _confident(predicted, 7), HAM)
+        scores.append(report["balanced_accuracy"])
+        errors.append(report["standard_errors"]["balanced_accuracy"])
+    assert np.std(scores) == pytest.approx(np.mean(errors), rel=0.15)
+    assert 0.02 < np.mean(errors) < 0.04
+
+
 def test_write_report_files_and_comparison_table(tmp_path):
     y = np.repeat(np.arange(7), 4)
     rng = np.random.default_rng(1)
@@ -170,6 +192,9 @@ def test_write_report_files_and_comparison_table(tmp_path):
     assert "| Traditional CNN (Table 1) | 100.0% | 100.0% | 1.000 | 85.0% |" in markdown
     assert f"| Searched CNN (this run) | {100 * report['accuracy']:.1f}% |" in markdown
     assert "| Melanoma (mel) |" in markdown and "melanoma sensitivity" in markdown
+    error = report["standard_errors"]["balanced_accuracy"]
+    assert f"| balanced accuracy (mean recall) | {100 * report['balanced_accuracy']:.1f}% ± {100 * error:.1f}% |" \
+        in markdown
     with Image.open(tmp_path / "final/confusion_matrix.png") as image:
         assert image.format == "PNG" and image.size[0] > 1.5 * image.size[1] > 450  # two panels side by side
 

@@ -115,8 +115,8 @@ def _recipe(args: argparse.Namespace) -> Recipe:
 
 
 def _print_report(label: str, report: dict) -> None:
-    print(f"{label:<28} accuracy {report['accuracy']:.4f}  balanced accuracy {report['balanced_accuracy']:.4f}  "
-          f"macro F1 {report['macro']['f1']:.4f}")
+    print(f"{label:<28} accuracy {report['accuracy']:.4f}  balanced accuracy {report['balanced_accuracy']:.4f} ± "
+          f"{report['standard_errors']['balanced_accuracy']:.4f}  macro F1 {report['macro']['f1']:.4f}")
 
 
 def _fraction(value: float | None) -> str:
