@@ -46,7 +46,9 @@ class Budget:
             larger image count of ``samples_from_epoch``), projected from the time of its first batches, would take
             longer than this (:mod:`nas.epochtime`). Unlike ``max_params`` and
             ``max_flops`` it bounds what training costs on this machine, and like any measured time it depends on the
-            machine and its load: a search with it repeats only on the same machine under the same load.
+            machine and its load: a search with it repeats only on the same machine under the same load. A
+            re-evaluation replicate (``replicate`` > 0) is not limited: its genome already trained at that rung within
+            the limit, and a replicate failed by the machine's load would drop a seed from its mean.
         class_weighted: weight the loss by inverse class frequency (for imbalanced data such as HAM10000); None (the
             default) does what the data asks for (``Dataset.class_weighted``: True for HAM10000), and is False with
             ``oversample``. ``nas.evolve`` records the resolved value in ``config.json``.
@@ -349,8 +351,9 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     A multi-fidelity search trains to ``epochs`` (default ``budget.epochs``), continuing from epoch
     ``initial_epoch`` with the training ``state`` an earlier evaluation returned; ``keep_state`` returns the state
     after the last epoch (:func:`nas.epochs.snapshot` bytes) as ``state``. ``replicate`` > 0 trains with another
-    seed (re-evaluation). ``inherit`` (a parent's :func:`nas.epochs.layer_weights` bytes) starts every layer whose
-    name and weight shapes match from the parent's weights (the outcome's ``inherited_layers`` counts them);
+    seed (re-evaluation), without ``budget.max_epoch_seconds``. ``inherit`` (a parent's
+    :func:`nas.epochs.layer_weights` bytes) starts every layer whose name and weight shapes match from the parent's
+    weights (the outcome's ``inherited_layers`` counts them);
     ``keep_weights`` returns the trained model's :func:`~nas.epochs.layer_weights` as ``weights``. Returns an
     outcome dict: ``status`` ("ok" or "failed"), ``metrics`` (see
     :data:`METRICS`, plus ``epochs``, ``train_samples`` and ``train_loss``; the scores are the last epoch's),
@@ -363,6 +366,8 @@ def evaluate(genome: Mapping, *, space: "SearchSpace", data: "Dataset", budget: 
     from .epochs import layer_weights, snapshot
 
     started, clock = now(), time.perf_counter()
+    if replicate:  # see Budget.max_epoch_seconds: the genome passed the limit at this rung already
+        budget = replace(budget, max_epoch_seconds=None)
     metrics: dict[str, Any] = {}
     curve: list[dict] = []
     outcome: dict[str, Any] = {"status": "ok", "metrics": metrics, "curve": curve, "error": None, "started": started,

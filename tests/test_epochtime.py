@@ -40,6 +40,14 @@ def test_under_the_limit_training_is_unchanged(tiny_data, genome):
     assert [e["val_loss"] for e in limited["curve"]] == [e["val_loss"] for e in free["curve"]]
 
 
+def test_a_re_evaluation_replicate_is_not_limited(tiny_data, genome):
+    """A replicate repeats a training the genome passed: the machine's load must not drop a seed from its mean."""
+    budget = Budget(epochs=1, max_epoch_seconds=1e-6)
+    assert evaluate(genome, space=SPACE, data=tiny_data, budget=budget, seed=0)["status"] == "failed"
+    outcome = evaluate(genome, space=SPACE, data=tiny_data, budget=budget, seed=0, replicate=1)
+    assert outcome["status"] == "ok", outcome["error"]
+
+
 def test_an_epoch_too_short_to_probe_is_not_checked(tiny_data, genome):
     outcome = evaluate({**genome, "batch_size": 128}, space=SPACE, data=tiny_data,
                        budget=Budget(epochs=1, max_epoch_seconds=1e-6), seed=0)  # one batch an epoch
