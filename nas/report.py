@@ -295,10 +295,10 @@ def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _error(report: Mapping, key: str) -> str:
-    """' ± 2.6%': the figure's sampling standard error, where the report has one (older reports do not)."""
+def _figure(report: Mapping, key: str) -> str:
+    """'61.2% ± 2.6%': the figure and its sampling standard error, where the report has one (older reports do not)."""
     error = report.get("standard_errors", {}).get(key)
-    return "" if error is None else f" ± {_percent(error)}"
+    return _percent(report[key]) + ("" if error is None else f" ± {_percent(error)}")
 
 
 def _label(name: str) -> str:
@@ -314,9 +314,8 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
              f"split; `report.json` holds them all. ± is one standard error of the test split's sampling (binomial "
              f"per class): models closer than about twice it cannot be told apart on this split.", "",
              "## Metrics", "", "| metric | value |", "|---|---|",
-             f"| accuracy | {_percent(report['accuracy'])}{_error(report, 'accuracy')} |",
-             f"| balanced accuracy (mean recall) | {_percent(report['balanced_accuracy'])}"
-             f"{_error(report, 'balanced_accuracy')} |"]
+             f"| accuracy | {_figure(report, 'accuracy')} |",
+             f"| balanced accuracy (mean recall) | {_figure(report, 'balanced_accuracy')} |"]
     for average in ("macro", "weighted"):
         values = report[average]
         lines.append(f"| {average} precision / recall / F1 | {_number(values['precision'])} / "
@@ -328,8 +327,7 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
                   f"| benign specificity | {_percent(binary['specificity'])} |",
                   f"| benign-vs-malignant ROC AUC | {_number(binary['roc_auc'])} |"]
     if "mel" in names:
-        lines.append(f"| melanoma sensitivity | {_percent(report['melanoma_sensitivity'])}"
-                     f"{_error(report, 'melanoma_sensitivity')} |")
+        lines.append(f"| melanoma sensitivity | {_figure(report, 'melanoma_sensitivity')} |")
     lines.append(f"| expected calibration error ({report['calibration_bins']} bins) | "
                  f"{_number(report['expected_calibration_error'])} |")
 

@@ -95,12 +95,21 @@ def build(genome: Mapping, input_shape: Sequence[int], num_classes: int,
     import keras
     from keras import layers
 
-    from nas.baselines import imagenet_input
-
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
         raise ConfigError(f"space 'resnet50' needs (height, width, 1 or 3 channels) images, got input shape "
                           f"{tuple(input_shape)}; convert the images to grayscale or RGB")
-    inputs, x, size = imagenet_input(input_shape, MIN_SIZE)  # preprocess_input(mode="caffe"), as layers
+    height, width, channels = (int(d) for d in input_shape)
+    size = (max(height, MIN_SIZE), max(width, MIN_SIZE))
+    inputs = keras.Input(shape=(height, width, channels), name="image")
+    x = inputs
+    if size != (height, width):
+        x = layers.Resizing(*size, interpolation="bilinear", name="upsample")(x)
+    if channels == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    # preprocess_input(mode="caffe") on [0, 255] images: RGB -> BGR, then minus the ImageNet mean.
+    x = keras.ops.flip(x, axis=-1)
+    x = layers.Rescaling(255.0, offset=[-m for m in CAFFE_MEAN_BGR], name="caffe_preprocess")(x)
+
     backbone = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=(*size, 3))
     pretrained = weights is not None
     _freeze(backbone, genome["unfreeze"], pretrained)
