@@ -6,6 +6,7 @@ import argparse
 import functools
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -55,13 +56,37 @@ def test_a_limit_the_search_does_not_reach_changes_nothing(tiny_data, tmp_path):
     assert limited.finished and _sequence(limited) == _sequence(free)
 
 
-def test_the_time_limit_skips_re_evaluation(tiny_data, tmp_path, capsys):
-    run = nas.evolve("cnn", tiny_data, population=4, generations=10, seed=2, reevaluate=2, run_dir=tmp_path / "run",
-                     executor=_executor(), timeout=5 * SLEEP)
+def test_the_time_limit_keeps_time_for_the_re_evaluation_and_resume_completes_the_run(tiny_data, tmp_path, capsys):
+    kwargs = dict(population=4, generations=12, seed=2, reevaluate=2, fidelity="1:4:2", algorithm="aging")
+    reference = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "reference", executor=_executor(), verbose=False,
+                           **kwargs)
+    started = time.perf_counter()
+    stopped = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "run", executor=_executor(), timeout=20 * SLEEP,
+                         **kwargs)
+    seconds = time.perf_counter() - started
     out = capsys.readouterr().out
-    assert out.index("the re-evaluation runs only if the search ends within the time limit") < out.index("[gen 1")
-    assert "and its re-evaluation" in out
-    assert not any(r.get("replicate") for r in run.evaluations)
+    assert out.index("stops early enough to leave its re-evaluation the time") < out.index("[gen 1")
+    assert "s kept for the re-evaluation: stopped before the search's end; continue with" in out
+    searched = [r for r in stopped.evaluations if "replicate" not in r]
+    replicates = [r for r in stopped.evaluations if "replicate" in r]
+    assert 0 < len(searched) < len([r for r in reference.evaluations if "replicate" not in r])
+    assert len(replicates) == 2 * 2 and stopped.reevaluation is not None and not stopped.finished
+    assert stopped.best.genome_hash == stopped.reevaluation["ranking"][0]
+    # the search ended early enough: the re-evaluation (4 sleeps) and the evaluation in flight end near the limit
+    assert seconds < 20 * SLEEP + 10 * SLEEP
+    resumed = nas.resume(stopped.path, data=tiny_data, executor=_executor(), verbose=False)
+    assert resumed.finished and _sequence(resumed) == _sequence(reference)
+    indices = [r["index"] for r in resumed.evaluations]
+    assert len(indices) == len(set(indices))
+    assert resumed.reevaluation["genomes"] == reference.reevaluation["genomes"]
+
+
+def test_a_limit_already_spent_skips_the_re_evaluation(tiny_data, tmp_path, capsys):
+    run = nas.evolve("cnn", tiny_data, population=4, generations=10, seed=2, reevaluate=2, run_dir=tmp_path / "run",
+                     executor=InlineExecutor(evaluate=functools.partial(simulate, seconds=4 * SLEEP)),
+                     timeout=SLEEP)
+    assert "reached: stopped before the search's end and its re-evaluation" in capsys.readouterr().out
+    assert not any(r.get("replicate") for r in run.evaluations) and run.reevaluation is None
 
 
 @pytest.mark.parametrize("timeout", [0, -1, True, "1h", float("nan")])

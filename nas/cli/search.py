@@ -72,8 +72,9 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
                         help="other seeds per re-evaluated genome (default 2)")
     search.add_argument("--timeout", type=duration, default=None, metavar="DURATION",
                         help="stop starting new work after this long (90, 30m, 1.5h): generational ends after the "
-                             "generation in progress, aging after the evaluations in flight, and --reevaluate is "
-                             "skipped; nas resume continues the run")
+                             "generation in progress, aging after the evaluations in flight; with --reevaluate the "
+                             "search stops early enough for the re-evaluation to end by then; nas resume continues "
+                             "the run")
     search.add_argument("--epoch-budget", type=positive_int, default=None, metavar="EPOCHS",
                         help="aging only: the training epochs the whole search may spend; it ends before the first "
                              "evaluation that would not fit (give --generations room)")

@@ -105,9 +105,13 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             that comes first (so give ``generations`` enough room). The last generation record may be a partial
             one; it holds ``epoch_budget_spent``. Re-evaluation comes on top.
         timeout: seconds of wall time after which no new work starts: generational ends after the generation in
-            progress, aging after the evaluations in flight; re-evaluation is then skipped. The run is left as an
-            interrupted one: ``run.finished`` is False and ``nas.resume`` continues it exactly (with or without a
-            new ``timeout``). Not part of the run's config.
+            progress, aging after the evaluations in flight. With ``reevaluate`` the search stops that much earlier
+            than the time its re-evaluation is expected to take (the current top genomes' measured seconds per
+            epoch, times their epochs and the seeds, over the executor's capacity), then re-evaluates its top
+            genomes, so that the re-evaluated answer is ready by the limit on a slow machine as on a fast one; if
+            the limit has passed anyway, the re-evaluation is skipped. The run is left as an interrupted one:
+            ``run.finished`` is False and ``nas.resume`` continues it exactly (with or without a new ``timeout``),
+            re-evaluating again at its end. Not part of the run's config.
         verbose: print progress per evaluation and a summary per generation.
 
     Example:
@@ -239,20 +243,22 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
     if timeout is not None:
         state.deadline = time.perf_counter() + timeout
         if config.reevaluate:
-            state.reporter.note(f"the re-evaluation runs only if the search ends within the time limit of {timeout:g} "
-                                f"s; bound the search by its generations (or an epoch budget) to be sure of it")
+            state.reporter.note(f"the search stops early enough to leave its re-evaluation the time it is expected "
+                                f"to take within the limit of {timeout:g} s (from the top genomes' epoch times)")
     received: list[int] = []
     try:
         with sigterm_as_interrupt(received):
             if retry_failed:
                 state.retry_failed()
             strategy.run(state, list(config.initial), resume)
+            reevaluation = None if state.past_deadline() else config.reevaluate  # it may need the time kept for it
             if state.timed_out:
-                state.reporter.note(f"time limit of {timeout:g} s reached: stopped before the search's end"
-                                    f"{' and its re-evaluation' if config.reevaluate else ''}; continue with "
-                                    f"`nas resume {folder.path}`")
-            elif config.reevaluate:
-                _report_reevaluation(reevaluate_top(state, config.reevaluate["top"], config.reevaluate["seeds"]),
+                kept = f", less {state.reserve():.1f} s kept for the re-evaluation" if reevaluation else ""
+                skipped = " and its re-evaluation" if config.reevaluate and not reevaluation else ""
+                state.reporter.note(f"time limit of {timeout:g} s reached{kept}: stopped before the search's end"
+                                    f"{skipped}; continue with `nas resume {folder.path}`")
+            if reevaluation:
+                _report_reevaluation(reevaluate_top(state, reevaluation["top"], reevaluation["seeds"]),
                                      state.reporter)
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated) or bool(received)  # Ray re-raises a plain interrupt

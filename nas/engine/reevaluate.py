@@ -15,24 +15,10 @@ from typing import TYPE_CHECKING
 from ..clock import now
 from ..runs.reader import REEVALUATION
 from ..training import training_seed
-from .operators import Member, lineage
+from .operators import lineage
 
 if TYPE_CHECKING:
     from .state import SearchState
-
-
-def _top(state: "SearchState", top: int) -> list[dict]:
-    """The ``top`` best genomes' records, as the search ranks them ((rung, score) with fidelity), one per genome."""
-    best: dict[str, Member] = {}
-    for record in state.read_log():
-        if record["status"] == "cached":
-            continue
-        member = state.member(record["genome"], record)
-        known = best.get(member.hash)
-        if known is None or member.fitness.wvalues > known.fitness.wvalues:
-            best[member.hash] = member
-    ranked = [m.record for m in sorted(best.values(), key=Member.ranking, reverse=True) if m.record is not None]
-    return [r for r in ranked[:top] if r["fitness"][0] is not None]
 
 
 def summary(scores: dict[str, list[float]]) -> dict:
@@ -47,7 +33,7 @@ def summary(scores: dict[str, list[float]]) -> dict:
 def reevaluate(state: "SearchState", top: int, seeds: int) -> dict:
     """Train the ``top`` genomes again with ``seeds`` other seeds each; write and return ``reevaluation.json``'s
     content (ranked on the mean of the first objective, best first)."""
-    chosen = _top(state, top)
+    chosen = state.top_records(state.read_log(), top)
     logged = {(r["replicate_of"], r["replicate"]): r for r in state.folder.read_evaluations() if "replicate" in r}
     generation = state.generations - 1
     wanted = [(r, k) for r in chosen for k in range(1, seeds + 1)]

@@ -76,14 +76,50 @@ class SearchState:
         self.started = time.perf_counter()
         self.deadline: float | None = None     # time.perf_counter() after which no new work starts (timeout)
         self.timed_out = False
+        self._reserve = (0, 0.0)               # (logged evaluations it was computed from, seconds): reserve()
         self.epochs_charged = 0                # epochs planned by the evaluations started (config.epoch_budget)
         self.budget_spent = False              # an evaluation did not fit in what was left of the epoch budget
 
     def out_of_time(self) -> bool:
-        """Whether the search's time limit has passed (then no new generation, child or promotion starts)."""
-        if self.deadline is not None and time.perf_counter() >= self.deadline:
+        """Whether the search's time limit has passed (then no new generation, child or promotion starts). With
+        re-evaluation the search's own limit comes earlier, by the time re-evaluating the current top genomes is
+        expected to take (:meth:`reserve`), so that the re-evaluated answer is ready by the limit."""
+        if self.deadline is not None and time.perf_counter() >= self.deadline - self.reserve():
             self.timed_out = True
         return self.timed_out
+
+    def reserve(self) -> float:
+        """Seconds the re-evaluation is expected to need after the search (0 without one): the current top genomes'
+        seconds per epoch as their records measured them, times their epochs and the seeds, over the executor's
+        capacity; computed again only when a new evaluation has been logged."""
+        if not self.config.reevaluate:
+            return 0.0
+        if self._reserve[0] != len(self.cache):
+            seconds = 0.0  # each replicate trains from scratch to its record's epochs, at the record's pace
+            for record in self.top_records(self.cache.values(), self.config.reevaluate["top"]):
+                trained = record["metrics"].get("epochs") or record.get("epochs") or 1  # a continuation: what it added
+                seconds += record["seconds"] * record.get("epochs", trained) / trained
+            self._reserve = (len(self.cache),
+                             seconds * self.config.reevaluate["seeds"] / max(1, self.executor.capacity))
+        return self._reserve[1]
+
+    def top_records(self, records: Iterable[dict], top: int) -> list[dict]:
+        """The ``top`` best genomes' records among ``records``, as the search ranks them ((rung, score) with
+        fidelity), one per genome; failed ones left out."""
+        best: dict[str, Member] = {}
+        for record in records:
+            if record["status"] == "cached":
+                continue
+            member = self.member(record["genome"], record)
+            known = best.get(member.hash)
+            if known is None or member.fitness.wvalues > known.fitness.wvalues:
+                best[member.hash] = member
+        ranked = [m.record for m in sorted(best.values(), key=Member.ranking, reverse=True) if m.record is not None]
+        return [r for r in ranked[:top] if r["fitness"][0] is not None]
+
+    def past_deadline(self) -> bool:
+        """Whether the time limit itself has passed (not only the search's earlier one)."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def charge(self, rung: Rung) -> bool:
         """Whether an evaluation at ``rung`` fits in what is left of the run's epoch budget, counting it if it does
