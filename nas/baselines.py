@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Sequence
 
+from search_spaces.resnet50 import imagenet_input
+
 from .errors import ConfigError
 from .weights import check_weights
 
@@ -43,32 +45,6 @@ def _image_shape(name: str, input_shape: Sequence[int]) -> tuple[int, int, int]:
         raise ConfigError(f"baseline {name!r} needs (height, width, 1 or 3 channels) images, got input shape "
                           f"{tuple(input_shape)}")
     return int(input_shape[0]), int(input_shape[1]), int(input_shape[2])
-
-
-def imagenet_input(input_shape: Sequence[int], min_size: int = 32
-                   ) -> tuple["keras.KerasTensor", "keras.KerasTensor", tuple[int, int]]:
-    """(inputs, x, size): a Keras input of [0, 1] images and the tensor an ImageNet "caffe" backbone expects.
-
-    Upsamples images smaller than ``min_size`` (five stride-2 stages need at least 32 pixels), tiles grayscale to RGB,
-    swaps RGB to BGR and subtracts the ImageNet mean from [0, 255] values, as
-    ``keras.applications.vgg16.preprocess_input`` does, with layers that load in safe mode.
-    """
-    import keras
-    from keras import layers
-
-    from search_spaces.resnet50 import CAFFE_MEAN_BGR
-
-    height, width, channels = (int(d) for d in input_shape)
-    size = (max(height, min_size), max(width, min_size))
-    inputs = keras.Input(shape=(height, width, channels), name="image")
-    x = inputs
-    if size != (height, width):
-        x = layers.Resizing(*size, interpolation="bilinear", name="upsample")(x)
-    if channels == 1:
-        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
-    x = keras.ops.flip(x, axis=-1)
-    x = layers.Rescaling(255.0, offset=[-m for m in CAFFE_MEAN_BGR], name="caffe_preprocess")(x)
-    return inputs, x, size
 
 
 def _table1(input_shape: Sequence[int], num_classes: int, weights):

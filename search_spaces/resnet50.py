@@ -89,6 +89,30 @@ def _freeze(backbone, unfreeze: int, pretrained: bool) -> None:
         raise RuntimeError(f"unexpected ResNet50 layer names: found blocks {sorted(seen)}, expected {list(BLOCKS)}")
 
 
+def imagenet_input(input_shape: Sequence[int], min_size: int = MIN_SIZE
+                   ) -> tuple["keras.KerasTensor", "keras.KerasTensor", tuple[int, int]]:
+    """(inputs, x, size): a Keras input of [0, 1] images and the tensor an ImageNet "caffe" backbone expects.
+
+    Upsamples images smaller than ``min_size`` (five stride-2 stages need at least 32 pixels), tiles grayscale to RGB,
+    swaps RGB to BGR and subtracts the ImageNet mean from [0, 255] values, as
+    ``preprocess_input`` of ``keras.applications.vgg16`` and ``resnet50`` does, with layers that load in safe mode.
+    """
+    import keras
+    from keras import layers
+
+    height, width, channels = (int(d) for d in input_shape)
+    size = (max(height, min_size), max(width, min_size))
+    inputs = keras.Input(shape=(height, width, channels), name="image")
+    x = inputs
+    if size != (height, width):
+        x = layers.Resizing(*size, interpolation="bilinear", name="upsample")(x)
+    if channels == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+    x = keras.ops.flip(x, axis=-1)
+    x = layers.Rescaling(255.0, offset=[-m for m in CAFFE_MEAN_BGR], name="caffe_preprocess")(x)
+    return inputs, x, size
+
+
 def build(genome: Mapping, input_shape: Sequence[int], num_classes: int,
           weights: str | None = None) -> "keras.Model":
     """An uncompiled model: [0, 1] images -> (upsample) -> (gray to RGB) -> caffe preprocessing -> ResNet50 -> head."""
@@ -98,18 +122,7 @@ def build(genome: Mapping, input_shape: Sequence[int], num_classes: int,
     if len(input_shape) != 3 or input_shape[2] not in (1, 3):
         raise ConfigError(f"space 'resnet50' needs (height, width, 1 or 3 channels) images, got input shape "
                           f"{tuple(input_shape)}; convert the images to grayscale or RGB")
-    height, width, channels = (int(d) for d in input_shape)
-    size = (max(height, MIN_SIZE), max(width, MIN_SIZE))
-    inputs = keras.Input(shape=(height, width, channels), name="image")
-    x = inputs
-    if size != (height, width):
-        x = layers.Resizing(*size, interpolation="bilinear", name="upsample")(x)
-    if channels == 1:
-        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
-    # preprocess_input(mode="caffe") on [0, 255] images: RGB -> BGR, then minus the ImageNet mean.
-    x = keras.ops.flip(x, axis=-1)
-    x = layers.Rescaling(255.0, offset=[-m for m in CAFFE_MEAN_BGR], name="caffe_preprocess")(x)
-
+    inputs, x, size = imagenet_input(input_shape)
     backbone = keras.applications.ResNet50(include_top=False, weights=weights, input_shape=(*size, 3))
     pretrained = weights is not None
     _freeze(backbone, genome["unfreeze"], pretrained)
