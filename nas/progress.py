@@ -38,6 +38,7 @@ class Reporter:
         self.clock = self.batch_clock = self.last_generation = time.perf_counter()
         self.generations_done = 0
         self.header_printed = False
+        self.deadline: float | None = None  # time.perf_counter() of the search's time limit: the ETA is at most it
 
     def _print(self, text: str) -> None:
         if self.verbose:
@@ -83,16 +84,20 @@ class Reporter:
 
     def _eta(self) -> str:
         """Time left: from the generations measured so far (their promotions and rung lengths included), else from
-        the time per evaluation."""
+        the time per evaluation; at most the time to the search's time limit (:attr:`deadline`), which then says
+        so."""
         if not self.trained:
             return "?"
         now = time.perf_counter()
         later = self.generations - self.current - 1
         if self.generations_done:
             per_generation = (self.last_generation - self.clock) / self.generations_done
-            return _duration(max(0.0, per_generation - (now - self.last_generation)) + per_generation * later)
-        per_evaluation = (now - self.clock) / self.trained
-        return _duration(per_evaluation * ((self.batch_size - self.batch_done) + self.population * later))
+            left = max(0.0, per_generation - (now - self.last_generation)) + per_generation * later
+        else:
+            left = (now - self.clock) / self.trained * ((self.batch_size - self.batch_done) + self.population * later)
+        if self.deadline is not None and self.deadline - now < left:
+            return f"{_duration(max(0.0, self.deadline - now))} (time limit)"
+        return _duration(left)
 
     def offer(self, record: dict, sign: int) -> None:
         """Keep ``record`` as the best so far if it ranks above it the way :attr:`nas.Run.best` ranks: a higher rung

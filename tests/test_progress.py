@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+import time
 
 from nas.progress import Reporter
 
@@ -47,6 +48,22 @@ def test_eta_before_any_generation_counts_evaluations():
     reporter.evaluation(RECORD, OBJECTIVES)
     # 10 s per evaluation, 3 left in this generation and 4 in the next
     assert 69 <= _eta_seconds(out.getvalue().splitlines()[-1]) <= 70
+
+
+def test_eta_is_at_most_the_time_to_the_limit_and_says_so():
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+    reporter.population, reporter.generations = 4, 40
+    reporter.batch(0, 40, 4)
+    reporter.clock -= 10
+    reporter.deadline = time.perf_counter() + 300
+    reporter.evaluation(RECORD, OBJECTIVES)
+    # 10 s per evaluation would need 3 + 39 * 4 more: the limit, 5 minutes away, comes first
+    line = out.getvalue().splitlines()[-1]
+    assert line.endswith("(time limit)") and 298 <= _eta_seconds(line.removesuffix(" (time limit)")) <= 300
+    reporter.deadline = time.perf_counter() + 3600  # a limit the search will not reach changes nothing
+    reporter.evaluation(RECORD, OBJECTIVES)
+    assert not out.getvalue().splitlines()[-1].endswith("(time limit)")
 
 
 def _best(line: str) -> str:

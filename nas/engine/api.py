@@ -241,7 +241,7 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
     folder, config = _open_folder(config, run_dir, resume, dataset, verbose)
     state = SearchState(config, space, dataset, budget, runner, folder, Reporter(verbose), callbacks)
     if timeout is not None:
-        state.deadline = time.perf_counter() + timeout
+        state.deadline = state.reporter.deadline = time.perf_counter() + timeout
         if config.reevaluate:
             state.reporter.note(f"the search stops early enough to leave its re-evaluation the time it is expected "
                                 f"to take within the limit of {timeout:g} s (from the top genomes' epoch times)")
