@@ -18,10 +18,13 @@ ham10000_growing_patience10.json seeds 0-2 with ``--patience 10``, to see whethe
 same split, seeds, epochs and patience are in another file): ham10000_search32_retrains.json holds seeds 1 and 2 of
 the 32 px search's winner at 64 px, ham10000_search32_seed1_retrains.json those of the same search run with search seed
 1 (ham10000.py ``--search-seed 1``), ham10000_search32_seed1_reeval_retrains.json those of that search re-run with
-``--reevaluate 3``, whose choice is the best mean of three seeds at the top rung.
+``--reevaluate 3``, whose choice is the best mean of three seeds at the top rung, and
+ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated within the hour.
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
-the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them. An
+the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, and its
+``rung_pace``: per rung, the evaluations tried, those ``--max-epoch-seconds`` failed, and the genomes' paces as
+their rung-0 evaluations measured them (a limit per epoch admits slower genomes at a rung of fewer images). An
 existing NAME.json of the same run, epochs and patience is extended: the seeds it holds are kept, not trained again.
 """
 from __future__ import annotations
@@ -108,6 +111,26 @@ def _top_rung(run: nas.Run, shown: int = 5) -> dict:
                        for place, r in enumerate(ranked, 1) if place <= shown or r["genome_hash"] == seeded]}
 
 
+def _rung_pace(run: nas.Run, images: int = 2000) -> dict:
+    """Per rung: the evaluations tried and those ``--max-epoch-seconds`` failed (TooSlowError), with each genome's
+    pace as its rung-0 evaluation measured it (training seconds for ``images`` images, the first epoch's tracing
+    included, so that every rung is compared on one footing): the median of those that trained at the rung and the
+    paces of those failed there. A limit per epoch admits slower genomes where an epoch has fewer images."""
+    searched = [r for r in run.evaluations if "replicate" not in r and r["status"] != "cached"]
+    pace = {r["genome_hash"]: r["metrics"]["train_seconds"] / r["metrics"]["train_samples"] * images
+            for r in searched if r.get("rung", 0) == 0 and r["status"] == "ok"}
+    result = {}
+    for rung in sorted({r.get("rung", 0) for r in searched}):
+        tried = [r for r in searched if r.get("rung", 0) == rung]
+        passed = [pace[r["genome_hash"]] for r in tried if r["status"] == "ok" and r["genome_hash"] in pace]
+        failed = [r for r in tried if "TooSlowError" in (r.get("error") or "")]
+        result[str(rung)] = {"tried": len(tried), "too_slow": len(failed),
+                             "median_pace_trained": round(statistics.median(passed), 1) if passed else None,
+                             "pace_too_slow": sorted(round(pace[r["genome_hash"]], 1) for r in failed
+                                                     if r["genome_hash"] in pace)}
+    return {"images": images, "rungs": result}
+
+
 def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
     """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung), its
     top rung and its re-evaluation (``reevaluation.json``: scores, means and the measured noise; null without one)."""
@@ -115,7 +138,8 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
                        "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement,
-                       "top_rung": _top_rung(run), "reevaluation": run.reevaluation, "retrains": rows,
+                       "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "reevaluation": run.reevaluation,
+                       "retrains": rows,
                        "summary": {k: _summary(v) for k, v in rows.items() if v}})
 
 

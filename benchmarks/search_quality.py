@@ -4,7 +4,7 @@ synthetic lesions; the verdict is the test split after the same retrain.
     python benchmarks/search_quality.py [--seeds 5] [--epoch-budget 32] [--population 8] [--epochs 2]
                                         [--fidelity 1:4:2] [--max-train-samples 500] [--retrain-epochs 6]
                                         [--retrain-seeds 3] [--datasets digits,synthetic_lesions]
-                                        [--methods random,aging,...]
+                                        [--methods random,aging,...] [--space cnn|modern]
 
 Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
 the epochs each evaluation really trained (a promotion counts only the epochs it adds):
@@ -26,6 +26,8 @@ search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran 
 were run later with ``--methods generational,generational-fidelity,aging --output search_quality_synthetic_modes``
 (search_quality_synthetic_modes.json) and joined to it with ``--merge
 search_quality_synthetic,search_quality_synthetic_modes --output search_quality_synthetic``).
+``--space modern --datasets synthetic_lesions --methods random,aging-fidelity --output
+search_quality_synthetic_modern`` runs the two on the modern space (search_quality_synthetic_modern.json).
 """
 from __future__ import annotations
 
@@ -51,23 +53,23 @@ def search(method: str, data, args, seed: int, run_dir: str):
     common = {"seed": seed, "run_dir": run_dir, "executor": nas.InlineExecutor(), "verbose": False}
     budget = nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples)
     if method == "random":
-        return nas.evolve("cnn", data, population=max(2, args.epoch_budget // args.epochs), generations=1,
+        return nas.evolve(args.space, data, population=max(2, args.epoch_budget // args.epochs), generations=1,
                           budget=budget, **common)
     if method in ("generational", "aging"):
         generations = max(1, args.epoch_budget // (args.population * args.epochs))
-        return nas.evolve("cnn", data, population=args.population, generations=generations, budget=budget,
+        return nas.evolve(args.space, data, population=args.population, generations=generations, budget=budget,
                           algorithm=method, **common)
     fidelity = nas.Fidelity.parse(args.fidelity)
     shape = {"population": args.population, "fidelity": fidelity,
              "budget": nas.Budget(max_train_samples=args.max_train_samples), **common}
     if method == "aging-fidelity":  # every evaluation is charged at least one epoch: the budget ends the search
-        return nas.evolve("cnn", data, generations=math.ceil(args.epoch_budget / args.population),
+        return nas.evolve(args.space, data, generations=math.ceil(args.epoch_budget / args.population),
                           epoch_budget=args.epoch_budget, algorithm="aging", **shape)
     per_generation, kept = 0, args.population
     for low, high in zip((0,) + fidelity.rungs, fidelity.rungs):
         per_generation += kept * (high - low)
         kept = fidelity.promoted(kept)
-    return nas.evolve("cnn", data, generations=max(1, args.epoch_budget // per_generation), **shape)
+    return nas.evolve(args.space, data, generations=max(1, args.epoch_budget // per_generation), **shape)
 
 
 def retrained(run, data, epochs: int, seeds: list[int]) -> dict:
@@ -149,6 +151,8 @@ def main() -> None:
     parser.add_argument("--max-train-samples", type=int, default=500)
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3, help="retrains of each pick, scored by their mean")
+    parser.add_argument("--space", default="cnn", choices=("cnn", "modern"),
+                        help="the space every method samples (default cnn; modern: search_spaces/modern.py)")
     parser.add_argument("--datasets", default="digits,synthetic_lesions")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated, from " + ", ".join(METHODS))
     parser.add_argument("--output", default="search_quality", help="results file name (without .json)")
