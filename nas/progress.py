@@ -79,7 +79,8 @@ class Reporter:
     def phase(self, text: str, trainings: int) -> None:
         """Begin ``trainings`` more trainings after the generations (re-evaluation), announced by ``text``."""
         self.batch_size, self.batch_done = trainings, 0
-        self.clock, self.trained, self.generations_done = time.perf_counter(), 0, 0  # ETA: this phase alone
+        self.clock, self.trained, self.generations_done = time.perf_counter(), 0, 0  # ETA: this phase alone,
+        self.generations = self.current + 1  # no generation after it (a time limit may have stopped the search early)
         self.note(text)
 
     def _eta(self) -> str:

@@ -66,6 +66,18 @@ def test_eta_is_at_most_the_time_to_the_limit_and_says_so():
     assert not out.getvalue().splitlines()[-1].endswith("(time limit)")
 
 
+def test_eta_of_a_re_evaluation_after_a_search_stopped_early_counts_only_its_trainings():
+    out = io.StringIO()
+    reporter = Reporter(stream=out)
+    reporter.population, reporter.generations = 4, 40
+    reporter.batch(14, 40, 4)  # the time limit stopped the search in generation 15 of 40
+    reporter.phase("re-evaluating", 6)
+    reporter.clock -= 100
+    reporter.evaluation(RECORD, OBJECTIVES)
+    # 100 s per training, 5 trainings left; counting generations 16-40 would say hours
+    assert 499 <= _eta_seconds(out.getvalue().splitlines()[-1]) <= 500
+
+
 def _best(line: str) -> str:
     return line.split(" | ")[1]
 
