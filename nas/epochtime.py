@@ -5,7 +5,10 @@ every machine (on a CPU a depthwise-separable genome of 30 MFLOPs took longer pe
 After ``skip`` batches (the first ones pay for tracing and compilation) the callback times the next ``probe`` and
 projects the epoch's duration; above the limit, training stops with :class:`TooSlowError` and the evaluation fails
 as a genome that does not fit the budget (the search goes on without it). The projection depends on the machine and
-its load, so a search with this limit is repeatable only on the same machine under the same load.
+its load, so a search with this limit is repeatable only on the same machine under the same load. The limit is for
+an epoch of the first epoch's images; an epoch on more images (``Budget.samples_from_epoch``, the higher rungs of a
+search whose training images grow) gets a limit scaled by its image count, so that it bounds a genome's pace, not the
+size of its rung.
 """
 from __future__ import annotations
 
@@ -23,9 +26,10 @@ class EpochTimeLimit(keras.callbacks.Callback):
     ``probe`` batches after ``skip`` ones, would last more than ``limit`` seconds. Epochs too short to probe
     (``skip + 1`` batches or fewer) are not checked."""
 
-    def __init__(self, limit: float, batches: int, skip: int = 2, probe: int = 8) -> None:
+    def __init__(self, limit: float, batches: int, skip: int = 2, probe: int = 8, scaled: str = "") -> None:
         super().__init__()
         self.limit, self.batches, self.skip = float(limit), int(batches), int(skip)
+        self.scaled = scaled  # how ``limit`` was scaled from Budget.max_epoch_seconds, for the error message
         self.last = min(self.skip + int(probe), self.batches)
         self.clock: float | None = None
         self.projected: float | None = None
@@ -41,4 +45,4 @@ class EpochTimeLimit(keras.callbacks.Callback):
             self.projected = (time.perf_counter() - self.clock) / (done - self.skip) * self.batches
             if self.projected > self.limit:
                 raise TooSlowError(f"an epoch would take about {self.projected:.0f} s ({self.batches} batches), more "
-                                   f"than Budget.max_epoch_seconds={self.limit:g}")
+                                   f"than {self.scaled or 'Budget.max_epoch_seconds='}{self.limit:g}")

@@ -42,9 +42,11 @@ class Budget:
         max_flops: genomes whose model needs more FLOPs for one image's forward pass (as :func:`nas.flops.model_flops`
             counts them: a multiply-accumulate is 2) are repaired or rejected before training. Parameters do not
             bound compute: a small conv net on large feature maps can be cheap in parameters and slow to train.
-        max_epoch_seconds: stop an evaluation early, as failed, when its first epoch (and the first epoch on each
-            larger image count of ``samples_from_epoch``), projected from the time of its first batches, would take
-            longer than this (:mod:`nas.epochtime`). Unlike ``max_params`` and
+        max_epoch_seconds: stop an evaluation early, as failed, when its first epoch, projected from the time of its
+            first batches, would take longer than this (:mod:`nas.epochtime`); the first epoch on each larger image
+            count of ``samples_from_epoch`` is held to this limit scaled by its images (a limit per epoch, unscaled,
+            failed 10 of the 13 promotions to the top rung of a HAM10000 search, the search's best genomes among
+            them, and kept only the fastest). Unlike ``max_params`` and
             ``max_flops`` it bounds what training costs on this machine, and like any measured time it depends on the
             machine and its load: a search with it repeats only on the same machine under the same load. A
             re-evaluation replicate (``replicate`` > 0) is not limited: its genome already trained at that rung within
@@ -239,8 +241,10 @@ def fit(model: "keras.Model", genome: Mapping, *, data: "Dataset", budget: Budge
         batches = EpochBatches(x_train, y_train, int(genome.get("batch_size", 32)),
                                seed if order_seed is None else order_seed, first, balanced=budget.oversample)
         guards = [keras.callbacks.TerminateOnNaN()]
-        if budget.max_epoch_seconds is not None:
-            guards.append(EpochTimeLimit(budget.max_epoch_seconds, len(batches)))
+        if budget.max_epoch_seconds is not None:  # for an epoch of the first epoch's images, scaled to this one's
+            base = min(len(data.x_train), budget.train_samples(0) or len(data.x_train))
+            scaled = (f"Budget.max_epoch_seconds for {base} images scaled to {samples}: " if samples != base else "")
+            guards.append(EpochTimeLimit(budget.max_epoch_seconds * samples / base, len(batches), scaled=scaled))
         try:
             history = model.fit(batches, epochs=last, initial_epoch=first, class_weight=class_weight, shuffle=False,
                                 verbose=0, callbacks=[*guards, *callbacks])

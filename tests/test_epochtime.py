@@ -33,6 +33,18 @@ def test_a_genome_over_the_limit_fails_early(tiny_data, genome):
     assert outcome["metrics"]["params"] > 0 and outcome["metrics"]["train_seconds"] >= 0
 
 
+def test_an_epoch_on_more_images_gets_the_limit_scaled_by_its_images(tiny_data, genome):
+    """Training images that grow with the epochs (the rungs of a search) raise the limit in proportion: it bounds a
+    genome's pace, not its rung's size. The first epoch (32 images, 2 batches) is too short to probe; the second, on
+    all 112, is held to the limit times 112 / 32."""
+    images = len(tiny_data.y_train)
+    budget = Budget(epochs=2, max_train_samples=32, samples_from_epoch=((2, None),), max_epoch_seconds=1e-6)
+    outcome = evaluate(genome, space=SPACE, data=tiny_data, budget=budget, seed=0)
+    assert outcome["status"] == "failed" and outcome["metrics"]["epochs"] == 1
+    assert (f"more than Budget.max_epoch_seconds for 32 images scaled to {images}: {1e-6 * images / 32:g}"
+            in outcome["error"])
+
+
 def test_under_the_limit_training_is_unchanged(tiny_data, genome):
     free = evaluate(genome, space=SPACE, data=tiny_data, budget=Budget(epochs=2), seed=0)
     limited = evaluate(genome, space=SPACE, data=tiny_data, budget=Budget(epochs=2, max_epoch_seconds=3600), seed=0)
