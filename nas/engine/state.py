@@ -89,19 +89,26 @@ class SearchState:
         return self.timed_out
 
     def reserve(self) -> float:
-        """Seconds the re-evaluation is expected to need after the search (0 without one): the current top genomes'
-        seconds per epoch as their records measured them, times their epochs and the seeds, over the executor's
-        capacity; computed again only when a new evaluation has been logged."""
+        """Seconds the re-evaluation is expected to need after the search (0 without one): the time the current top
+        genomes took to reach their rung (:meth:`_from_scratch`), times the seeds, over the executor's capacity;
+        computed again only when a new evaluation has been logged."""
         if not self.config.reevaluate:
             return 0.0
         if self._reserve[0] != len(self.cache):
-            seconds = 0.0  # each replicate trains from scratch to its record's epochs, at the record's pace
-            for record in self.top_records(self.cache.values(), self.config.reevaluate["top"]):
-                trained = record["metrics"].get("epochs") or record.get("epochs") or 1  # a continuation: what it added
-                seconds += record["seconds"] * record.get("epochs", trained) / trained
-            self._reserve = (len(self.cache),
-                             seconds * self.config.reevaluate["seeds"] / max(1, self.executor.capacity))
+            top = self.top_records(self.cache.values(), self.config.reevaluate["top"])
+            seconds = sum(self._from_scratch(record) for record in top) * self.config.reevaluate["seeds"]
+            self._reserve = (len(self.cache), seconds / max(1, self.executor.capacity))
         return self._reserve[1]
+
+    def _from_scratch(self, record: dict) -> float:
+        """Seconds a training from scratch to ``record``'s epochs takes, as a replicate trains: the record's own and,
+        where it continued a lower rung's training, that training's (else its seconds per epoch times its epochs)."""
+        below = (self.cache.get(self.key(record["genome_hash"], record.get("rung", 0) - 1))
+                 if record.get("continued") else None)
+        if below is not None:
+            return record["seconds"] + self._from_scratch(below)
+        trained = record["metrics"].get("epochs") or record.get("epochs") or 1
+        return record["seconds"] * record.get("epochs", trained) / trained
 
     def top_records(self, records: Iterable[dict], top: int) -> list[dict]:
         """The ``top`` best genomes' records among ``records``, as the search ranks them ((rung, score) with
