@@ -25,13 +25,13 @@ of the FLOPs per genome, so scale --max-flops and --max-epoch-seconds by 1/4) an
 the same split; ham10000_search32.json holds that run (``--max-flops 37500000 --max-epoch-seconds 15 --patience 10``).
 ``--search-seed 1 --skip-table1 --output ham10000_search32_seed1`` runs the same search with another seed on the same
 split (--seed stays the split's) and retrains its winner alone (ham10000_search32_seed1.json), the Table-1 CNN's
-retrains on that split, budget and patience being in ham10000_growing_patience10.json. ``--search-seed 1
---generations 21 --reevaluate 3 --output ham10000_search32_seed1_reeval`` (no --timeout: a search the time limit
-ends skips its re-evaluation) stops that search after 210 evaluations (on the machine that ran it, slower than the
-first one, they took longer than the hour) and trains the three best genomes at the top rung twice more with other
-seeds, choosing on the mean of three (ham10000_search32_seed1_reeval.json). ``--search-seed 2 --generations 40
---reevaluate 3 --timeout 3600 --output ham10000_search32_seed2_reeval`` is a third search seed held to the hour,
-re-evaluation included: the time limit stops the search early enough to leave the re-evaluation its expected time
+retrains on that split, budget and patience being in ham10000_growing_patience10.json. ``--search-seed 1 --generations
+21 --reevaluate 3 --output ham10000_search32_seed1_reeval`` (no --timeout: then a search the time limit ended skipped
+its re-evaluation) stops that search after 210 evaluations (on the machine that ran it, slower than the first one,
+they took longer than the hour) and trains the three best genomes at the top rung twice more with other seeds,
+choosing on the mean of three (ham10000_search32_seed1_reeval.json). ``--search-seed 2 --generations 40 --reevaluate 3
+--timeout 3600 --output ham10000_search32_seed2_reeval`` is a third search seed held to the hour, re-evaluation
+included: the time limit stops the search early enough to leave the re-evaluation its expected time
 (ham10000_search32_seed2_reeval.json).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
