@@ -20,11 +20,17 @@ def _eta_seconds(line: str) -> int:
     return int(minutes) * 60 + int(seconds)
 
 
-def test_eta_after_a_measured_generation_with_promotions():
+def _started(generation: int, generations: int) -> tuple[io.StringIO, Reporter]:
+    """A reporter of a search of 4 genomes a generation, in generation ``generation`` (counting from 0)."""
     out = io.StringIO()
     reporter = Reporter(stream=out)
-    reporter.population, reporter.generations = 4, 5
-    reporter.batch(0, 5, 4)
+    reporter.population, reporter.generations = 4, generations
+    reporter.batch(generation, generations, 4)
+    return out, reporter
+
+
+def test_eta_after_a_measured_generation_with_promotions():
+    out, reporter = _started(0, 5)
     reporter.clock -= 100  # the first generation took 100 s: 4 trainings, then 3 promotions
     for _ in range(4):
         reporter.evaluation(RECORD, OBJECTIVES)
@@ -40,10 +46,7 @@ def test_eta_after_a_measured_generation_with_promotions():
 
 
 def test_eta_before_any_generation_counts_evaluations():
-    out = io.StringIO()
-    reporter = Reporter(stream=out)
-    reporter.population, reporter.generations = 4, 2
-    reporter.batch(0, 2, 4)
+    out, reporter = _started(0, 2)
     reporter.clock -= 10
     reporter.evaluation(RECORD, OBJECTIVES)
     # 10 s per evaluation, 3 left in this generation and 4 in the next
@@ -51,10 +54,7 @@ def test_eta_before_any_generation_counts_evaluations():
 
 
 def test_eta_is_at_most_the_time_to_the_limit_and_says_so():
-    out = io.StringIO()
-    reporter = Reporter(stream=out)
-    reporter.population, reporter.generations = 4, 40
-    reporter.batch(0, 40, 4)
+    out, reporter = _started(0, 40)
     reporter.clock -= 10
     reporter.deadline = time.perf_counter() + 300
     reporter.evaluation(RECORD, OBJECTIVES)
@@ -67,10 +67,7 @@ def test_eta_is_at_most_the_time_to_the_limit_and_says_so():
 
 
 def test_eta_of_a_re_evaluation_after_a_search_stopped_early_counts_only_its_trainings():
-    out = io.StringIO()
-    reporter = Reporter(stream=out)
-    reporter.population, reporter.generations = 4, 40
-    reporter.batch(14, 40, 4)  # the time limit stopped the search in generation 15 of 40
+    out, reporter = _started(14, 40)  # the time limit stopped the search in generation 15 of 40
     reporter.phase("re-evaluating", 6)
     reporter.clock -= 100
     reporter.evaluation(RECORD, OBJECTIVES)
