@@ -106,8 +106,8 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             one; it holds ``epoch_budget_spent``. Re-evaluation comes on top.
         timeout: seconds of wall time after which no new work starts: generational ends after the generation in
             progress, aging after the evaluations in flight. With ``reevaluate`` the search stops that much earlier
-            than the time its re-evaluation is expected to take (the current top genomes' measured seconds per
-            epoch, times their epochs and the seeds, over the executor's capacity), then re-evaluates its top
+            than the time its re-evaluation is expected to take (the seconds the current top genomes took to reach
+            their rung, times the seeds, over the executor's capacity), then re-evaluates its top
             genomes, so that the re-evaluated answer is ready by the limit on a slow machine as on a fast one; if
             the limit has passed anyway, the re-evaluation is skipped. The run is left as an interrupted one:
             ``run.finished`` is False and ``nas.resume`` continues it exactly (with or without a new ``timeout``),
