@@ -244,7 +244,8 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
         state.deadline = state.reporter.deadline = time.perf_counter() + timeout
         if config.reevaluate:
             state.reporter.note(f"the search stops early enough to leave its re-evaluation the time it is expected "
-                                f"to take within the limit of {timeout:g} s (from the top genomes' epoch times)")
+                                f"to take within the limit of {timeout:g} s (the time the top genomes took to reach "
+                                f"their rung)")
     received: list[int] = []
     try:
         with sigterm_as_interrupt(received):
