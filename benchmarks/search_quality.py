@@ -5,6 +5,7 @@ synthetic lesions; the verdict is the test split after the same retrain.
                                         [--fidelity 1:4:2] [--max-train-samples 500] [--retrain-epochs 6]
                                         [--retrain-seeds 3] [--datasets digits,synthetic_lesions]
                                         [--methods random,aging,...] [--space cnn|modern]
+                                        [--max-params N] [--max-flops N]
 
 Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
 the epochs each evaluation really trained (a promotion counts only the epochs it adds):
@@ -26,8 +27,9 @@ search_quality_synthetic`` wrote search_quality_synthetic.json while digits ran 
 were run later with ``--methods generational,generational-fidelity,aging --output search_quality_synthetic_modes``
 (search_quality_synthetic_modes.json) and joined to it with ``--merge
 search_quality_synthetic,search_quality_synthetic_modes --output search_quality_synthetic``).
-``--space modern`` has every method sample the modern space instead (no results file yet: uncapped, its random
-genomes at 16 px reach 14 M parameters and 545 MFLOPs, minutes an evaluation on 2 cores; it needs a FLOPs cap).
+``--space modern`` has every method sample the modern space instead. ``--max-params`` and ``--max-flops`` cap every
+method's genomes (a random genome over them is drawn again): uncapped, the modern space's random genomes at 16 px
+reached 14 M parameters and 545 MFLOPs, minutes an evaluation on 2 cores.
 """
 from __future__ import annotations
 
@@ -51,7 +53,8 @@ METHODS = ("random", "generational", "generational-fidelity", "aging", "aging-fi
 def search(method: str, data, args, seed: int, run_dir: str):
     """One search of ``method`` within the epoch budget."""
     common = {"seed": seed, "run_dir": run_dir, "executor": nas.InlineExecutor(), "verbose": False}
-    budget = nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples)
+    caps = {"max_train_samples": args.max_train_samples, "max_params": args.max_params, "max_flops": args.max_flops}
+    budget = nas.Budget(epochs=args.epochs, **caps)
     if method == "random":
         return nas.evolve(args.space, data, population=max(2, args.epoch_budget // args.epochs), generations=1,
                           budget=budget, **common)
@@ -61,7 +64,7 @@ def search(method: str, data, args, seed: int, run_dir: str):
                           algorithm=method, **common)
     fidelity = nas.Fidelity.parse(args.fidelity)
     shape = {"population": args.population, "fidelity": fidelity,
-             "budget": nas.Budget(max_train_samples=args.max_train_samples), **common}
+             "budget": nas.Budget(**caps), **common}
     if method == "aging-fidelity":  # every evaluation is charged at least one epoch: the budget ends the search
         return nas.evolve(args.space, data, generations=math.ceil(args.epoch_budget / args.population),
                           epoch_budget=args.epoch_budget, algorithm="aging", **shape)
@@ -149,6 +152,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--fidelity", default="1:4:2")
     parser.add_argument("--max-train-samples", type=int, default=500)
+    parser.add_argument("--max-params", type=int, default=None, help="Budget.max_params of every method's search")
+    parser.add_argument("--max-flops", type=int, default=None,
+                        help="Budget.max_flops of every method's search (FLOPs for one image's forward pass)")
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3, help="retrains of each pick, scored by their mean")
     parser.add_argument("--space", default="cnn", choices=("cnn", "modern"),
