@@ -21,18 +21,20 @@ Keys of the report dict (and of ``report.json``); every rate is a fraction in [0
 * ``melanoma_sensitivity``: recall of ``mel`` (None when there is no such class or no melanoma in the labels).
 * ``expected_calibration_error``, ``calibration_bins``: ECE of the top-1 confidence over 15 equal-width bins.
 * ``standard_errors``: ``{"accuracy", "balanced_accuracy", "melanoma_sensitivity"}``, how far each figure would move
-  from one test set to another of the same size and class counts (:func:`sampling_errors`).
+  from one test set to another of the same size and class counts (:func:`nas.uncertainty.sampling_errors`).
 * ``calibration`` (only when a temperature was fitted, as ``nas retrain`` does on the validation split): the same
   probabilities before and after temperature scaling (:func:`nas.calibration.calibration_report`), ``{"temperature",
   "fitted_on": {"split", "n_images"}, "bins", "ece_before", "ece_after", "nll_before", "nll_after", "reliability":
   {"before", "after"}, "operating_point", "notes"}``. ``reliability`` holds :func:`reliability_bins` (the data of
-  ``reliability.png``); ``recall_floors`` (only with a rule: :func:`nas.decision.floor_report`); ``operating_point``
-  is None, or ``{"threshold", "target_sensitivity", "malignant_classes",
-  "validation_sensitivity", "validation_specificity", "sensitivity", "specificity", "n_positive", "n_negative"}``: the
-  threshold on the calibrated P(malignant) chosen on the validation split, and the sensitivity and specificity it
-  gives on these images. The other keys score the model's own probabilities (temperature scaling moves no arg-max).
+  ``reliability.png``); ``recall_floors`` (only with a rule: :func:`nas.decision.floor_report`); ``operating_point`` is
+  None, or ``{"threshold", "target_sensitivity", "malignant_classes", "validation_sensitivity",
+  "validation_specificity", "sensitivity", "specificity", "n_positive", "n_negative"}``: the threshold on the calibrated
+  P(malignant) chosen on the validation split, and the sensitivity and specificity it gives on these images. The other
+  keys score the model's own probabilities (temperature scaling moves no arg-max).
 * ``robustness`` (only where asked: ``nas retrain``, ``nas evaluate``): balanced accuracy under camera-like shifts,
   :func:`nas.shifts.robustness`'s dict; ``report.md`` gets a table of it.
+* ``predicted``: each image's top-1 class index. A baseline's report from ``nas retrain`` also has ``versus_searched``:
+  the searched model's figures minus the baseline's, with paired errors (:func:`nas.uncertainty.paired_difference`).
 * ``absent_classes``, ``never_predicted``: classes with no test image (their recall, F1 and AUC are None and they are
   left out of the averages), and classes the model never predicts (their precision is 0).
 * ``notes``: plain-language remarks about the above, for the readable report.
@@ -49,6 +51,7 @@ from numpy.typing import ArrayLike
 
 from .data import CLASS_FULL_NAMES, LESION_CLASSES, MALIGNANT
 from .errors import DataError
+from .uncertainty import describe_difference, sampling_errors
 from .ranking import describe
 from .runs import RunFolder
 
@@ -158,27 +161,6 @@ def _malignant_classes(names: list[str], malignant: Sequence[str] | None) -> lis
     return chosen if chosen and len(chosen) < len(names) else None
 
 
-def sampling_errors(accuracy: float, n_samples: int, per_class: Mapping[str, Mapping]) -> dict:
-    """The binomial standard errors of accuracy, balanced accuracy and melanoma recall on a test set of this size
-    and these class counts: sqrt(a(1-a)/n) for accuracy, sqrt(sum of r(1-r)/n_c over the classes present) / (their
-    number) for balanced accuracy, from each class's recall r and support n_c.
-
-    Images are treated as independent; several images of one lesion are not, so the true error is somewhat larger.
-    A recall of 0 or 1 gives an error of 0 (the normal approximation says nothing there). On HAM10000's
-    lesion-grouped test split (about 1,500 images, 20 of them dermatofibroma) balanced accuracy's error is about
-    0.026: two models closer than about twice that cannot be told apart on it.
-
-        >>> round(sampling_errors(0.5, 100, {"a": {"recall": 0.5, "support": 100}})["accuracy"], 3)
-        0.05
-    """
-    present = [(row["recall"], row["support"]) for row in per_class.values() if row["support"]]
-    mel = per_class.get("mel")
-    return {"accuracy": float(np.sqrt(accuracy * (1 - accuracy) / n_samples)),
-            "balanced_accuracy": float(np.sqrt(sum(r * (1 - r) / n for r, n in present)) / len(present)),
-            "melanoma_sensitivity": float(np.sqrt(mel["recall"] * (1 - mel["recall"]) / mel["support"]))
-            if mel and mel["support"] else None}
-
-
 def _notes(absent: list[str], never: list[str], undefined_auc: bool) -> list[str]:
     """What a reader of the report must know about undefined or degenerate figures."""
     notes = []
@@ -271,6 +253,7 @@ def classification_report(y_true: ArrayLike, probabilities: ArrayLike, class_nam
         "expected_calibration_error": expected_calibration_error(predicted == y, confidence),
         "calibration_bins": CALIBRATION_BINS,
         "standard_errors": sampling_errors(accuracy, n, per_class),
+        "predicted": predicted.tolist(),
         "absent_classes": absent,
         "never_predicted": never,
         "notes": notes,
@@ -332,7 +315,7 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
                  f"{_number(report['expected_calibration_error'])} |")
 
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | ROC AUC | support |",
-              "|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|"]
     for name in names:
         row = report["per_class"][name]
         lines.append(f"| {CLASS_FULL_NAMES.get(name, name)} | {_number(row['precision'])} | {_number(row['recall'])} "
@@ -345,14 +328,7 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
     lines += ["", "![confusion matrix](confusion_matrix.png)"]
 
     if baselines:
-        lines += ["", "## Comparison with the baselines", "",
-                  "Every model is scored on the same test split as the searched one. The paper's accuracies are "
-                  "quoted as published; its split is not known to keep the images of one lesion together, which "
-                  "inflates accuracy.", "",
-                  "| model | accuracy | balanced accuracy | macro F1 | paper's accuracy |", "|---|---|---|---|---|"]
-        for name, row in [("searched", report), *baselines.items()]:
-            lines.append(f"| {_label(name)} | {_percent(row['accuracy'])} | {_percent(row['balanced_accuracy'])} | "
-                         f"{_number(row['macro']['f1'])} | {_percent(PAPER_ACCURACY.get(name))} |")
+        lines += _comparison_lines(report, baselines)
     if report.get("calibration"):
         lines += _calibration_lines(report["calibration"])
     if report.get("robustness"):
@@ -364,6 +340,23 @@ def _markdown(report: Mapping, baselines: Mapping[str, Mapping] | None, title: s
     if report.get("notes"):
         lines += ["", "## Notes", ""] + [f"- {note}" for note in report["notes"]]
     return "\n".join(lines) + "\n"
+
+
+def _comparison_lines(report: Mapping, baselines: Mapping[str, Mapping]) -> list[str]:
+    """The comparison with the baselines in ``report.md``."""
+    lines = ["", "## Comparison with the baselines", "",
+             "Every model is scored on the same test split as the searched one. The paper's accuracies are "
+             "quoted as published; its split is not known to keep a lesion's images together, which inflates "
+             "accuracy. Last column: the searched model's balanced accuracy minus the model's, ± its error "
+             "from the images' pairs (both models err on many of the same images).", "",
+             "| model | accuracy | balanced accuracy | macro F1 | paper's accuracy | searched − model |",
+             "|---|---|---|---|---|---|"]
+    for name, row in [("searched", report), *baselines.items()]:
+        paired = row.get("versus_searched")
+        lines.append(f"| {_label(name)} | {_percent(row['accuracy'])} | {_percent(row['balanced_accuracy'])} | "
+                     f"{_number(row['macro']['f1'])} | {_percent(PAPER_ACCURACY.get(name))} | "
+                     f"{describe_difference(paired['balanced_accuracy']) if paired else '-'} |")
+    return lines
 
 
 def _calibration_lines(block: Mapping) -> list[str]:

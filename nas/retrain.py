@@ -24,6 +24,7 @@ from .augment import Augmentation, pipeline
 from .calibration import CALIBRATION_FILE, DEFAULT_TARGET_SENSITIVITY, check_target_sensitivity
 from .decision import parse_recall_floors
 from .errors import ConfigError
+from .uncertainty import paired_difference
 from .recipe import Recipe
 from .runs.writer import RunFolder, default_run_dir
 
@@ -419,6 +420,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     baseline_results = _run_baselines(names, dataset, folder, epochs=epochs, patience=patience,
                                       seed=config["seed"], augmentation=augmentation, class_weighted=class_weighted,
                                       weights=weights, verbose=verbose, save_models=False, recipe=recipe)
+    for result in baseline_results.values():
+        result["report"]["versus_searched"] = paired_difference(dataset.y_test, report["predicted"],
+                                                                result["report"]["predicted"])
     history = {"genome_hash": best["genome_hash"], "genome": best["genome"], "settings": settings,
                "candidates": [{k: v for k, v in r.items() if k != "report"} for r in trained.values()],
                "baselines": {name: {k: v for k, v in r.items() if k != "report"}

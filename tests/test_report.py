@@ -9,6 +9,7 @@ from PIL import Image
 
 from nas.data import LESION_CLASSES
 from nas.errors import DataError
+from nas.uncertainty import describe_difference, paired_difference
 from nas.report import classification_report, evaluate_model, expected_calibration_error, write_report
 from nas.training import balanced_accuracy
 
@@ -180,8 +181,10 @@ def test_sampling_errors_by_hand_and_against_resampled_test_sets():
 def test_write_report_files_and_comparison_table(tmp_path):
     y = np.repeat(np.arange(7), 4)
     rng = np.random.default_rng(1)
-    report = classification_report(y, rng.dirichlet(np.ones(7), len(y)), HAM)
+    rng_probabilities = rng.dirichlet(np.ones(7), len(y))
+    report = classification_report(y, rng_probabilities, HAM)
     baseline = classification_report(y, np.eye(7)[y], HAM)
+    baseline["versus_searched"] = paired_difference(y, report["predicted"], baseline["predicted"])
     paths = write_report(report, tmp_path / "final", baselines={"table1": baseline, "vgg16": report},
                          title="HAM10000 test")
     assert sorted(p.name for p in paths) == ["baselines.json", "confusion_matrix.png", "report.json", "report.md"]
@@ -189,7 +192,10 @@ def test_write_report_files_and_comparison_table(tmp_path):
     assert json.loads((tmp_path / "final/baselines.json").read_text())["table1"] == baseline
     markdown = (tmp_path / "final/report.md").read_text()
     assert markdown.startswith("# HAM10000 test\n")
-    assert "| Traditional CNN (Table 1) | 100.0% | 100.0% | 1.000 | 85.0% |" in markdown
+    versus = describe_difference(baseline["versus_searched"]["balanced_accuracy"])
+    assert versus.startswith(f"{100 * (report['balanced_accuracy'] - 1):+.1f}% ± ")
+    assert f"| Traditional CNN (Table 1) | 100.0% | 100.0% | 1.000 | 85.0% | {versus} |" in markdown
+    assert report["predicted"] == np.argmax(rng_probabilities, axis=1).tolist()
     assert f"| Searched CNN (this run) | {100 * report['accuracy']:.1f}% |" in markdown
     assert "| Melanoma (mel) |" in markdown and "melanoma sensitivity" in markdown
     error = report["standard_errors"]["balanced_accuracy"]

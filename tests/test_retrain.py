@@ -14,6 +14,7 @@ from nas import cli
 from nas import data as D
 from nas.augment import Augmentation
 from nas.errors import ConfigError
+from nas.uncertainty import describe_difference
 from nas.ranking import describe, kendall_tau_b
 from nas.recipe import Recipe
 from nas.retrain import baseline, fit, retrain
@@ -116,6 +117,10 @@ def test_retrain_and_table1_baseline_on_a_ham10000_folder(generated_ham, tmp_pat
     assert summary["test"]["benign_vs_malignant"]["malignant_classes"] == ["akiec", "bcc", "mel"]
     markdown = (final / "report.md").read_text()
     assert "Traditional CNN (Table 1)" in markdown and "Searched CNN" in markdown
+    versus = baselines["table1"]["versus_searched"]["balanced_accuracy"]
+    assert versus["difference"] == pytest.approx(summary["test"]["balanced_accuracy"]
+                                                 - baselines["table1"]["balanced_accuracy"])
+    assert f"| {describe_difference(versus)} |" in markdown
     history = json.loads((final / "history.json").read_text())
     assert history["baselines"]["table1"]["settings"]["learning_rate"] == 1e-3
 
@@ -151,9 +156,13 @@ def test_retrain_command_at_another_image_size_keeps_the_split(generated_ham, tm
 
 
 def test_retrain_command_and_its_errors(run_copy, capsys):
-    assert cli.main(["retrain", str(run_copy), "--epochs", "1", "--no-augment", "--quiet"]) == 0
+    assert cli.main(["retrain", str(run_copy), "--epochs", "1", "--no-augment", "--quiet",
+                     "--baselines", "table1"]) == 0
     out = capsys.readouterr().out
     assert "accuracy" in out and "balanced accuracy" in out and "final/model.keras" in out
+    versus = json.loads((run_copy / "final" / "baselines.json").read_text())["table1"]["versus_searched"]
+    assert (f"searched - this {versus['balanced_accuracy']['difference']:+.4f} ± "
+            f"{versus['balanced_accuracy']['standard_error']:.4f} (paired)") in out
     assert "Proxy-to-final rank correlation over the top 1: undefined (1 genome retrained;" in out
     history = json.loads((run_copy / "final" / "history.json").read_text())
     assert history["settings"]["augmentation"] == Augmentation.none().to_dict()

@@ -115,8 +115,11 @@ def _recipe(args: argparse.Namespace) -> Recipe:
 
 
 def _print_report(label: str, report: dict) -> None:
+    versus = report.get("versus_searched")
+    paired = (f"  searched - this {versus['balanced_accuracy']['difference']:+.4f} ± "
+              f"{versus['balanced_accuracy']['standard_error']:.4f} (paired)" if versus else "")
     print(f"{label:<28} accuracy {report['accuracy']:.4f}  balanced accuracy {report['balanced_accuracy']:.4f} ± "
-          f"{report['standard_errors']['balanced_accuracy']:.4f}  macro F1 {report['macro']['f1']:.4f}")
+          f"{report['standard_errors']['balanced_accuracy']:.4f}  macro F1 {report['macro']['f1']:.4f}{paired}")
 
 
 def _fraction(value: float | None) -> str:
