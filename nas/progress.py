@@ -156,11 +156,16 @@ class Reporter:
                 f"{record['failed']:>6}  {'  '.join(cells)}  {record['diversity']['unique']:>9.2f}  "
                 f"{_duration(record['elapsed_seconds']):>8}")
 
-    def finish(self, best: dict | None) -> None:
-        """The closing line: the time taken and the best record (or that none succeeded)."""
+    def finish(self, best: dict | None, reevaluation: dict | None = None) -> None:
+        """The closing line: the time taken and the best record (or that none succeeded); after a re-evaluation
+        (``reevaluation.json``'s content), ``best`` is its first-ranked genome's record, scored by its mean."""
         if best is None:
             self._print("nas: no genome was evaluated successfully")
             return
-        fitness = ", ".join(_value(v) for v in best["fitness"])
+        if reevaluation is None:
+            score = "fitness [" + ", ".join(_value(v) for v in best["fitness"]) + "]"
+        else:
+            mean = reevaluation["genomes"][best["genome_hash"]]["mean"]
+            score = f"{reevaluation['objective']} {_value(mean)} (mean of {reevaluation['seeds']} seeds, re-evaluated)"
         self._print(f"nas: done in {_duration(time.perf_counter() - self.clock)}; best {best['genome_hash']} "
-                    f"fitness [{fitness}] genome {best['genome']}")
+                    f"{score} genome {best['genome']}")

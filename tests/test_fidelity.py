@@ -258,6 +258,19 @@ def test_reevaluation_ranks_the_top_genomes_on_the_mean_over_seeds_and_resumes_e
                for a in agreement)
 
 
+def test_the_closing_line_names_the_re_evaluated_pick(tmp_path, capsys):
+    run = nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=9, generations=3,
+                     seed=1, fidelity="1:9:3", reevaluate=3, executor=InlineExecutor(evaluate=simulate),
+                     run_dir=tmp_path / "run", verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    closing = [n for n, line in enumerate(lines) if line.startswith("nas: done in")]
+    reevaluated = [n for n, line in enumerate(lines) if line.startswith("nas: re-evaluated with 3 seeds")]
+    assert len(closing) == len(reevaluated) == 1 and closing[0] > reevaluated[0], lines
+    mean = run.reevaluation["genomes"][run.best.genome_hash]["mean"]
+    assert f"best {run.best.genome_hash} val_accuracy {mean:.4f} (mean of 3 seeds, re-evaluated) genome " \
+        in lines[closing[0]]
+
+
 def test_reevaluation_resumes_without_training_a_replicate_twice(tmp_path):
     reference = _simulated_run(tmp_path / "reference", seed=1, reevaluate=3)
     marker = tmp_path / "marker"

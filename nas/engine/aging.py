@@ -87,7 +87,6 @@ class Aging(Strategy):
                 state.reporter.note(f"epoch budget spent: {state.epochs_charged} of {state.config.epoch_budget} "
                                     f"epochs in {done} evaluations")
             state.folder.delete_training_states()
-        state.reporter.finish(state.best_record())
 
     @staticmethod
     def _restore(state: SearchState) -> list[dict]:

@@ -258,9 +258,11 @@ def _search(config: SearchConfig, strategy: Strategy, space: SearchSpace, datase
                 skipped = " and its re-evaluation" if config.reevaluate and not reevaluation else ""
                 state.reporter.note(f"time limit of {timeout:g} s reached{kept}: stopped before the search's end"
                                     f"{skipped}; continue with `nas resume {folder.path}`")
-            if reevaluation:
-                _report_reevaluation(reevaluate_top(state, reevaluation["top"], reevaluation["seeds"]),
-                                     state.reporter)
+            result = reevaluate_top(state, reevaluation["top"], reevaluation["seeds"]) if reevaluation else None
+            if result is not None:
+                _report_reevaluation(result, state.reporter)
+            best = state.best_record() if result is None else state.cache[result["ranking"][0]]
+            state.reporter.finish(best, result)
     except KeyboardInterrupt as interrupt:
         terminated = isinstance(interrupt, Terminated) or bool(received)  # Ray re-raises a plain interrupt
         what = "terminated (SIGTERM)" if terminated else "interrupted"

@@ -35,7 +35,6 @@ class Generational(Strategy):
             if state.out_of_time():
                 break
             population = self.next_generation(state, population, generation)
-        state.reporter.finish(state.best_record())
 
     @staticmethod
     def evaluate(state: SearchState, members: list[Member], generation: int) -> dict[str, int]:
