@@ -250,6 +250,9 @@ def test_reevaluation_ranks_the_top_genomes_on_the_mean_over_seeds_and_resumes_e
     shown = subprocess.run([sys.executable, "-m", "nas", "runs", "show", str(reference.path)], capture_output=True,
                            text=True, timeout=120).stdout
     assert "evaluation noise" in shown and result["ranking"][0] in shown.split("evaluation noise")[1]
+    best = next(r for r in reference.evaluations if r["index"] == reference.best.index)
+    assert best["continued"] and f"rung 2, 9 epoch(s), {best['metrics']['epochs']} of them in this evaluation, " \
+        f"continued from evaluation {best['promoted_from']})" in shown
     agreement = rung_agreement(reference.evaluations, "val_accuracy")
     promoted = [r["rung"] for r in reference.evaluations if r.get("operator") == "promotion" and "replicate" not in r]
     assert [(a["from_rung"], a["rung"], a["k"]) for a in agreement] == [(0, 1, promoted.count(1)),

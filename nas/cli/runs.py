@@ -149,6 +149,10 @@ def _show(run: Any) -> None:
     if best is not None:
         trained = f", rung {best.rung}" if config.get("fidelity") else ""
         trained += f", {best.epochs} epoch(s)" if best.epochs else ""
+        record = next(r for r in run.evaluations if r["index"] == best.index)
+        if record.get("continued"):  # its metrics' epochs and train_seconds are those it added
+            trained += (f", {best.metrics.get('epochs')} of them in this evaluation, continued from evaluation "
+                        f"{record['promoted_from']}")
         print(f"\nbest       {best.genome_hash} (evaluation {best.index}, generation {best.generation + 1}{trained})")
         print("metrics    " + ", ".join(f"{k}={_fmt(v)}" for k, v in best.metrics.items()))
         print("genome     " + ", ".join(f"{k}={v}" for k, v in best.genome.items()))
