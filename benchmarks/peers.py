@@ -2,7 +2,8 @@
 (generational, aging, aging with fidelity), Keras Tuner (Hyperband, Bayesian optimisation), Optuna (TPE with a
 Hyperband pruner) and DEHB.
 
-    python benchmarks/peers.py [--datasets digits,synthetic_lesions] [--seeds 5] [--epochs 48] [--max-fidelity 3]
+    python benchmarks/peers.py [--datasets digits,synthetic_lesions] [--seeds 5 | --seed-list 3,4] [--epochs 48]
+                               [--max-fidelity 3] [--merge NAMES]
                                [--fixed-epochs 2] [--retrain-epochs 6] [--retrain-seeds 3] [--methods ...] [--ham PATH]
 
 Every method searches the built-in "cnn" space, trains through the same code (nas.training.build/fit/score, the same
@@ -242,11 +243,30 @@ def plot(figures: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def merge(names: list[str], output: str, reference: str) -> None:
+    """One results file from several (the same settings but for their seeds, e.g. ``--seed-list`` in another
+    session): each dataset's runs by seed and method, a (method, seed) taken from the first file that has it."""
+    parts = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
+    figures: dict = {"settings": {**parts[0]["settings"], "merged_from": names}, "datasets": {}}
+    for part in parts:
+        for name, result in part["datasets"].items():
+            entry = figures["datasets"].setdefault(name, {**result, "runs": []})
+            taken = {(r["method"], r["seed"]) for r in entry["runs"]}
+            entry["runs"] += [r for r in result["runs"] if (r["method"], r["seed"]) not in taken]
+            entry["runs"].sort(key=lambda r: r["seed"])
+            entry["summary"] = summary(entry["runs"], reference)
+    print(f"merged {', '.join(names)} into {save(output, figures)}")
+    plot(figures, RESULTS / f"{output}.png")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="digits,synthetic_lesions",
                         help="comma-separated: digits, synthetic_lesions, ham10000 (needs --ham)")
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="seeds 0 to N-1")
+    parser.add_argument("--seed-list", default=None, help="comma-separated seeds instead (then --merge)")
+    parser.add_argument("--merge", default=None, metavar="NAMES",
+                        help="no search: combine the runs of these comma-separated results files into --output")
     parser.add_argument("--epochs", type=int, default=48, help="training epochs each method may spend per search")
     parser.add_argument("--max-fidelity", type=int, default=3, help="most epochs of one multi-fidelity trial")
     parser.add_argument("--fixed-epochs", type=int, default=2, help="epochs of one trial of a fixed-budget method")
@@ -264,6 +284,9 @@ def main() -> None:
     if args.replot:
         plot(json.loads((RESULTS / f"{args.output}.json").read_text()), RESULTS / f"{args.output}.png")
         return
+    if args.merge:
+        return merge(args.merge.split(","), args.output, args.reference)
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
     makers = {"digits": lambda: nas.data.digits(seed=0),
               "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0),
               "ham10000": lambda: nas.data.ham10000(args.ham, image_size=64, seed=0)}
@@ -273,7 +296,7 @@ def main() -> None:
         metric = "balanced_accuracy" if data.class_weighted else "accuracy"
         objective = "val_balanced_accuracy" if data.class_weighted else "val_accuracy"
         entry = figures["datasets"][name] = {"data": data.summary(), "metric": metric, "runs": []}
-        for seed in range(args.seeds):
+        for seed in seeds:
             for method in args.methods.split(","):
                 row = one_run(method, data, args, seed, objective)
                 entry["runs"].append(row)
