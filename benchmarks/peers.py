@@ -245,7 +245,8 @@ def plot(figures: dict, path: Path) -> None:
 
 def merge(names: list[str], output: str, reference: str) -> None:
     """One results file from several (the same settings but for their seeds, e.g. ``--seed-list`` in another
-    session): each dataset's runs by seed and method, a (method, seed) taken from the first file that has it."""
+    session): each dataset's runs by seed and method, a (method, seed) taken from the first file that has it. A seed
+    that not every method ran (a benchmark stopped for time) is left out, and named in ``partial_seeds``."""
     parts = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
     figures: dict = {"settings": {**parts[0]["settings"], "merged_from": names}, "datasets": {}}
     for part in parts:
@@ -253,8 +254,13 @@ def merge(names: list[str], output: str, reference: str) -> None:
             entry = figures["datasets"].setdefault(name, {**result, "runs": []})
             taken = {(r["method"], r["seed"]) for r in entry["runs"]}
             entry["runs"] += [r for r in result["runs"] if (r["method"], r["seed"]) not in taken]
-            entry["runs"].sort(key=lambda r: r["seed"])
-            entry["summary"] = summary(entry["runs"], reference)
+    for entry in figures["datasets"].values():
+        methods = {r["method"] for r in entry["runs"]}
+        seeds = {seed for seed in {r["seed"] for r in entry["runs"]}
+                 if {r["method"] for r in entry["runs"] if r["seed"] == seed} == methods}
+        entry["partial_seeds"] = sorted({r["seed"] for r in entry["runs"]} - seeds)
+        entry["runs"] = sorted((r for r in entry["runs"] if r["seed"] in seeds), key=lambda r: r["seed"])
+        entry["summary"] = summary(entry["runs"], reference)
     print(f"merged {', '.join(names)} into {save(output, figures)}")
     plot(figures, RESULTS / f"{output}.png")
 
