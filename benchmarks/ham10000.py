@@ -32,7 +32,9 @@ they took longer than the hour) and trains the three best genomes at the top run
 choosing on the mean of three (ham10000_search32_seed1_reeval.json). ``--search-seed 2 --generations 40 --reevaluate 3
 --timeout 3600 --output ham10000_search32_seed2_reeval`` is a third search seed held to the hour, re-evaluation
 included: the time limit stops the search early enough to leave the re-evaluation its expected time
-(ham10000_search32_seed2_reeval.json).
+(ham10000_search32_seed2_reeval.json). The same command with ``--run-dir runs/bench-ham-32-s2-scaled --output
+ham10000_search32_seed2_scaled`` ran it again once ``--max-epoch-seconds`` scaled with the rung's training images
+(ham10000_search32_seed2_scaled.json).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 

@@ -19,10 +19,12 @@ same split, seeds, epochs and patience are in another file): ham10000_search32_r
 the 32 px search's winner at 64 px, ham10000_search32_seed1_retrains.json those of the same search run with search seed
 1 (ham10000.py ``--search-seed 1``), ham10000_search32_seed1_reeval_retrains.json those of that search re-run with
 ``--reevaluate 3``, whose choice is the best mean of three seeds at the top rung, and
-ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated within the hour.
+ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated within the hour, and
+ham10000_search32_seed2_scaled_retrains.json those of its rerun with the epoch-time limit scaled by the rung's images.
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
-the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, and its
+the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
+``time_split`` (the seconds of the search's evaluations per rung and of the re-evaluation's replicates), and its
 ``rung_pace``: per rung, the evaluations tried, those ``--max-epoch-seconds`` failed, and the genomes' paces as
 their rung-0 evaluations measured them (a limit per epoch admits slower genomes at a rung of fewer images). An
 existing NAME.json of the same run, epochs and patience is extended: the seeds it holds are kept, not trained again.
@@ -131,6 +133,17 @@ def _rung_pace(run: nas.Run, images: int = 2000) -> dict:
     return {"images": images, "rungs": result}
 
 
+def _time_split(run: nas.Run) -> dict:
+    """Where the run's training time went: the seconds of the search's own evaluations per rung, and of the
+    re-evaluation's replicates (each trained from scratch to its genome's rung)."""
+    searched = [r for r in run.evaluations if "replicate" not in r and r["status"] != "cached"]
+    replicates = [r["seconds"] for r in run.evaluations if "replicate" in r]
+    return {"search_evaluations": len(searched),
+            "search_seconds_by_rung": {str(k): round(sum(r["seconds"] for r in searched if r.get("rung", 0) == k), 1)
+                                       for k in sorted({r.get("rung", 0) for r in searched})},
+            "replicate_seconds": [round(s, 1) for s in replicates], "reevaluation_seconds": round(sum(replicates), 1)}
+
+
 def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
     """The results file, with the run's rung agreement (how promoted genomes kept their rank from rung to rung), its
     top rung and its re-evaluation (``reevaluation.json``: scores, means and the measured noise; null without one)."""
@@ -138,7 +151,8 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
                        "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement,
-                       "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "reevaluation": run.reevaluation,
+                       "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "time_split": _time_split(run),
+                       "reevaluation": run.reevaluation,
                        "retrains": rows,
                        "summary": {k: _summary(v) for k, v in rows.items() if v}})
 
