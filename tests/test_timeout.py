@@ -13,8 +13,10 @@ import pytest
 import nas
 from nas.cli.options import duration
 from nas.errors import ConfigError
+from nas.engine.pace import Pace
 from nas.executors import InlineExecutor
-from nas.training import simulate
+from nas.fidelity import Fidelity
+from nas.training import Budget, simulate
 
 # every simulated evaluation sleeps this long, so a limit of a few of them stops the search early
 SLEEP = 0.05
@@ -47,6 +49,43 @@ def test_time_limit_stops_early_and_resume_gives_the_uninterrupted_run(tiny_data
     assert resumed.finished
     assert _sequence(resumed) == _sequence(reference)
     assert resumed.best.genome_hash == reference.best.genome_hash
+
+
+def _per_epoch(genome, *, epochs=None, initial_epoch=0, **kwargs):
+    """simulate, sleeping SLEEP per epoch trained: a promotion to a high rung takes longer than a new genome."""
+    return simulate(genome, seconds=2 * SLEEP * ((epochs or 1) - initial_epoch), epochs=epochs,
+                    initial_epoch=initial_epoch, **kwargs)
+
+
+@pytest.mark.parametrize("algorithm", ["generational", "aging"])
+def test_no_work_starts_that_is_expected_to_end_past_the_limit(tiny_data, tmp_path, capsys, algorithm):
+    """A promotion to the top rung (12 sleeps) or a whole generation is not started when it would end past the
+    limit, so the search ends by it; before, it ended up to one such piece of work late."""
+    limit = 60 * SLEEP
+    run = nas.evolve("cnn", tiny_data, population=4, generations=40, seed=3, algorithm=algorithm, fidelity="1:9:3",
+                     run_dir=tmp_path / "run", executor=InlineExecutor(evaluate=_per_epoch), timeout=limit)
+    out = capsys.readouterr().out
+    assert "before the search's time limit: the next work is expected to take" in out
+    assert any(r.get("rung") == 2 for r in run.evaluations) and not run.finished
+    started = min(datetime.fromisoformat(r["started"]) for r in run.evaluations)  # after the limit's clock started
+    ended = max(datetime.fromisoformat(r["finished"]) for r in run.evaluations)
+    assert (ended - started).total_seconds() < limit + 4 * SLEEP  # a top-rung evaluation takes 12 sleeps
+
+
+def test_the_pace_prices_a_rung_from_the_measured_ones_by_its_training_images():
+    budget = Budget(epochs=1, max_train_samples=2000, samples_from_epoch=((2, 4000), (4, None)))
+    pace = Pace(Fidelity(1, 9, 3), budget, train_size=7000)
+    assert [pace.image_epochs(r) for r in range(3)] == [2000, 2 * 4000, 6 * 7000]
+    assert pace.evaluation([], 1) == 0.0  # nothing measured yet
+    first = [{"status": "ok", "rung": 0, "seconds": s} for s in (1.0, 3.0)]
+    failed = {"status": "failed", "rung": 0, "seconds": 100.0, "error": "too slow"}
+    assert pace.evaluation([*first, failed], 0) == pytest.approx(2.0)
+    assert pace.evaluation([*first, failed], 2) == pytest.approx(2.0 * 42000 / 2000)  # priced per image from rung 0
+    second = {"status": "ok", "rung": 1, "seconds": 4.0}
+    replicate = {"status": "ok", "rung": 2, "seconds": 1.0, "replicate": 1}
+    assert pace.evaluation([*first, second, replicate], 2) == pytest.approx(4.0 * 42000 / 8000)
+    pace.generations += [2.0, 4.0]
+    assert pace.generation() == pytest.approx(3.0)
 
 
 def test_a_limit_the_search_does_not_reach_changes_nothing(tiny_data, tmp_path):

@@ -71,8 +71,9 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
     search.add_argument("--reevaluate-seeds", type=positive_int, default=2, metavar="S",
                         help="other seeds per re-evaluated genome (default 2)")
     search.add_argument("--timeout", type=duration, default=None, metavar="DURATION",
-                        help="stop starting new work after this long (90, 30m, 1.5h): generational ends after the "
-                             "generation in progress, aging after the evaluations in flight; with --reevaluate the "
+                        help="stop starting new work after this long (90, 30m, 1.5h), and work expected to end past "
+                             "it: generational ends after the generation in progress, aging after the evaluations in "
+                             "flight; with --reevaluate the "
                              "search stops early enough for the re-evaluation to end by then; nas resume continues "
                              "the run")
     search.add_argument("--epoch-budget", type=positive_int, default=None, metavar="EPOCHS",

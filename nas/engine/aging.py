@@ -50,9 +50,11 @@ class Aging(Strategy):
                 promotion = promotions.next() if promotions else None
                 if promotion is None and seeded == len(seeds) and not population:
                     return
-                if not state.charge(promotion[1] if promotion is not None else Rung()):
-                    return  # the epoch budget is spent: the search ends when the evaluations in flight return
-                if promotion is not None:
+                rung = promotion[1] if promotion is not None else Rung()
+                if not (state.evaluation_fits(rung.number) and state.charge(rung)):
+                    return  # past the time limit or the epoch budget: the search ends with the evaluations in flight
+                if promotion is not None and promotions is not None:
+                    promotions.take(promotion)
                     dispatcher.submit(promotion[0], done // state.size, promotion[1])
                 else:
                     member = (state.member(seeds[seeded], lineage=founder(seeded, len(initial)))
@@ -80,9 +82,15 @@ class Aging(Strategy):
                 dispatcher.counts = fresh_counts()
                 if done < total and (dispatcher or not state.budget_spent):
                     state.reporter.batch(done // state.size, state.generations, state.size)
-        if state.budget_spent and done % state.size:  # the epoch budget ended the search inside a generation
+        self._close(state, done, total, population, dispatcher)
+
+    @staticmethod
+    def _close(state: SearchState, done: int, total: int, population: deque[Member], dispatcher: Dispatcher) -> None:
+        """The end of the search: a partial generation record if the epoch budget ended it inside a generation,
+        and the training states deleted unless the time limit stopped it (its resumption continues from them)."""
+        if state.budget_spent and done % state.size:
             state.finish_generation(done // state.size, list(population), dispatcher.counts)
-        if done == total or state.budget_spent:  # a search stopped by its time limit keeps them for its resumption
+        if done == total or state.budget_spent:
             if state.budget_spent:
                 state.reporter.note(f"epoch budget spent: {state.epochs_charged} of {state.config.epoch_budget} "
                                     f"epochs in {done} evaluations")

@@ -104,8 +104,11 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             that would take the total above ``epoch_budget``, or after ``population * generations`` evaluations if
             that comes first (so give ``generations`` enough room). The last generation record may be a partial
             one; it holds ``epoch_budget_spent``. Re-evaluation comes on top.
-        timeout: seconds of wall time after which no new work starts: generational ends after the generation in
-            progress, aging after the evaluations in flight. With ``reevaluate`` the search stops that much earlier
+        timeout: seconds of wall time after which no new work starts, nor work expected to end past them (a
+            generation expected to take as long as this session's generations took on average; an evaluation as
+            long as the run's finished evaluations at its rung, a rung with none priced from the rung below by its
+            training images): generational ends after the generation in progress, aging after the evaluations in
+            flight. With ``reevaluate`` the search stops that much earlier
             than the time its re-evaluation is expected to take (the seconds the current top genomes took to reach
             their rung, times the seeds, over the executor's capacity), then re-evaluates its top
             genomes, so that the re-evaluated answer is ready by the limit on a slow machine as on a fast one; if

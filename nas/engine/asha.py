@@ -30,12 +30,17 @@ class Promotions:
         return tuple(w * v for w, v in zip(weights, self.state.objectives.values(record))), -record["index"]
 
     def next(self) -> tuple[Member, Rung] | None:
-        """The promotion to start now (the highest rung first), or None: then a new genome is due."""
+        """The promotion due now (the highest rung first), or None: then a new genome is due. It counts as started
+        only once :meth:`take` is called."""
         for rung in reversed(range(self.fidelity.top)):
             measured = self.measured[rung]
             best = sorted(measured.values(), key=self._key, reverse=True)[:len(measured) // self.fidelity.eta]
             for member, record in best:
                 if member.hash not in self.promoted[rung]:
-                    self.promoted[rung].add(member.hash)
                     return member, Rung(rung + 1, record)
         return None
+
+    def take(self, promotion: tuple[Member, Rung]) -> None:
+        """Note that ``promotion`` (from :meth:`next`) has started."""
+        member, rung = promotion
+        self.promoted[rung.number - 1].add(member.hash)

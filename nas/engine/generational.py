@@ -2,6 +2,8 @@
 selection with elitism; several: NSGA-II."""
 from __future__ import annotations
 
+import time
+
 from deap import tools
 
 from ..fidelity import Fidelity
@@ -27,14 +29,18 @@ class Generational(Strategy):
         if population is None:
             genomes = state.admission.initial(initial, state.size, state.seen, state.rng)
             population = [state.member(g, lineage=founder(i, len(initial))) for i, g in enumerate(genomes)]
+            began = time.perf_counter()
             counts = self.evaluate(state, population, 0)
             state.hall.update(population)
             state.finish_generation(0, population, counts)
+            state.pace.generations.append(time.perf_counter() - began)
             start = 1
         for generation in range(start, state.generations):
-            if state.out_of_time():
+            if state.out_of_time(state.pace.generation()):  # a generation expected to end past the limit
                 break
+            began = time.perf_counter()
             population = self.next_generation(state, population, generation)
+            state.pace.generations.append(time.perf_counter() - began)
 
     @staticmethod
     def evaluate(state: SearchState, members: list[Member], generation: int) -> dict[str, int]:

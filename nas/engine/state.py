@@ -22,6 +22,7 @@ from ..training import Budget, training_seed
 from .admission import Admission
 from .config import SearchConfig
 from .operators import Member, diversity, lineage as lineage_of, same
+from .pace import Pace
 
 if TYPE_CHECKING:
     from ..data import Dataset
@@ -76,17 +77,29 @@ class SearchState:
         self.started = time.perf_counter()
         self.deadline: float | None = None     # time.perf_counter() after which no new work starts (timeout)
         self.timed_out = False
+        self.pace = Pace(self.fidelity, budget, len(data.y_train))
         self._reserve = (0, 0.0)               # (logged evaluations it was computed from, seconds): reserve()
         self.epochs_charged = 0                # epochs planned by the evaluations started (config.epoch_budget)
         self.budget_spent = False              # an evaluation did not fit in what was left of the epoch budget
 
-    def out_of_time(self) -> bool:
-        """Whether the search's time limit has passed (then no new generation, child or promotion starts). With
-        re-evaluation the search's own limit comes earlier, by the time re-evaluating the current top genomes is
-        expected to take (:meth:`reserve`), so that the re-evaluated answer is ready by the limit."""
-        if self.deadline is not None and time.perf_counter() >= self.deadline - self.reserve():
-            self.timed_out = True
+    def out_of_time(self, expected: float = 0.0) -> bool:
+        """Whether work expected to take ``expected`` seconds (:attr:`pace`) would end past the search's time limit:
+        then it does not start, nor does any later generation, child or promotion. With re-evaluation the search's
+        own limit comes earlier, by the time re-evaluating the current top genomes is expected to take
+        (:meth:`reserve`), so that the re-evaluated answer is ready by the limit."""
+        if self.deadline is not None and not self.timed_out:
+            left = self.deadline - self.reserve() - time.perf_counter()
+            if left <= expected:
+                self.timed_out = True
+                if left > 0:
+                    self.reporter.note(f"stopping {left:.1f} s before the search's time limit: the next work is "
+                                       f"expected to take {expected:.1f} s")
         return self.timed_out
+
+    def evaluation_fits(self, rung: int) -> bool:
+        """Whether an evaluation at ``rung`` is expected to end before the search's time limit (:meth:`out_of_time`
+        with :meth:`Pace.evaluation`)."""
+        return not self.out_of_time(self.pace.evaluation(self.cache.values(), rung) if self.deadline else 0.0)
 
     def reserve(self) -> float:
         """Seconds the re-evaluation is expected to need after the search (0 without one): the time the current top
