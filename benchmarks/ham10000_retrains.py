@@ -20,7 +20,9 @@ the 32 px search's winner at 64 px, ham10000_search32_seed1_retrains.json those 
 1 (ham10000.py ``--search-seed 1``), ham10000_search32_seed1_reeval_retrains.json those of that search re-run with
 ``--reevaluate 3``, whose choice is the best mean of three seeds at the top rung, and
 ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated within the hour, and
-ham10000_search32_seed2_scaled_retrains.json those of its rerun with the epoch-time limit scaled by the rung's images.
+ham10000_search32_seed2_scaled_retrains.json those of its rerun with the epoch-time limit scaled by the rung's images,
+and ham10000_search32_seed2_scaled_20min.json the same winner retrained with ``--max-seconds 1200`` (at most 20 minutes
+each: no epoch starts that is expected to end past them).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
@@ -47,6 +49,7 @@ from _ham_data import add_data_option, data_folder  # noqa: E402
 import nas  # noqa: E402
 from nas.augment import Augmentation  # noqa: E402
 from nas.ranking import rung_agreement  # noqa: E402
+from nas.recipe import Recipe  # noqa: E402
 from nas.report import evaluate_model  # noqa: E402
 from nas.retrain import fit, train_baseline  # noqa: E402
 
@@ -60,7 +63,8 @@ def _searched(run: nas.Run, data, seed: int, args) -> tuple:
     model = run.space.build(genome, data.input_shape, data.num_classes)
     run.space.compile(model, genome)
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
-                 patience=args.patience, label=f"searched seed {seed}", augmentation=Augmentation())
+                 patience=args.patience, label=f"searched seed {seed}", augmentation=Augmentation(),
+                 recipe=Recipe(max_seconds=args.max_seconds))
     return model, result
 
 
@@ -68,7 +72,8 @@ def _scored(model, result: dict, data, seconds: float) -> dict:
     report = evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant)
     return {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
             "melanoma_recall": report["melanoma_sensitivity"], "epochs_run": result["epochs_run"],
-            "best_epoch": result["best_epoch"], "seconds": round(seconds, 1)}
+            "best_epoch": result["best_epoch"], "seconds": round(seconds, 1)} | (
+        {"stopped_by_time_limit": result["stopped_by_time_limit"]} if "stopped_by_time_limit" in result else {})
 
 
 def _summary(rows: list[dict]) -> dict:
@@ -150,7 +155,8 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
     agreement = [{k: a[k] for k in ("from_rung", "rung", "k", "kendall_tau", "concordant", "discordant")}
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
-                       "epochs": args.epochs, "patience": args.patience, "rung_agreement": agreement,
+                       "epochs": args.epochs, "patience": args.patience, "max_seconds": args.max_seconds,
+                       "rung_agreement": agreement,
                        "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "time_split": _time_split(run),
                        "reevaluation": run.reevaluation,
                        "retrains": rows,
@@ -163,7 +169,7 @@ def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
     if not path.exists():
         return {"searched": [], "table1": []}
     earlier = json.loads(path.read_text())
-    settings = ("run_dir", "epochs", "patience", "image_size")
+    settings = ("run_dir", "epochs", "patience", "image_size", "max_seconds")
     if earlier.get("genome_hash") != genome_hash or any(earlier.get(k) != getattr(args, k) for k in settings):
         sys.exit(f"{path} holds retrains of another run, budget or patience; choose another --output")
     return earlier["retrains"]
@@ -178,6 +184,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5)
     parser.add_argument("--image-size", type=int, help="input size of the retrains (default: the run's)")
+    parser.add_argument("--max-seconds", type=float, default=None,
+                        help="a time limit per retrain (Recipe.max_seconds: no epoch starts that would end past it)")
     parser.add_argument("--models", default="searched,table1",
                         help="which to retrain, comma-separated: searched, table1 (default both)")
     parser.add_argument("--output", required=True, help="results file name under benchmarks/results/")
@@ -202,7 +210,8 @@ def main() -> None:
             clock = time.perf_counter()
             model, result = (_searched(run, data, seed, args) if name == "searched" else
                              train_baseline("table1", data, epochs=args.epochs, patience=args.patience, seed=seed,
-                                            augmentation=Augmentation(), class_weighted=True))
+                                            augmentation=Augmentation(), class_weighted=True,
+                                            recipe=Recipe(max_seconds=args.max_seconds)))
             rows[name].append({"seed": seed, **_scored(model, result, data, time.perf_counter() - clock)})
             keras.backend.clear_session()
             print(f"{name} seed {seed}: test balanced accuracy {rows[name][-1]['balanced_accuracy']:.4f}, "

@@ -46,3 +46,30 @@ class EpochTimeLimit(keras.callbacks.Callback):
             if self.projected > self.limit:
                 raise TooSlowError(f"an epoch would take about {self.projected:.0f} s ({self.batches} batches), more "
                                    f"than {self.scaled or 'Budget.max_epoch_seconds='}{self.limit:g}")
+
+
+class TrainingTimeLimit(keras.callbacks.Callback):
+    """Ends a training (``Recipe(max_seconds=...)``) before the epoch expected to end past ``seconds`` from its
+    start: after each epoch it stops if the time so far plus the mean epoch so far would pass the limit. After the
+    first epoch it also sets :attr:`epochs`, the epochs expected to fit (at most ``epochs``, at least 1), which a
+    learning-rate schedule over the training's length follows (the first epoch, which pays for tracing, makes the
+    estimate a cautious one). :attr:`stopped` says whether the limit ended the training."""
+
+    def __init__(self, seconds: float, epochs: int) -> None:
+        super().__init__()
+        self.seconds, self.epochs = float(seconds), int(epochs)
+        self.clock = time.perf_counter()
+        self.stopped = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        """Start the clock."""
+        self.clock = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        """Stop before an epoch that would end past the limit, or after the epochs planned after the first."""
+        elapsed = time.perf_counter() - self.clock
+        if epoch == 0:
+            self.epochs = max(1, min(self.epochs, int(self.seconds // max(elapsed, 1e-9))))
+        if elapsed + elapsed / (epoch + 1) > self.seconds or epoch + 1 >= self.epochs:
+            self.stopped = epoch + 1 < self.params.get("epochs", epoch + 1)
+            self.model.stop_training = True

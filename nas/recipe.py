@@ -64,6 +64,9 @@ class Recipe:
             "balanced_accuracy" (the validation split's mean recall over the classes, measured after every epoch and
             logged as ``val_balanced_accuracy``). With oversampling, the validation loss on the imbalanced
             validation split can rise while the rare classes are learnt, and stop training early.
+        max_seconds: a time limit for each model trained (None: none): no epoch starts that is expected to end
+            past it (:class:`nas.epochtime.TrainingTimeLimit`), and a "cosine" schedule decays over the epochs
+            expected to fit, measured by the first epoch. The best epoch's weights are kept as with early stopping.
     """
 
     schedule: str = "constant"
@@ -75,6 +78,7 @@ class Recipe:
     balance: str = "oversample"
     focal_gamma: float = 0.0
     stop_on: str = "loss"
+    max_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if self.schedule not in SCHEDULES:
@@ -92,6 +96,10 @@ class Recipe:
         _number("cutmix", self.cutmix, 0.0)
         _number("mix_probability", self.mix_probability, 0.0, 1.0, closed=True)
         _number("focal_gamma", self.focal_gamma, 0.0)
+        seconds = self.max_seconds
+        if seconds is not None and (isinstance(seconds, bool) or not isinstance(seconds, (int, float))
+                                    or not 0 < seconds < math.inf):
+            raise ConfigError(f"Recipe.max_seconds must be a number of seconds above 0 or None, got {seconds!r}")
 
     @property
     def one_hot(self) -> bool:
@@ -140,9 +148,11 @@ class Recipe:
     @contextlib.contextmanager
     def training(self, model: "keras.Model", epochs: int) -> Iterator[list]:
         """Within the block ``model`` is compiled for this recipe; yields the callbacks that ``model.fit`` needs (the
-        learning-rate schedule). Afterwards the model is compiled again as it came, with its peak learning rate (its
-        optimizer keeps what it learned)."""
+        learning-rate schedule, the time limit last). Afterwards the model is compiled again as it came, with its
+        peak learning rate (its optimizer keeps what it learned)."""
         import keras
+
+        from .epochtime import TrainingTimeLimit
 
         optimizer = getattr(model, "optimizer", None)
         if optimizer is None or not getattr(model, "compiled", False):
@@ -150,6 +160,7 @@ class Recipe:
         if self.warmup_epochs >= epochs:
             raise ConfigError(f"Recipe.warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({epochs})")
         callbacks: list = []
+        limit = TrainingTimeLimit(self.max_seconds, epochs) if self.max_seconds is not None else None
         peak = None
         if self.schedule != "constant":
             if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
@@ -157,12 +168,12 @@ class Recipe:
                                   "schedule='constant'")
             peak = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
             callbacks.append(keras.callbacks.LearningRateScheduler(
-                lambda epoch, _rate: self.learning_rate(epoch, epochs, peak)))
+                lambda epoch, _rate: self.learning_rate(epoch, limit.epochs if limit else epochs, peak)))
         loss, metrics = model.loss, ["accuracy"]
         if self.one_hot:
             model.compile(optimizer=optimizer, loss=self.loss(), metrics=metrics)
         try:
-            yield callbacks
+            yield callbacks + ([limit] if limit else [])
         finally:
             if peak is not None:
                 optimizer.learning_rate = peak

@@ -67,9 +67,12 @@ def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, 
     rare classes oversampled) sets the schedule, loss, mixing, class balancing and what early stopping watches;
     ``class_weighted=False`` turns its class balancing off.
     Returns the per-epoch history (with ``learning_rate`` under a schedule) and ``best_epoch`` (1-based),
-    ``epochs_run``, ``seconds``.
+    ``epochs_run``, ``seconds``; with the recipe's ``max_seconds``, also ``stopped_by_time_limit`` and
+    ``epochs_planned`` (the epochs the first one said would fit, which a cosine schedule decays over).
     """
     import keras
+
+    from .epochtime import TrainingTimeLimit
 
     for name, value in (("epochs", epochs), ("patience", patience), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -91,7 +94,7 @@ def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, 
         callbacks.append(_epoch_printer(label, epochs))
     clock = time.perf_counter()
     with recipe.training(model, epochs) as schedule:
-        history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=schedule + callbacks,
+        history = model.fit(train, validation_data=val, epochs=epochs, verbose=0, callbacks=callbacks + schedule,
                             shuffle=False,  # the pipeline shuffles
                             class_weight=data.class_weights() if recipe.balance == "weights" else None)
     curves = {k: [float(v) for v in values] for k, values in history.history.items()}
@@ -100,8 +103,10 @@ def fit(model: "keras.Model", data: "Dataset", *, epochs: int, batch_size: int, 
         raise ConfigError(f"{label}: training diverged (NaN loss); lower the learning rate")
     watched = curves[monitor]
     best = int(np.argmin(watched) if mode == "min" else np.argmax(watched))
+    limits = [c for c in schedule if isinstance(c, TrainingTimeLimit)]
     return {"history": curves, "best_epoch": best + 1, "epochs_run": len(val_loss),
-            "seconds": round(time.perf_counter() - clock, 2)}
+            "seconds": round(time.perf_counter() - clock, 2)} | (
+        {"stopped_by_time_limit": limits[0].stopped, "epochs_planned": limits[0].epochs} if limits else {})
 
 
 def _balanced_accuracy_logger(data: "Dataset"):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import numpy as np
 import pytest
@@ -85,6 +86,41 @@ def test_the_cosine_schedule_decays_the_learning_rate_every_epoch(lesions):
     assert [warm.learning_rate(e, 6, 1.0) for e in range(3)] == pytest.approx([1 / 3, 2 / 3, 1.0])
     assert cosine(5, 6, 1.0, warmup=2) == pytest.approx((1 + math.cos(math.pi * 3 / 4)) / 2)
     assert Recipe.plain().learning_rate(3, 6, 0.5) == 0.5
+
+
+def test_a_time_limit_starts_no_epoch_expected_to_end_past_it(lesions):
+    import keras
+
+    from nas.epochtime import TrainingTimeLimit
+
+    class Slow(keras.callbacks.Callback):  # every epoch takes at least EPOCH seconds
+        def on_epoch_end(self, epoch, logs=None):
+            time.sleep(EPOCH)
+
+    EPOCH, seconds = 0.25, 2.0
+    model = _small_model(lesions)
+    model.fit(lesions.x_train, lesions.y_train, epochs=1, verbose=0)  # traced: the limit times epochs, not tracing
+    limit = TrainingTimeLimit(seconds, epochs=50)
+    clock = time.perf_counter()
+    history = model.fit(lesions.x_train, lesions.y_train, epochs=50, verbose=0, callbacks=[Slow(), limit])
+    elapsed = time.perf_counter() - clock
+    assert limit.stopped and 1 <= len(history.epoch) <= seconds / EPOCH  # 50 epochs would take 12.5 s
+    assert elapsed < seconds + EPOCH
+    assert limit.epochs >= len(history.epoch)  # the plan after the first epoch was not passed
+
+
+def test_a_time_limited_cosine_schedule_decays_over_the_epochs_that_fit(lesions):
+    model = _small_model(lesions)
+    fit(model, lesions, epochs=1, batch_size=32, seed=0, verbose=False)  # traced: the limit times epochs
+    result = fit(model, lesions, epochs=40, batch_size=32, seed=0, patience=40, verbose=False,
+                 recipe=Recipe(schedule="cosine", max_seconds=3.0))
+    planned, rates = result["epochs_planned"], result["history"]["learning_rate"]
+    assert result["stopped_by_time_limit"] and 1 <= result["epochs_run"] <= planned < 40
+    assert rates == pytest.approx([0.01 * (1 + math.cos(math.pi * e / planned)) / 2 for e in range(len(rates))],
+                                  rel=1e-5)
+    assert result["seconds"] < 3.0 + 3.0 / planned * 2  # at most about one epoch late
+    unlimited = fit(_small_model(lesions), lesions, epochs=2, batch_size=32, seed=0, patience=2, verbose=False)
+    assert "stopped_by_time_limit" not in unlimited and unlimited["epochs_run"] == 2
 
 
 def _constant_model(probabilities: np.ndarray):
@@ -201,6 +237,10 @@ def test_color_jitter_changes_colours_within_range():
     ({"stop_on": "accuracy"}, "Recipe.stop_on must be one of loss, balanced_accuracy, got 'accuracy'"),
     ({"warmup_epochs": 2, "schedule": "constant"}, "warmup_epochs needs schedule='cosine'"),
     ({"warmup_epochs": 1.5, "schedule": "cosine"}, "Recipe.warmup_epochs must be a whole number"),
+    ({"max_seconds": 0}, "Recipe.max_seconds must be a number of seconds above 0 or None, got 0"),
+    ({"max_seconds": "20m"}, "Recipe.max_seconds must be a number of seconds above 0 or None, got '20m'"),
+    ({"max_seconds": True}, "Recipe.max_seconds must be a number of seconds above 0"),
+    ({"max_seconds": float("inf")}, "Recipe.max_seconds must be a number of seconds above 0"),
 ])
 def test_bad_recipes_are_clear_errors(values, message):
     with pytest.raises(ConfigError, match=message):
@@ -229,13 +269,14 @@ def test_baseline_command_with_recipe_flags(tmp_path, capsys):
     run_dir = tmp_path / "baselines"
     flags = ["--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.2", "--cutmix", "1.0",
              "--balance", "oversample", "--focal-gamma", "2", "--color-jitter", "0.1", "--stop-on",
-             "balanced-accuracy"]
+             "balanced-accuracy", "--max-seconds", "20m"]
     assert cli.main(["baseline", "--model", "table1", "--data", "synthetic:70", "--image-size", "16", "--run-dir",
                      str(run_dir), "--epochs", "2", "--patience", "2", "--quiet", *flags]) == 0
     settings = json.loads((run_dir / "baselines.json").read_text())
     assert settings["settings"]["recipe"] == Recipe(schedule="cosine", label_smoothing=0.1, mixup=0.2, cutmix=1.0,
                                                     balance="oversample", focal_gamma=2.0,
-                                                    stop_on="balanced_accuracy").to_dict()
+                                                    stop_on="balanced_accuracy", max_seconds=1200.0).to_dict()
+    assert settings["models"]["table1"]["stopped_by_time_limit"] is False
     assert settings["settings"]["class_weighted"] is False
     assert settings["settings"]["augmentation"] == Augmentation(hue=0.05, saturation=0.1, contrast=0.1).to_dict()
     rates = settings["models"]["table1"]["history"]["learning_rate"]
@@ -248,3 +289,6 @@ def test_baseline_command_with_recipe_flags(tmp_path, capsys):
                          "--run-dir", str(tmp_path / "bad"), "--epochs", "1", *bad]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+    with pytest.raises(SystemExit):
+        cli.main(["baseline", "--model", "table1", "--data", "synthetic:70", "--max-seconds", "soon"])
+    assert "--max-seconds: expected a time limit such as 90" in capsys.readouterr().err

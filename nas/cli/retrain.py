@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from ..recipe import BALANCES, SCHEDULES, Recipe
-from .options import positive_int
+from .options import duration, positive_int
 
 if TYPE_CHECKING:
     from ..augment import Augmentation
@@ -47,6 +47,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--stop-on", choices=("loss", "balanced-accuracy"), default="loss",
                         help="what early stopping watches on the validation split and which epoch is kept: the "
                              "loss (default) or the balanced accuracy (mean recall over the classes)")
+    recipe.add_argument("--max-seconds", type=duration, default=None, metavar="DURATION",
+                        help="a time limit for each model trained (1200, 20m): no epoch starts that is expected to "
+                             "end past it; the best epoch is kept")
     recipe.add_argument("--color-jitter", default=None, metavar="S | HUE,SAT,CONTRAST",
                         help="random colour changes against other cameras: S jitters saturation and contrast by "
                              "factors in [1-S, 1+S] and hue by up to S/2 of the colour circle (e.g. 0.1)")
@@ -111,7 +114,7 @@ def _recipe(args: argparse.Namespace) -> Recipe:
     balance = args.balance or ("none" if args.no_class_weights else Recipe().balance)
     return Recipe(schedule=args.schedule, warmup_epochs=args.warmup_epochs, label_smoothing=args.label_smoothing,
                   mixup=args.mixup, cutmix=args.cutmix, mix_probability=args.mix_probability, balance=balance,
-                  focal_gamma=args.focal_gamma, stop_on=args.stop_on.replace("-", "_"))
+                  focal_gamma=args.focal_gamma, stop_on=args.stop_on.replace("-", "_"), max_seconds=args.max_seconds)
 
 
 def _print_report(label: str, report: dict) -> None:
