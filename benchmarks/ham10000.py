@@ -58,6 +58,7 @@ from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
 from nas.cli.options import sample_counts  # noqa: E402
+from nas.recipe import Recipe  # noqa: E402
 from nas.retrain import retrain  # noqa: E402
 
 
@@ -91,6 +92,8 @@ def main() -> None:
     parser.add_argument("--max-params", type=int, default=500_000)
     parser.add_argument("--epochs", type=int, default=12, help="retraining epochs (both models)")
     parser.add_argument("--patience", type=int, default=4)
+    parser.add_argument("--retrain-max-seconds", type=float,
+                        help="a time limit per retrained model (Recipe.max_seconds), e.g. 1200 for 20 minutes")
     parser.add_argument("--run-dir", default="runs/bench-ham10000")
     parser.add_argument("--seed", type=int, default=0, help="seed of the lesion-grouped split (and of the search)")
     parser.add_argument("--search-seed", type=int,
@@ -110,7 +113,8 @@ def main() -> None:
     parser.add_argument("--reevaluate", type=int, default=0, help="retrain the top K with other seeds at the end")
     parser.add_argument("--max-flops", type=int, help="cap on a genome's FLOPs per image")
     parser.add_argument("--max-epoch-seconds", type=float, help="fail a genome whose epoch would take longer")
-    parser.add_argument("--timeout", type=float, help="seconds after which the search starts no new generation")
+    parser.add_argument("--timeout", type=float,
+                        help="seconds after which the search starts no new work (nor work expected to end past them)")
     parser.add_argument("--oversample", action="store_true",
                         help="search evaluations train on class-balanced epochs instead of class weights")
     parser.add_argument("--executor", default="local", choices=("local", "inline"))
@@ -154,7 +158,8 @@ def main() -> None:
     if args.retrain_image_size and args.retrain_image_size != args.image_size:
         data = nas.data.ham10000(ham, image_size=args.retrain_image_size, splits_file=run.path / "splits.csv")
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data,
-                      baselines=() if args.skip_table1 else "table1")
+                      baselines=() if args.skip_table1 else "table1",
+                      recipe=Recipe(max_seconds=args.retrain_max_seconds))
     trained = json.loads((run.path / "final" / "history.json").read_text())
     winner = next(c for c in trained["candidates"] if c["genome_hash"] == summary["genome_hash"])
     table1 = trained["baselines"].get("table1")
@@ -174,7 +179,8 @@ def main() -> None:
                           "max_params": args.max_params,
                           "max_flops": args.max_flops, "max_epoch_seconds": args.max_epoch_seconds,
                           "timeout": args.timeout, "finished": run.finished, "reevaluation": run.reevaluation},
-               "retrain": {"epochs": args.epochs, "patience": args.patience},
+               "retrain": {"epochs": args.epochs, "patience": args.patience,
+                           "max_seconds": args.retrain_max_seconds},
                "searched": {"genome_hash": summary["genome_hash"], "params": winner["params"],
                             "epochs_run": winner["epochs_run"], "train_seconds": winner["seconds"]},
                "table1": table1 and {"params": table1["params"], "epochs_run": table1["epochs_run"],
