@@ -22,7 +22,9 @@ benchmarks/results/peers.png at the end (``--output NAME``: NAME.json and NAME.p
 fidelity (``--seeds 3``; ``--reference`` nas-aging-fidelity), peers_synthetic.json the synthetic lesions with
 aging+fidelity ended by its epoch budget (``--datasets synthetic_lesions --output peers_synthetic``),
 peers_synthetic_5seeds.json the same with 3 retrains per pick (``--seeds 5 --retrain-seeds 3``), stopped for time
-after 3 complete seeds (the fourth seed's first run was dropped from the file).
+after 3 complete seeds (the fourth seed's first run was dropped from the file); peers_synthetic_seeds34.json seed 3
+of the same (``--seed-list 3,4``, stopped after seed 3 when its DEHB run hung), peers_synthetic_seed3_dehb.json DEHB's
+seed 3 again (``--seed-list 3 --methods dehb``), and peers_synthetic_4seeds.json the three merged (``--merge``).
 """
 from __future__ import annotations
 
