@@ -50,15 +50,17 @@ class EpochTimeLimit(keras.callbacks.Callback):
 
 class TrainingTimeLimit(keras.callbacks.Callback):
     """Ends a training (``Recipe(max_seconds=...)``) before the epoch expected to end past ``seconds`` from its
-    start: after each epoch it stops if the time so far plus the mean epoch so far would pass the limit. After the
-    first epoch it also sets :attr:`epochs`, the epochs expected to fit (at most ``epochs``, at least 1), which a
-    learning-rate schedule over the training's length follows (the first epoch, which pays for tracing, makes the
-    estimate a cautious one). :attr:`stopped` says whether the limit ended the training."""
+    start: after each epoch it stops if the time so far plus an epoch would pass the limit (an epoch as long as the
+    mean of those after the first, which pays for tracing; the first's own length until there are others). With
+    ``plan`` (a learning-rate schedule follows the training's length) it sets :attr:`epochs` after the first epoch
+    to the epochs expected to fit (at most ``epochs``, at least 1; a cautious estimate, tracing included) and stops
+    after them. :attr:`stopped` says whether the limit ended the training."""
 
-    def __init__(self, seconds: float, epochs: int) -> None:
+    def __init__(self, seconds: float, epochs: int, plan: bool = False) -> None:
         super().__init__()
-        self.seconds, self.epochs = float(seconds), int(epochs)
+        self.seconds, self.epochs, self.plan = float(seconds), int(epochs), plan
         self.clock = time.perf_counter()
+        self.first = 0.0
         self.stopped = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
@@ -66,10 +68,13 @@ class TrainingTimeLimit(keras.callbacks.Callback):
         self.clock = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        """Stop before an epoch that would end past the limit, or after the epochs planned after the first."""
+        """Stop before an epoch that would end past the limit (or, with ``plan``, after the epochs planned)."""
         elapsed = time.perf_counter() - self.clock
         if epoch == 0:
-            self.epochs = max(1, min(self.epochs, int(self.seconds // max(elapsed, 1e-9))))
-        if elapsed + elapsed / (epoch + 1) > self.seconds or epoch + 1 >= self.epochs:
+            self.first = elapsed
+            if self.plan:
+                self.epochs = max(1, min(self.epochs, int(self.seconds // max(elapsed, 1e-9))))
+        pace = (elapsed - self.first) / epoch if epoch else elapsed
+        if elapsed + pace > self.seconds or (self.plan and epoch + 1 >= self.epochs):
             self.stopped = epoch + 1 < self.params.get("epochs", epoch + 1)
             self.model.stop_training = True

@@ -160,7 +160,8 @@ class Recipe:
         if self.warmup_epochs >= epochs:
             raise ConfigError(f"Recipe.warmup_epochs ({self.warmup_epochs}) must be fewer than epochs ({epochs})")
         callbacks: list = []
-        limit = TrainingTimeLimit(self.max_seconds, epochs) if self.max_seconds is not None else None
+        limit = (TrainingTimeLimit(self.max_seconds, epochs, plan=self.schedule != "constant")
+                 if self.max_seconds is not None else None)
         peak = None
         if self.schedule != "constant":
             if isinstance(optimizer._learning_rate, keras.optimizers.schedules.LearningRateSchedule):
