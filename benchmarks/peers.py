@@ -24,13 +24,18 @@ aging+fidelity ended by its epoch budget (``--datasets synthetic_lesions --outpu
 peers_synthetic_5seeds.json the same with 3 retrains per pick (``--seeds 5 --retrain-seeds 3``), stopped for time
 after 3 complete seeds (the fourth seed's first run was dropped from the file); peers_synthetic_seeds34.json seed 3
 of the same (``--seed-list 3,4``, stopped after seed 3 when its DEHB run hung), peers_synthetic_seed3_dehb.json DEHB's
-seed 3 again (``--seed-list 3 --methods dehb``), and peers_synthetic_4seeds.json the three merged (``--merge``).
+seed 3 again (``--seed-list 3 --methods dehb``), and peers_synthetic_4seeds.json the three merged (``--merge``);
+peers_synthetic_seed4.json seed 4 (``--seed-list 4``), the first run with each method in its own process, and
+peers_synthetic_5seeds_merged.json all five seeds merged.
+
+Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -184,6 +189,47 @@ def one_run(method: str, data, args, seed: int, objective: str) -> dict:
             "genome": chosen}
 
 
+def make_data(name: str, args):
+    """The data set ``name`` (digits, synthetic_lesions, or ham10000 at 64 px from ``--ham``), seed 0."""
+    if name == "digits":
+        return nas.data.digits(seed=0)
+    if name == "synthetic_lesions":
+        return nas.data.synthetic_lesions(n=1000, image_size=16, seed=0)
+    return nas.data.ham10000(args.ham, image_size=64, seed=0)
+
+
+def _child(conn, method: str, name: str, args, seed: int, objective: str) -> None:
+    conn.send(one_run(method, make_data(name, args), args, seed, objective))
+    conn.close()
+
+
+def isolated_run(method: str, name: str, args, seed: int, objective: str) -> dict:
+    """:func:`one_run` in a fresh process, so that no tool's state (TensorFlow's above all) carries into the next:
+    one seed-3 run hung inside TensorFlow while retraining DEHB's pick after every tool had run in one process, and
+    the same run alone did not. A run that gives no result within ``--method-timeout`` seconds is stopped and
+    reported as hung, one whose process dies as crashed; the benchmark goes on."""
+    context = multiprocessing.get_context("spawn")
+    receive, send = context.Pipe(duplex=False)
+    child = context.Process(target=_child, args=(send, method, name, args, seed, objective), daemon=True)
+    child.start()
+    send.close()
+    row = None
+    if receive.poll(args.method_timeout):
+        try:
+            row = receive.recv()
+        except EOFError:  # the process died without a result
+            pass
+    hung = row is None and child.is_alive()
+    if hung:
+        child.kill()
+    child.join()
+    if row is not None:
+        return row
+    if hung:
+        return {"method": method, "seed": seed, "status": f"hung: no result in {args.method_timeout:.0f} s, stopped"}
+    return {"method": method, "seed": seed, "status": f"crashed: its process exited with code {child.exitcode}"}
+
+
 def summary(rows: list[dict], reference: str) -> dict:
     """Per method: mean and standard error of the test score, per-seed wins against ``reference``, and what it spent."""
     done = [r for r in rows if r["status"] == "ok"]
@@ -286,6 +332,8 @@ def main() -> None:
     parser.add_argument("--reference", default="nas-aging-fidelity",
                         help="the method the others' per-seed wins are counted against")
     parser.add_argument("--ham", metavar="PATH", help="the HAM10000 folder, for --datasets ham10000 (64 px)")
+    parser.add_argument("--method-timeout", type=float, default=4 * 3600,
+                        help="seconds one method's search and retrains may take before it is stopped as hung")
     parser.add_argument("--output", default="peers", help="results name under benchmarks/results/")
     parser.add_argument("--replot", action="store_true", help="only draw the plot again from the results file")
     args = parser.parse_args()
@@ -295,18 +343,15 @@ def main() -> None:
     if args.merge:
         return merge(args.merge.split(","), args.output, args.reference)
     seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else list(range(args.seeds))
-    makers = {"digits": lambda: nas.data.digits(seed=0),
-              "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0),
-              "ham10000": lambda: nas.data.ham10000(args.ham, image_size=64, seed=0)}
     figures: dict = {"settings": vars(args), "datasets": {}}
     for name in args.datasets.split(","):
-        data = makers[name]()
+        data = make_data(name, args)
         metric = "balanced_accuracy" if data.class_weighted else "accuracy"
         objective = "val_balanced_accuracy" if data.class_weighted else "val_accuracy"
         entry = figures["datasets"][name] = {"data": data.summary(), "metric": metric, "runs": []}
         for seed in seeds:
             for method in args.methods.split(","):
-                row = one_run(method, data, args, seed, objective)
+                row = isolated_run(method, name, args, seed, objective)
                 entry["runs"].append(row)
                 entry["summary"] = summary(entry["runs"], args.reference)
                 save(args.output, figures)
