@@ -22,7 +22,8 @@ the 32 px search's winner at 64 px, ham10000_search32_seed1_retrains.json those 
 ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated within the hour, and
 ham10000_search32_seed2_scaled_retrains.json those of its rerun with the epoch-time limit scaled by the rung's images,
 and ham10000_search32_seed2_scaled_20min.json the same winner retrained with ``--max-seconds 1200`` (at most 20 minutes
-each: no epoch starts that is expected to end past them).
+each: no epoch starts that is expected to end past them), and ham10000_search32_seed2_scaled_20min_cosine.json the
+same with ``--schedule cosine`` (the learning rate decays over the epochs the first epoch says will fit).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
@@ -64,8 +65,13 @@ def _searched(run: nas.Run, data, seed: int, args) -> tuple:
     run.space.compile(model, genome)
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
                  patience=args.patience, label=f"searched seed {seed}", augmentation=Augmentation(),
-                 recipe=Recipe(max_seconds=args.max_seconds))
+                 recipe=_recipe(args))
     return model, result
+
+
+def _recipe(args) -> Recipe:
+    """The default recipe with ``--max-seconds`` and ``--schedule``."""
+    return Recipe(max_seconds=args.max_seconds, schedule=args.schedule)
 
 
 def _scored(model, result: dict, data, seconds: float) -> dict:
@@ -156,7 +162,7 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
                        "epochs": args.epochs, "patience": args.patience, "max_seconds": args.max_seconds,
-                       "rung_agreement": agreement,
+                       "schedule": args.schedule, "rung_agreement": agreement,
                        "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "time_split": _time_split(run),
                        "reevaluation": run.reevaluation,
                        "retrains": rows,
@@ -169,9 +175,10 @@ def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
     if not path.exists():
         return {"searched": [], "table1": []}
     earlier = json.loads(path.read_text())
-    settings = ("run_dir", "epochs", "patience", "image_size", "max_seconds")
+    settings = ("run_dir", "epochs", "patience", "image_size", "max_seconds", "schedule")
+    earlier.setdefault("schedule", "constant")  # the files before --schedule
     if earlier.get("genome_hash") != genome_hash or any(earlier.get(k) != getattr(args, k) for k in settings):
-        sys.exit(f"{path} holds retrains of another run, budget or patience; choose another --output")
+        sys.exit(f"{path} holds retrains of another run, budget, patience or schedule; choose another --output")
     return earlier["retrains"]
 
 
@@ -186,6 +193,8 @@ def main() -> None:
     parser.add_argument("--image-size", type=int, help="input size of the retrains (default: the run's)")
     parser.add_argument("--max-seconds", type=float, default=None,
                         help="a time limit per retrain (Recipe.max_seconds: no epoch starts that would end past it)")
+    parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
+                        help="Recipe.schedule; with --max-seconds, cosine decays over the epochs expected to fit")
     parser.add_argument("--models", default="searched,table1",
                         help="which to retrain, comma-separated: searched, table1 (default both)")
     parser.add_argument("--output", required=True, help="results file name under benchmarks/results/")
@@ -211,7 +220,7 @@ def main() -> None:
             model, result = (_searched(run, data, seed, args) if name == "searched" else
                              train_baseline("table1", data, epochs=args.epochs, patience=args.patience, seed=seed,
                                             augmentation=Augmentation(), class_weighted=True,
-                                            recipe=Recipe(max_seconds=args.max_seconds)))
+                                            recipe=_recipe(args)))
             rows[name].append({"seed": seed, **_scored(model, result, data, time.perf_counter() - clock)})
             keras.backend.clear_session()
             print(f"{name} seed {seed}: test balanced accuracy {rows[name][-1]['balanced_accuracy']:.4f}, "
