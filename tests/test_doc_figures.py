@@ -65,6 +65,9 @@ ALLOWED: dict[str, dict[str, str]] = {
         "10 trials": "TRIALS_PER_WORKER, a constant of nas/executors/ray_cluster.py",
         "32 px": "ray_scaling.py's real-training image size, not recorded in ray_scaling.json",
     },
+    "docs/peers.md": {
+        "(issue 12)": "an issue number, not a measurement",
+    },
     "docs/ham10000.md": {
         "| 93% |": "the paper's reported accuracy for its searched CNN (quoted from the paper)",
         "| 85% |": "the paper's reported accuracy for its Table-1 CNN (quoted from the paper)",
