@@ -79,7 +79,7 @@ def _scored(model, result: dict, data, seconds: float) -> dict:
     return {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
             "melanoma_recall": report["melanoma_sensitivity"], "epochs_run": result["epochs_run"],
             "best_epoch": result["best_epoch"], "seconds": round(seconds, 1)} | (
-        {"stopped_by_time_limit": result["stopped_by_time_limit"]} if "stopped_by_time_limit" in result else {})
+        {k: result[k] for k in ("stopped_by_time_limit", "epochs_planned") if k in result})
 
 
 def _summary(rows: list[dict]) -> dict:
