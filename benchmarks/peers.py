@@ -195,7 +195,9 @@ def make_data(name: str, args):
         return nas.data.digits(seed=0)
     if name == "synthetic_lesions":
         return nas.data.synthetic_lesions(n=1000, image_size=16, seed=0)
-    return nas.data.ham10000(args.ham, image_size=64, seed=0)
+    if name == "ham10000" and args.ham:
+        return nas.data.ham10000(args.ham, image_size=64, seed=0)
+    sys.exit(f"peers.py: --datasets {name}: choose digits, synthetic_lesions or ham10000 (ham10000 needs --ham PATH)")
 
 
 def _child(conn, method: str, name: str, args, seed: int, objective: str) -> None:
