@@ -11,8 +11,8 @@ epochs, patience and seeds, and scores it once on the test split. Every row's mo
 probabilities are kept under --work, so phase 2 and a rerun cost no training; a row already there is not trained
 again. Figures go to benchmarks/results/clinical.json after every row (``--output NAME``: NAME.json;
 clinical_long.json holds the longer schedule, ``--epochs 24 --patience 6 --work runs/clinical-long``;
-clinical_patience10.json the default recipe and Shades of Gray with a later stop, ``--epochs 20 --patience 10
---work runs/clinical-patience10``).
+clinical_patience10.json the default recipe, Shades of Gray, exposure standardisation and milder brightness and
+contrast augmentation with a later stop, ``--epochs 20 --patience 10 --work runs/clinical-patience10``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
@@ -50,6 +50,9 @@ ROWS: dict[str, dict] = {
                                 "augmentation": {"hue": 0.05, "saturation": 0.1, "contrast": 0.1}},
     "oversample+standardise": {"recipe": {"balance": "oversample"}, "standardise": True},
     "oversample+shades-of-gray": {"recipe": {"balance": "oversample"}, "shades_of_gray": True},
+    "oversample+exposure-standardise": {"recipe": {"balance": "oversample"}, "exposure_standardise": True},
+    "oversample+mild-brightness-contrast": {"recipe": {"balance": "oversample"},
+                                            "augmentation": {"brightness": 0.15, "contrast": 0.25}},
     "oversample+brightness-contrast": {"recipe": {"balance": "oversample"},
                                        "augmentation": {"brightness": 0.2, "contrast": 0.4, "saturation": 0.2}},
     "oversample+stop-balanced-accuracy": {"recipe": {"balance": "oversample", "stop_on": "balanced_accuracy"}},
@@ -95,6 +98,8 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
         model = with_shades_of_gray(model)
     if settings.get("standardise"):
         model = with_standardisation(model)
+    if settings.get("exposure_standardise"):
+        model = with_standardisation(model, per_channel=False)
     space.compile(model, genome)
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome["batch_size"]), seed=seed,
                  patience=args.patience, label=f"{row} seed {seed}",

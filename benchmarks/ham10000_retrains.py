@@ -23,7 +23,9 @@ ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated
 ham10000_search32_seed2_scaled_retrains.json those of its rerun with the epoch-time limit scaled by the rung's images,
 and ham10000_search32_seed2_scaled_20min.json the same winner retrained with ``--max-seconds 1200`` (at most 20 minutes
 each: no epoch starts that is expected to end past them), and ham10000_search32_seed2_scaled_20min_cosine.json the
-same with ``--schedule cosine`` (the learning rate decays over the epochs the first epoch says will fit).
+same with ``--schedule cosine`` (the learning rate decays over the epochs the first epoch says will fit), and
+ham10000_search32_seed2_scaled_20min_cosine_stopba.json the same again with ``--stop-on balanced-accuracy`` (early
+stopping watches, and keeps the epoch of, the best validation balanced accuracy instead of the validation loss).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
@@ -70,8 +72,8 @@ def _searched(run: nas.Run, data, seed: int, args) -> tuple:
 
 
 def _recipe(args) -> Recipe:
-    """The default recipe with ``--max-seconds`` and ``--schedule``."""
-    return Recipe(max_seconds=args.max_seconds, schedule=args.schedule)
+    """The default recipe with ``--max-seconds``, ``--schedule`` and ``--stop-on``."""
+    return Recipe(max_seconds=args.max_seconds, schedule=args.schedule, stop_on=args.stop_on)
 
 
 def _scored(model, result: dict, data, seconds: float) -> dict:
@@ -162,7 +164,7 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
     save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
                        "epochs": args.epochs, "patience": args.patience, "max_seconds": args.max_seconds,
-                       "schedule": args.schedule, "rung_agreement": agreement,
+                       "schedule": args.schedule, "stop_on": args.stop_on, "rung_agreement": agreement,
                        "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "time_split": _time_split(run),
                        "reevaluation": run.reevaluation,
                        "retrains": rows,
@@ -175,10 +177,11 @@ def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
     if not path.exists():
         return {"searched": [], "table1": []}
     earlier = json.loads(path.read_text())
-    settings = ("run_dir", "epochs", "patience", "image_size", "max_seconds", "schedule")
+    settings = ("run_dir", "epochs", "patience", "image_size", "max_seconds", "schedule", "stop_on")
     earlier.setdefault("schedule", "constant")  # the files before --schedule
+    earlier.setdefault("stop_on", "loss")  # and before --stop-on
     if earlier.get("genome_hash") != genome_hash or any(earlier.get(k) != getattr(args, k) for k in settings):
-        sys.exit(f"{path} holds retrains of another run, budget, patience or schedule; choose another --output")
+        sys.exit(f"{path} holds retrains of another run, budget, patience or schedule or stop; choose another --output")
     return earlier["retrains"]
 
 
@@ -195,6 +198,9 @@ def main() -> None:
                         help="a time limit per retrain (Recipe.max_seconds: no epoch starts that would end past it)")
     parser.add_argument("--schedule", default="constant", choices=("constant", "cosine"),
                         help="Recipe.schedule; with --max-seconds, cosine decays over the epochs expected to fit")
+    parser.add_argument("--stop-on", default="loss", choices=("loss", "balanced_accuracy"),
+                        type=lambda s: s.replace("-", "_"),
+                        help="Recipe.stop_on: what early stopping watches and which epoch it keeps")
     parser.add_argument("--models", default="searched,table1",
                         help="which to retrain, comma-separated: searched, table1 (default both)")
     parser.add_argument("--output", required=True, help="results file name under benchmarks/results/")

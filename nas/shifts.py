@@ -12,7 +12,8 @@ channels by their Minkowski p-norm means, so that a colour cast is undone before
 apply it. :func:`with_standardisation` goes further: each image's channels are brought to mean 0 and standard
 deviation 1 inside the model, so that any per-channel gain and offset (a colour cast, a change of brightness or
 contrast) is undone exactly, wherever no pixel was clipped; what it costs is the absolute colour and exposure, which
-the model no longer sees.
+the model no longer sees. With ``per_channel=False`` it standardises the whole image at once: exposure (brightness
+and contrast) is undone and colour kept.
 
 Blur and resolution are relative to the image side (the shift looks the same at 32 px as at 128 px), JPEG compression
 goes through Pillow, and every output is clipped to [0, 1] and keeps the input's shape and dtype.
@@ -183,19 +184,28 @@ def with_shades_of_gray(model: "keras.Model", p: float = 6, name: str | None = N
     return _in_front(model, correct, name or f"{model.name}_shades_of_gray")
 
 
-def with_standardisation(model: "keras.Model", name: str | None = None) -> "keras.Model":
-    """``model`` with per-image, per-channel standardisation as its first step: each channel of each image minus its
-    mean, divided by its standard deviation (at least 1e-3, so a flat channel becomes 0). Any gain and offset per
-    channel, so a colour cast and a brightness or contrast change, leaves what the model sees unchanged where no pixel
-    was clipped. Saved, loaded and explained like :func:`with_shades_of_gray`'s models; any number of channels."""
+def with_standardisation(model: "keras.Model", name: str | None = None, *, per_channel: bool = True) -> "keras.Model":
+    """``model`` with per-image standardisation as its first step: each image minus its mean, divided by its standard
+    deviation (at least 1e-3, so a flat image becomes 0). Saved, loaded and explained like
+    :func:`with_shades_of_gray`'s models; any number of channels.
+
+    ``per_channel=True`` standardises each channel apart: any gain and offset per channel, so a colour cast and a
+    brightness or contrast change, leaves what the model sees unchanged where no pixel was clipped, and the model no
+    longer sees absolute colour. ``per_channel=False`` standardises over all channels at once (an exposure
+    normalisation): a brightness or contrast change, the same gain and offset for every channel, is undone exactly,
+    while the channels' differences (the lesion's colour against the skin's) are kept; a colour cast is not undone.
+    """
     from keras import ops
 
+    axes = (1, 2) if per_channel else (1, 2, 3)
+
     def standardise(inputs: Any) -> Any:
-        mean = ops.mean(inputs, axis=(1, 2), keepdims=True)
-        spread = ops.sqrt(ops.mean(ops.square(inputs - mean), axis=(1, 2), keepdims=True))
+        mean = ops.mean(inputs, axis=axes, keepdims=True)
+        spread = ops.sqrt(ops.mean(ops.square(inputs - mean), axis=axes, keepdims=True))
         return (inputs - mean) / ops.maximum(spread, 1e-3)
 
-    return _in_front(model, standardise, name or f"{model.name}_standardised")
+    return _in_front(model, standardise,
+                     name or f"{model.name}_{'standardised' if per_channel else 'exposure_standardised'}")
 
 
 def _scores(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:

@@ -174,3 +174,23 @@ def test_standardisation_inside_a_model_undoes_colour_cast_and_brightness_contra
     np.testing.assert_allclose(np.asarray(loaded(x)), clean, atol=1e-5)
     flat = np.full((1, 12, 12, 3), 0.5, dtype=np.float32)
     assert np.isfinite(np.asarray(wrapped(flat))).all()
+
+
+def test_exposure_standardisation_undoes_brightness_contrast_but_keeps_colour():
+    import keras
+
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12, 12, 3))
+    features = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3, activation="relu")(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(features))
+    exposure = shifts.with_standardisation(model, per_channel=False)
+    per_channel = shifts.with_standardisation(model)
+    assert exposure.name.endswith("_exposure_standardised")
+    x = 0.2 + 0.6 * _lesion_like(n=4, size=12)  # in [0.2, 0.8]: no shift below clips a pixel
+    clean = np.asarray(exposure(x))
+    for strength in shifts.STRENGTHS:
+        shifted = shifts.shift(x, "brightness_contrast", strength)
+        np.testing.assert_allclose(np.asarray(exposure(shifted)), clean, atol=1e-4)
+    cast = shifts.shift(x, "colour_cast", "strong")
+    assert np.abs(np.asarray(exposure(cast)) - clean).max() > 1e-4  # colour is kept, so a cast still moves it
+    np.testing.assert_allclose(np.asarray(per_channel(cast)), np.asarray(per_channel(x)), atol=1e-4)
