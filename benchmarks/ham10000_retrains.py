@@ -23,9 +23,9 @@ ham10000_search32_seed2_reeval_retrains.json those of search seed 2 re-evaluated
 ham10000_search32_seed2_scaled_retrains.json those of its rerun with the epoch-time limit scaled by the rung's images,
 and ham10000_search32_seed2_scaled_20min.json the same winner retrained with ``--max-seconds 1200`` (at most 20 minutes
 each: no epoch starts that is expected to end past them), and ham10000_search32_seed2_scaled_20min_cosine.json the
-same with ``--schedule cosine`` (the learning rate decays over the epochs the first epoch says will fit), and
-ham10000_search32_seed2_scaled_20min_cosine_stopba.json the same again with ``--stop-on balanced-accuracy`` (early
-stopping watches, and keeps the epoch of, the best validation balanced accuracy instead of the validation loss).
+same with ``--schedule cosine`` (the learning rate decays over the epochs the first epoch says will fit).
+``--stop-on balanced-accuracy`` makes early stopping watch, and keep the epoch of, the best validation balanced
+accuracy instead of the validation loss.
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
@@ -181,7 +181,8 @@ def _earlier_rows(args, genome_hash: str) -> dict[str, list[dict]]:
     earlier.setdefault("schedule", "constant")  # the files before --schedule
     earlier.setdefault("stop_on", "loss")  # and before --stop-on
     if earlier.get("genome_hash") != genome_hash or any(earlier.get(k) != getattr(args, k) for k in settings):
-        sys.exit(f"{path} holds retrains of another run, budget, patience or schedule or stop; choose another --output")
+        sys.exit(f"{path} holds retrains of another run, budget, patience, schedule or stopping rule; "
+                 "choose another --output")
     return earlier["retrains"]
 
 

@@ -176,7 +176,7 @@ def test_standardisation_inside_a_model_undoes_colour_cast_and_brightness_contra
     assert np.isfinite(np.asarray(wrapped(flat))).all()
 
 
-def test_exposure_standardisation_undoes_brightness_contrast_but_keeps_colour():
+def test_exposure_standardisation_undoes_brightness_contrast_but_keeps_colour(tmp_path):
     import keras
 
     keras.utils.set_random_seed(0)
@@ -194,3 +194,6 @@ def test_exposure_standardisation_undoes_brightness_contrast_but_keeps_colour():
     cast = shifts.shift(x, "colour_cast", "strong")
     assert np.abs(np.asarray(exposure(cast)) - clean).max() > 1e-4  # colour is kept, so a cast still moves it
     np.testing.assert_allclose(np.asarray(per_channel(cast)), np.asarray(per_channel(x)), atol=1e-4)
+    exposure.save(tmp_path / "model.keras")
+    loaded = keras.models.load_model(tmp_path / "model.keras", safe_mode=True, compile=False)
+    np.testing.assert_allclose(np.asarray(loaded(x)), clean, atol=1e-5)
