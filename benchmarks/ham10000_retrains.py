@@ -26,7 +26,8 @@ each: no epoch starts that is expected to end past them), and ham10000_search32_
 same with ``--schedule cosine`` (the learning rate decays over the epochs the first epoch says will fit).
 ``--stop-on balanced-accuracy`` makes early stopping watch, and keep the epoch of, the best validation balanced
 accuracy instead of the validation loss: ham10000_search32_seed2_scaled_20min_cosine_stopba.json holds the cosine
-20-minute retrains with it.
+20-minute retrains with it, ham10000_search32_seed2_table1_20min_cosine_stopba.json those of the Table-1 CNN
+(``--models table1``).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
