@@ -34,7 +34,10 @@ choosing on the mean of three (ham10000_search32_seed1_reeval.json). ``--search-
 included: the time limit stops the search early enough to leave the re-evaluation its expected time
 (ham10000_search32_seed2_reeval.json). The same command with ``--run-dir runs/bench-ham-32-s2-scaled --output
 ham10000_search32_seed2_scaled`` ran it again once ``--max-epoch-seconds`` scaled with the rung's training images
-(ham10000_search32_seed2_scaled.json).
+(ham10000_search32_seed2_scaled.json). ``--search-seed 0 --retrain-max-seconds 1200 --retrain-schedule cosine
+--retrain-stop-on balanced-accuracy --run-dir runs/bench-ham-32-s0-scaled --output ham10000_search32_seed0_scaled``
+repeats that run with the first search seed and retrains its winner within 20 minutes, under the cosine schedule,
+stopping on validation balanced accuracy (ham10000_search32_seed0_scaled.json).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 
@@ -94,6 +97,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=4)
     parser.add_argument("--retrain-max-seconds", type=float,
                         help="a time limit per retrained model (Recipe.max_seconds), e.g. 1200 for 20 minutes")
+    parser.add_argument("--retrain-schedule", default="constant", choices=("constant", "cosine"),
+                        help="Recipe.schedule of the retrains; with --retrain-max-seconds, cosine decays over the "
+                             "epochs expected to fit")
+    parser.add_argument("--retrain-stop-on", default="loss", choices=("loss", "balanced_accuracy"),
+                        type=lambda s: s.replace("-", "_"),
+                        help="Recipe.stop_on of the retrains: what early stopping watches and which epoch it keeps")
     parser.add_argument("--run-dir", default="runs/bench-ham10000")
     parser.add_argument("--seed", type=int, default=0, help="seed of the lesion-grouped split (and of the search)")
     parser.add_argument("--search-seed", type=int,
@@ -159,7 +168,8 @@ def main() -> None:
         data = nas.data.ham10000(ham, image_size=args.retrain_image_size, splits_file=run.path / "splits.csv")
     summary = retrain(run, epochs=args.epochs, patience=args.patience, data=data,
                       baselines=() if args.skip_table1 else "table1",
-                      recipe=Recipe(max_seconds=args.retrain_max_seconds))
+                      recipe=Recipe(max_seconds=args.retrain_max_seconds, schedule=args.retrain_schedule,
+                                    stop_on=args.retrain_stop_on))
     trained = json.loads((run.path / "final" / "history.json").read_text())
     winner = next(c for c in trained["candidates"] if c["genome_hash"] == summary["genome_hash"])
     table1 = trained["baselines"].get("table1")
@@ -180,7 +190,8 @@ def main() -> None:
                           "max_flops": args.max_flops, "max_epoch_seconds": args.max_epoch_seconds,
                           "timeout": args.timeout, "finished": run.finished, "reevaluation": run.reevaluation},
                "retrain": {"epochs": args.epochs, "patience": args.patience,
-                           "max_seconds": args.retrain_max_seconds},
+                           "max_seconds": args.retrain_max_seconds, "schedule": args.retrain_schedule,
+                           "stop_on": args.retrain_stop_on},
                "searched": {"genome_hash": summary["genome_hash"], "params": winner["params"],
                             "epochs_run": winner["epochs_run"], "train_seconds": winner["seconds"]},
                "table1": table1 and {"params": table1["params"], "epochs_run": table1["epochs_run"],
