@@ -26,7 +26,9 @@ after 3 complete seeds (the fourth seed's first run was dropped from the file); 
 of the same (``--seed-list 3,4``, stopped after seed 3 when its DEHB run hung), peers_synthetic_seed3_dehb.json DEHB's
 seed 3 again (``--seed-list 3 --methods dehb``), and peers_synthetic_4seeds.json the three merged (``--merge``);
 peers_synthetic_seed4.json seed 4 (``--seed-list 4``), the first run with each method in its own process, and
-peers_synthetic_5seeds_merged.json all five seeds merged.
+peers_synthetic_5seeds_merged.json all five seeds merged; peers_digits_seeds34.json digits seeds 3 and 4 (``--datasets
+digits --seed-list 3,4 --retrain-seeds 1``, one retrain per pick as in peers_bnfix.json), and
+peers_digits_5seeds_merged.json those merged with peers_bnfix.json's three.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
