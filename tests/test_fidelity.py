@@ -15,6 +15,7 @@ import nas
 from nas.cli import main
 from nas.errors import ConfigError
 from nas.ranking import rung_agreement
+from nas.retrain import retrain
 from nas.executors import InlineExecutor
 from nas.fidelity import Fidelity
 from nas.space import resolve_space
@@ -272,6 +273,16 @@ def test_the_closing_line_names_the_re_evaluated_pick(tmp_path, capsys):
     mean = run.reevaluation["genomes"][run.best.genome_hash]["mean"]
     assert f"best {run.best.genome_hash} val_accuracy {mean:.4f} (mean of 3 seeds, re-evaluated) genome " \
         in lines[closing[0]]
+
+
+def test_retrain_takes_the_re_evaluated_pick_not_the_best_single_training(tmp_path):
+    run = _simulated_run(tmp_path / "run", seed=4, reevaluate=3)
+    genomes, ranking = run.reevaluation["genomes"], run.reevaluation["ranking"]
+    single = max(genomes, key=lambda h: (genomes[h]["scores"][0], -genomes[h]["index"]))
+    assert single != ranking[0]  # the case in question: one training ranks another genome first
+    assert [i.genome_hash for i in run.ranked()[:len(ranking)]] == ranking and run.best.genome_hash == ranking[0]
+    summary = retrain(run, epochs=1, patience=1, verbose=False, robustness=False)
+    assert summary["genome_hash"] == ranking[0]
 
 
 def test_reevaluation_resumes_without_training_a_replicate_twice(tmp_path):

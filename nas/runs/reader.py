@@ -157,19 +157,21 @@ class Run:
         multi-fidelity run, genomes measured at a higher rung rank above those measured only at lower ones; in a
         run that re-evaluated its top genomes, the best mean over seeds wins (see :attr:`reevaluation`)."""
         ranked = self.ranked()
-        if not ranked:
-            return None
-        if self.reevaluation:
-            chosen = self.reevaluation["genomes"][self.reevaluation["ranking"][0]]["index"]
-            return next(i for i in ranked if i.index == chosen)
-        return ranked[0]
+        return ranked[0] if ranked else None
 
     def ranked(self) -> list[Individual]:
         """Every successfully evaluated genome once, best first as the search ranks them: the higher rung first (a
-        multi-fidelity run), then the first objective, then the earlier evaluation."""
+        multi-fidelity run), then the first objective, then the earlier evaluation. In a run that re-evaluated its
+        top genomes, those come first, in the order of their mean over seeds (:attr:`reevaluation`), so that
+        :attr:`best`, ``nas retrain`` (its top K) and the workbench agree on the search's answer."""
         scored = sorted(self._scored(), key=lambda item: (item[1].get("rung", 0), item[0][:1], -item[1]["index"]),
                         reverse=True)
-        return [self._individual(record) for _, record in scored]
+        ranked = [self._individual(record) for _, record in scored]
+        if self.reevaluation:
+            genomes = self.reevaluation["genomes"]
+            place = {genomes[h]["index"]: n for n, h in enumerate(self.reevaluation["ranking"])}
+            ranked.sort(key=lambda individual: place.get(individual.index, len(place)))  # stable: the rest keep order
+        return ranked
 
     @property
     def reevaluation(self) -> dict | None:
