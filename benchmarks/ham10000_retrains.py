@@ -27,7 +27,10 @@ same with ``--schedule cosine`` (the learning rate decays over the epochs the fi
 ``--stop-on balanced-accuracy`` makes early stopping watch, and keep the epoch of, the best validation balanced
 accuracy instead of the validation loss: ham10000_search32_seed2_scaled_20min_cosine_stopba.json holds the cosine
 20-minute retrains with it, ham10000_search32_seed2_table1_20min_cosine_stopba.json those of the Table-1 CNN
-(``--models table1``).
+(``--models table1``). ham10000_search32_seed0_scaled_20min_cosine_stopba.json holds the same retrains of search seed
+0's re-evaluated pick (ham10000_search32_seed0_scaled.json), and
+ham10000_search32_seed0_scaled_top1_20min_cosine_stopba.json those of the genome with its best single training
+(``--genome b1ddb0ca``), which re-evaluation ranked second.
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
@@ -59,12 +62,22 @@ from nas.report import evaluate_model  # noqa: E402
 from nas.retrain import fit, train_baseline  # noqa: E402
 
 
+def _chosen(run: nas.Run, args):
+    """The genome to retrain: the run's best (its re-evaluated pick, if any), or the one ``--genome`` names."""
+    if not args.genome:
+        return run.best
+    found = next((i for i in run.ranked() if i.genome_hash.startswith(args.genome)), None)
+    if found is None:
+        sys.exit(f"{args.run_dir} has no successful evaluation of a genome {args.genome}: see `nas runs show`")
+    return found
+
+
 def _searched(run: nas.Run, data, seed: int, args) -> tuple:
-    """The run's best genome built, compiled and trained with ``seed``."""
+    """The chosen genome built, compiled and trained with ``seed``."""
     import keras
 
     keras.utils.set_random_seed(seed)
-    genome = run.space.repair(run.best.genome, data.input_shape)
+    genome = run.space.repair(_chosen(run, args).genome, data.input_shape)
     model = run.space.build(genome, data.input_shape, data.num_classes)
     run.space.compile(model, genome)
     result = fit(model, data, epochs=args.epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
@@ -164,7 +177,8 @@ def _write(args, run: nas.Run, rows: dict[str, list[dict]]) -> None:
     top rung and its re-evaluation (``reevaluation.json``: scores, means and the measured noise; null without one)."""
     agreement = [{k: a[k] for k in ("from_rung", "rung", "k", "kendall_tau", "concordant", "discordant")}
                  for a in rung_agreement(run.evaluations, run.objectives[0])]
-    save(args.output, {"run_dir": args.run_dir, "genome_hash": run.best.genome_hash, "image_size": args.image_size,
+    save(args.output, {"run_dir": args.run_dir, "genome_hash": _chosen(run, args).genome_hash,
+                       "image_size": args.image_size,
                        "epochs": args.epochs, "patience": args.patience, "max_seconds": args.max_seconds,
                        "schedule": args.schedule, "stop_on": args.stop_on, "rung_agreement": agreement,
                        "top_rung": _top_rung(run), "rung_pace": _rung_pace(run), "time_split": _time_split(run),
@@ -193,6 +207,8 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", help="a search run folder of benchmarks/ham10000.py")
+    parser.add_argument("--genome", metavar="HASH", help="retrain this genome of the run (a hash or its start) "
+                        "instead of its best, e.g. the best single training where re-evaluation chose another")
     parser.add_argument("--seeds", default="1,2", help="comma-separated retrain seeds")
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--patience", type=int, default=5)
@@ -219,7 +235,7 @@ def main() -> None:
     data = nas.data.ham10000(data_folder(args), image_size=args.image_size or run.config["data"].get("image_size", 64),
                              splits_file=Path(args.run_dir) / "splits.csv")
     print(data.summary(), flush=True)
-    rows = _earlier_rows(args, run.best.genome_hash)
+    rows = _earlier_rows(args, _chosen(run, args).genome_hash)
     for seed in (int(s) for s in args.seeds.split(",")):
         for name in (m for m in rows if m in args.models.split(",")):
             if any(r["seed"] == seed for r in rows[name]):
