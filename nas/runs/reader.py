@@ -167,9 +167,10 @@ class Run:
         scored = sorted(self._scored(), key=lambda item: (item[1].get("rung", 0), item[0][:1], -item[1]["index"]),
                         reverse=True)
         ranked = [self._individual(record) for _, record in scored]
-        if self.reevaluation:
-            genomes = self.reevaluation["genomes"]
-            place = {genomes[h]["index"]: n for n, h in enumerate(self.reevaluation["ranking"])}
+        reevaluation = self.reevaluation
+        if reevaluation:
+            genomes = reevaluation["genomes"]
+            place = {genomes[h]["index"]: n for n, h in enumerate(reevaluation["ranking"])}
             ranked.sort(key=lambda individual: place.get(individual.index, len(place)))  # stable: the rest keep order
         return ranked
 
