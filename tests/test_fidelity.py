@@ -14,6 +14,7 @@ import pytest
 import nas
 from nas.cli import main
 from nas.errors import ConfigError
+from nas.engine.reevaluate import ranking
 from nas.ranking import rung_agreement
 from nas.retrain import retrain
 from nas.executors import InlineExecutor
@@ -260,6 +261,22 @@ def test_reevaluation_ranks_the_top_genomes_on_the_mean_over_seeds_and_resumes_e
                                                                         (1, 2, promoted.count(2))]
     assert all(f"rung {a['from_rung']} -> {a['rung']} {a['kendall_tau']:.2f} over {a['k']} genomes" in shown
                for a in agreement)
+
+
+def test_reevaluation_ranks_a_higher_rung_above_a_better_mean_at_a_lower_one(tmp_path):
+    assert ranking({"genomes": {"low": {"rung": 1, "mean": 0.9}, "high": {"rung": 2, "mean": 0.5},
+                                "top": {"rung": 2, "mean": 0.6}}}, 1) == ["top", "high", "low"]
+    assert ranking({"genomes": {"a": {"rung": 0, "mean": 0.2}, "b": {"rung": 0, "mean": 0.1}}}, -1) == ["b", "a"]
+    run = _simulated_run(tmp_path / "run", seed=1, reevaluate=6)  # more genomes than reach the top rung
+    genomes = run.reevaluation["genomes"]
+    records = {r["index"]: r for r in run.evaluations}
+    assert all(row["rung"] == records[row["index"]]["rung"] for row in genomes.values())
+    order = [(genomes[h]["rung"], genomes[h]["mean"]) for h in run.reevaluation["ranking"]]
+    assert len({rung for rung, _ in order}) > 1 and order == sorted(order, reverse=True)
+    assert [i.genome_hash for i in run.ranked()[:6]] == run.reevaluation["ranking"]
+    shown = subprocess.run([sys.executable, "-m", "nas", "runs", "show", str(run.path)], capture_output=True,
+                           text=True, timeout=120).stdout.split("evaluation noise")[1]
+    assert all(f"{h}  mean " in shown and f"rung {genomes[h]['rung']}  scores" in shown for h in genomes)
 
 
 def test_the_closing_line_names_the_re_evaluated_pick(tmp_path, capsys):

@@ -77,7 +77,9 @@ def _show_reevaluation(result: dict | None) -> None:
     for genome_hash in result["ranking"]:
         row = result["genomes"][genome_hash]
         error = _fmt(row["standard_error"]) if row["standard_error"] is not None else "-"
-        print(f"  {genome_hash}  mean {_fmt(row['mean'])} +- {error}  scores " + ", ".join(map(_fmt, row["scores"])))
+        rung = f"  rung {row['rung']}" if "rung" in row else ""
+        scores = ", ".join(map(_fmt, row["scores"]))
+        print(f"  {genome_hash}  mean {_fmt(row['mean'])} +- {error}{rung}  scores {scores}")
 
 
 def _runs_show(args: argparse.Namespace) -> int:

@@ -90,9 +90,10 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             and the best compare (rung, score): a genome measured at a higher rung ranks above any measured only at
             lower ones. ``budget.epochs`` is then unused (leave it at 1 or set it to ``max_epochs``).
         reevaluate, reevaluate_seeds: after the last generation, train the ``reevaluate`` best genomes again with
-            ``reevaluate_seeds`` other seeds each (at their rung's epochs) and rank them on the mean score
-            (``run.best`` is then the best mean; ``run.reevaluation`` holds means, standard errors and the measured
-            evaluation noise). One objective only.
+            ``reevaluate_seeds`` other seeds each (at their rung's epochs) and rank them on the mean score, a
+            higher rung first as selection does (``run.best`` is then the best mean at the highest rung;
+            ``run.reevaluation`` holds rungs, means, standard errors and the measured evaluation noise). One
+            objective only.
         inherit: weight inheritance (Real et al. 2017): a child starts from its first parent's trained weights in
             every layer whose name and weight shapes match, the others freshly initialised (optimizer state is not
             inherited). Records gain ``inherited_from`` (the parent's hash, or None) and ``inherited_layers``. The

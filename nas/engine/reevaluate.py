@@ -4,7 +4,9 @@ mean, so that the answer of a search is not the genome that drew the luckiest se
 Each extra training is an evaluation record (``replicate``: 1, 2, ...; ``replicate_of``: the index of the record
 it repeats) at the rung and epochs of the genome's best record. ``reevaluation.json`` then holds, per genome, the
 scores, their mean and standard error, and the measured evaluation noise (the pooled standard deviation between
-seeds). A resumed run trains only the replicates that are not in the log yet.
+seeds). The ranking compares (rung, mean), as selection compares (rung, score): a genome measured at a higher rung
+ranks above one measured only at lower ones whatever the means, which were measured with different epochs. A
+resumed run trains only the replicates that are not in the log yet.
 """
 from __future__ import annotations
 
@@ -21,6 +23,13 @@ if TYPE_CHECKING:
     from .state import SearchState
 
 
+def ranking(result: dict, sign: float) -> list[str]:
+    """The genomes of ``result["genomes"]`` best first: the higher rung first, then the better mean (``sign`` 1 to
+    maximise, -1 to minimise)."""
+    genomes = result["genomes"]
+    return sorted(genomes, key=lambda h: (-genomes[h]["rung"], -sign * genomes[h]["mean"]))
+
+
 def summary(scores: dict[str, list[float]]) -> dict:
     """Mean and standard error per genome, and the pooled standard deviation between seeds (evaluation noise)."""
     rows = {h: {"scores": s, "mean": statistics.fmean(s),
@@ -32,7 +41,7 @@ def summary(scores: dict[str, list[float]]) -> dict:
 
 def reevaluate(state: "SearchState", top: int, seeds: int) -> dict:
     """Train the ``top`` genomes again with ``seeds`` other seeds each; write and return ``reevaluation.json``'s
-    content (ranked on the mean of the first objective, best first)."""
+    content (ranked on the rung, then the mean of the first objective, best first)."""
     chosen = state.top_records(state.read_log(), top)
     logged = {(r["replicate_of"], r["replicate"]): r for r in state.folder.read_evaluations() if "replicate" in r}
     generation = state.generations - 1
@@ -63,11 +72,10 @@ def reevaluate(state: "SearchState", top: int, seeds: int) -> dict:
     scores = {r["genome_hash"]: [r["fitness"][0]] + [logged[r["index"], k]["fitness"][0] for k in range(1, seeds + 1)
                                                      if logged[r["index"], k]["fitness"][0] is not None]
               for r in chosen}
-    sign = state.objectives.parsed[0][1]
     result = summary(scores)
-    result.update(objective=state.objectives.names[0], seeds=seeds + 1, finished=now(),
-                  ranking=sorted(scores, key=lambda h: -sign * result["genomes"][h]["mean"]))
     for record in chosen:
-        result["genomes"][record["genome_hash"]]["index"] = record["index"]
+        result["genomes"][record["genome_hash"]].update(index=record["index"], rung=record.get("rung", 0))
+    result.update(objective=state.objectives.names[0], seeds=seeds + 1, finished=now(),
+                  ranking=ranking(result, state.objectives.parsed[0][1]))
     state.folder.write_json(REEVALUATION, result)
     return result
