@@ -36,6 +36,7 @@ class Reporter:
         self.best: tuple[int, float] | None = None  # (rung, first objective) of the best evaluation so far
         self.current = self.batch_size = self.batch_done = self.population = self.generations = 0
         self.clock = self.batch_clock = self.last_generation = time.perf_counter()
+        self.started = self.clock  # of the whole search, for the closing line (a phase restarts clock, for ETAs)
         self.generations_done = 0
         self.header_printed = False
         self.deadline: float | None = None  # time.perf_counter() of the search's time limit: the ETA is at most it
@@ -54,7 +55,7 @@ class Reporter:
         """Begin a search (or its resumption at ``start_generation``): print the space, data, sizes and goals."""
         self.population, self.generations = population, generations
         self.objectives = objectives
-        self.clock = time.perf_counter()
+        self.clock = self.started = time.perf_counter()
         self.trained = self.generations_done = 0
         goals = ", ".join(f"{name} ({'min' if sign < 0 else 'max'})" for name, sign in objectives)
         self._print(f"nas: space {space.name!r} ({len(space.genes)} genes) on {data.summary()}")
@@ -167,5 +168,5 @@ class Reporter:
         else:
             mean = reevaluation["genomes"][best["genome_hash"]]["mean"]
             score = f"{reevaluation['objective']} {_value(mean)} (mean of {reevaluation['seeds']} seeds, re-evaluated)"
-        self._print(f"nas: done in {_duration(time.perf_counter() - self.clock)}; best {best['genome_hash']} "
+        self._print(f"nas: done in {_duration(time.perf_counter() - self.started)}; best {best['genome_hash']} "
                     f"{score} genome {best['genome']}")

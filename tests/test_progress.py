@@ -75,6 +75,15 @@ def test_eta_of_a_re_evaluation_after_a_search_stopped_early_counts_only_its_tra
     assert 499 <= _eta_seconds(out.getvalue().splitlines()[-1]) <= 500
 
 
+def test_the_closing_line_counts_the_whole_search_not_only_its_re_evaluation():
+    out, reporter = _started(14, 40)
+    reporter.started -= 3000  # the search began 3000 s ago
+    reporter.phase("re-evaluating", 6)
+    reporter.clock -= 1000  # its re-evaluation, the last 1000 s of them
+    reporter.finish({**RECORD, "genome": {}})
+    assert out.getvalue().splitlines()[-1].startswith("nas: done in 50m00s; best " + "a" * 16)
+
+
 def _best(line: str) -> str:
     return line.split(" | ")[1]
 
