@@ -34,7 +34,8 @@ ham10000_search32_seed0_scaled_top1_20min_cosine_stopba.json those of the genome
 holds the same retrains of the 64 px search's pick and of the Table-1 CNN in the same session (ham10000.py
 ``--image-size 64``, ham10000_search64_seed0_scaled.json), and
 ham10000_search64_seed0_scaled_plain_20min_cosine_stopba.json those of its seeded plain design (``--genome
-e325316d``), which re-evaluation ranked second.
+e325316d``), which re-evaluation ranked second; ham10000_search64_seed1_scaled_20min_cosine_stopba.json holds the
+same retrains for search seed 1 (ham10000_search64_seed1_scaled.json).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
