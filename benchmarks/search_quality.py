@@ -29,7 +29,9 @@ were run later with ``--methods generational,generational-fidelity,aging --outpu
 search_quality_synthetic,search_quality_synthetic_modes --output search_quality_synthetic``).
 ``--space modern`` has every method sample the modern space instead. ``--max-params`` and ``--max-flops`` cap every
 method's genomes (a random genome over them is drawn again): uncapped, the modern space's random genomes at 16 px
-reached 14 M parameters and 545 MFLOPs, minutes an evaluation on 2 cores.
+reached 14 M parameters and 545 MFLOPs, minutes an evaluation on 2 cores; search_quality_synthetic_modern.json
+holds ``--space modern --max-params 1000000 --max-flops 20000000 --datasets synthetic_lesions --methods
+random,aging-fidelity``.
 """
 from __future__ import annotations
 
