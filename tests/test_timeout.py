@@ -88,6 +88,25 @@ def test_the_pace_prices_a_rung_from_the_measured_ones_by_its_training_images():
     assert pace.generation() == pytest.approx(3.0)
 
 
+def test_a_promotion_is_priced_by_the_genome_s_own_speed_at_the_rung_below():
+    """A small genome is not held back by the price of a large one: in a HAM10000 search at 64 px the only top-rung
+    evaluation (89.4 s at rung 1) took 666.5 s, and the next candidate's promotion (71.7 s at rung 1) was priced at
+    that, 1 s more than the time left."""
+    budget = Budget(epochs=1, max_train_samples=2000, samples_from_epoch=((2, 4000), (4, None)))
+    pace = Pace(Fidelity(1, 9, 3), budget, train_size=7000)
+    large = [{"status": "ok", "genome_hash": "large", "rung": r, "seconds": s} for r, s in ((0, 10.0), (1, 50.0))]
+    measured = [*large, {"status": "ok", "genome_hash": "large", "rung": 2, "seconds": 600.0},
+                {"status": "ok", "genome_hash": "small", "rung": 0, "seconds": 1.0},
+                {"status": "ok", "genome_hash": "small", "rung": 1, "seconds": 4.0}]
+    assert pace.evaluation(measured, 2) == pytest.approx(600.0)  # a new genome, or one unknown below: the rung's mean
+    assert pace.evaluation(measured, 2, "small") == pytest.approx(600.0 * 4.0 / 50.0)
+    assert pace.evaluation(measured, 2, "unknown") == pytest.approx(600.0)
+    assert pace.evaluation(large, 2, "large") == pytest.approx(50.0 * 42000 / 8000)  # none at rung 2: per image
+    assert pace.evaluation(measured[:4], 1, "small") == pytest.approx(50.0 * 1.0 / 10.0)  # not 1.0 * 8000 / 2000
+    replicate = {"status": "ok", "genome_hash": "small", "rung": 1, "seconds": 400.0, "replicate": 1}
+    assert pace.evaluation([*measured, replicate], 2, "small") == pytest.approx(48.0)  # replicates are not its speed
+
+
 def test_a_limit_the_search_does_not_reach_changes_nothing(tiny_data, tmp_path):
     kwargs = dict(population=4, generations=3, seed=1, executor=InlineExecutor(evaluate=simulate), verbose=False)
     free = nas.evolve("cnn", tiny_data, run_dir=tmp_path / "free", **kwargs)

@@ -50,8 +50,8 @@ class Aging(Strategy):
                 promotion = promotions.next() if promotions else None
                 if promotion is None and seeded == len(seeds) and not population:
                     return
-                rung = promotion[1] if promotion is not None else Rung()
-                if not (state.evaluation_fits(rung.number) and state.charge(rung)):
+                rung, promoted = (promotion[1], promotion[0].hash) if promotion is not None else (Rung(), None)
+                if not (state.evaluation_fits(rung.number, promoted) and state.charge(rung)):
                     return  # past the time limit or the epoch budget: the search ends with the evaluations in flight
                 if promotion is not None and promotions is not None:
                     promotions.take(promotion)

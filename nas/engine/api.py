@@ -108,7 +108,8 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         timeout: seconds of wall time after which no new work starts, nor work expected to end past them (a
             generation expected to take as long as this session's generations took on average; an evaluation as
             long as the run's finished evaluations at its rung, a rung with none priced from the rung below by its
-            training images): generational ends after the generation in progress, aging after the evaluations in
+            training images, and an aging promotion scaled by the genome's own seconds at the rung below against
+            theirs): generational ends after the generation in progress, aging after the evaluations in
             flight. With ``reevaluate`` the search stops that much earlier
             than the time its re-evaluation is expected to take (the seconds the current top genomes took to reach
             their rung, times the seeds, over the executor's capacity), then re-evaluates its top

@@ -96,10 +96,11 @@ class SearchState:
                                        f"expected to take {expected:.1f} s")
         return self.timed_out
 
-    def evaluation_fits(self, rung: int) -> bool:
-        """Whether an evaluation at ``rung`` is expected to end before the search's time limit (:meth:`out_of_time`
-        with :meth:`Pace.evaluation`)."""
-        return not self.out_of_time(self.pace.evaluation(self.cache.values(), rung) if self.deadline else 0.0)
+    def evaluation_fits(self, rung: int, genome_hash: str | None = None) -> bool:
+        """Whether an evaluation at ``rung`` (of ``genome_hash``, for a promotion) is expected to end before the
+        search's time limit (:meth:`out_of_time` with :meth:`Pace.evaluation`)."""
+        return not self.out_of_time(self.pace.evaluation(self.cache.values(), rung, genome_hash)
+                                    if self.deadline else 0.0)
 
     def reserve(self) -> float:
         """Seconds the re-evaluation is expected to need after the search (0 without one): the time the current top
