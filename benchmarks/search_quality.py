@@ -78,10 +78,10 @@ def search(method: str, data, args, seed: int, run_dir: str):
 
 
 def retrained(run, data, epochs: int, seeds: list[int]) -> dict:
-    """The run's pick trained again once per seed (whole training split) and scored on the test split: the mean,
-    and each seed's score."""
+    """The run's pick (its genome hash) trained again once per seed (whole training split) and scored on the test
+    split: the mean, and each seed's score."""
     scores = test_scores(run.best.genome, run.space, data, epochs, seeds)
-    return {"test_accuracy": statistics.fmean(scores["accuracy"]),
+    return {"pick": run.best.genome_hash, "test_accuracy": statistics.fmean(scores["accuracy"]),
             "test_balanced_accuracy": statistics.fmean(scores["balanced_accuracy"]),
             "test_accuracy_per_seed": scores["accuracy"]}
 
