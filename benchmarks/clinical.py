@@ -26,6 +26,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -154,19 +155,15 @@ def _figures(y: np.ndarray, p: np.ndarray, class_names) -> dict:
             "melanoma_recall": report["melanoma_sensitivity"], "ece": report["expected_calibration_error"]}
 
 
-def _variants(models: dict, data, views: int) -> dict[str, dict]:
-    """Validation and test probabilities of the best single model and of the ensemble, each without and with TTA."""
+def _variants(models: dict, views: int) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """The best single model and the ensemble, each without and with TTA, as functions from images to
+    probabilities."""
     from nas import ensemble, tta
 
     best = next(iter(models))
     final = {"single": models[best], "ensemble": ensemble.build(list(models.values()))}
-    probabilities = {}
-    for name, model in final.items():
-        for suffix, count in (("", 1), ("+tta", views)):
-            print(f"predicting {name}{suffix}", flush=True)
-            probabilities[name + suffix] = {"val": tta.predict(model, data.x_val, count),
-                                            "test": tta.predict(model, data.x_test, count)}
-    return probabilities
+    return {name + suffix: (lambda x, m=model, c=count: tta.predict(m, x, c))
+            for name, model in final.items() for suffix, count in (("", 1), ("+tta", views))}
 
 
 def _calibration_per_model(data, trained: list[dict], work: Path, target_sensitivity: float) -> dict:
@@ -189,10 +186,10 @@ def _calibration_per_model(data, trained: list[dict], work: Path, target_sensiti
 
 def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) -> dict:
     """Phase 2: the rows' models ranked on validation; the best one and an ensemble of the best --ensemble, without
-    and with TTA; calibration and the operating point of the one best on validation; robustness of the baseline
-    (the retrain before recipes), of the default recipe (oversampling) and of the remedies for camera shifts (colour
-    jitter; Shades of Gray where trained; later rows carry their own, measured in _train_row); temperature scaling
-    and the operating point of every single model."""
+    and with TTA; calibration, the operating point and robustness (``final:NAME``) of the one of those four best on
+    validation; robustness of the baseline (the retrain before recipes), of the default recipe (oversampling) and of
+    the remedies for camera shifts (colour jitter; Shades of Gray where trained; later rows carry their own, measured
+    in _train_row); temperature scaling and the operating point of every single model."""
     import keras
 
     from nas.calibration import calibrate, calibration_report
@@ -204,7 +201,11 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
     chosen = ranked[:args.ensemble]
     models = {f"{t['row']}-{t['seed']}": keras.models.load_model(work / f"{t['row']}-{t['seed']}.keras")
               for t in chosen}
-    probabilities = _variants(models, data, args.tta)
+    predictors = _variants(models, args.tta)
+    probabilities = {}
+    for name, predict_variant in predictors.items():
+        print(f"predicting {name}", flush=True)
+        probabilities[name] = {"val": predict_variant(data.x_val), "test": predict_variant(data.x_test)}
     variants = {name: {"validation": _figures(data.y_val, p["val"], data.class_names),
                        "test": _figures(data.y_test, p["test"], data.class_names)}
                 for name, p in probabilities.items()}
@@ -212,7 +213,9 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
     calibration = calibrate(data.y_val, probabilities[final]["val"], data.class_names,
                             target_sensitivity=args.target_sensitivity)
     on_test = calibration_report(data.y_test, probabilities[final]["test"], calibration, data.class_names)
-    shifted = {}
+    print(f"robustness of the final variant, {final}", flush=True)
+    shifted = {f"final:{final}": robustness(predictors[final], data.x_test, data.y_test, data.class_names,
+                                            progress=print)}
     for row in ("baseline", "oversample", "color-jitter", "shades-of-gray", "oversample+color-jitter"):
         if (work / f"{row}-0.keras").is_file():
             print(f"robustness of {row}", flush=True)
