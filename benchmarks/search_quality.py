@@ -31,7 +31,12 @@ search_quality_synthetic,search_quality_synthetic_modes --output search_quality_
 method's genomes (a random genome over them is drawn again): uncapped, the modern space's random genomes at 16 px
 reached 14 M parameters and 545 MFLOPs, minutes an evaluation on 2 cores; search_quality_synthetic_modern.json
 holds ``--space modern --max-params 1000000 --max-flops 20000000 --datasets synthetic_lesions --methods
-random,aging-fidelity``.
+random,aging-fidelity``. search_quality_synthetic_budget96.json holds ``--epoch-budget 96 --datasets
+synthetic_lesions --methods random,aging-fidelity`` (three times the epochs, so that evolution has generations to act
+on), and search_quality_synthetic_budget96_fidelity2.json aging with fidelity at that budget with ``--fidelity
+2:8:2`` (its lowest rung trains as long as a random genome) and search_quality_synthetic_budget96_population16.json
+with ``--population 16`` (twice the genomes alive); search_quality_synthetic_seeds5to9.json the default
+budget on five more seeds, ``--seed-list 5,6,7,8,9``.
 """
 from __future__ import annotations
 
