@@ -16,7 +16,9 @@ contrast augmentation with a later stop, ``--epochs 20 --patience 10 --work runs
 clinical_96.json the default recipe at 96 px held to the issue's 30 minutes, ``--rows oversample --seeds 0,1
 --image-size 96 --max-seconds 1800 --work runs/clinical-96``; clinical_128.json the same at 128 px and
 clinical_64.json at 64 px, in the same session, for the time each size costs; clinical_128_patience10.json the
-128 px row with ``--epochs 20 --patience 10``, then ``--analyse --ensemble 2`` on its two models).
+128 px row with ``--epochs 20 --patience 10``, then ``--analyse --ensemble 2`` on its two models;
+clinical_128_sog.json the same with Shades of Gray, ``--rows oversample+shades-of-gray --work runs/clinical-128-sog``,
+seed 0 only).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
