@@ -39,16 +39,18 @@ def epochs_spent(run) -> int:
 
 def test_scores(genome: dict, space, data, epochs: int, seeds: list[int]) -> dict:
     """``genome`` trained on the whole training split for ``epochs`` once per seed in ``seeds``, each model scored
-    once on the test split: the lists of accuracy and balanced accuracy (one retrain is itself a noisy measurement)."""
+    once on the test split: the lists of accuracy and balanced accuracy (one retrain is itself a noisy measurement),
+    and of validation accuracy (``val_accuracy``), to choose between retrained genomes without the test split."""
     import keras
 
     from nas.training import Budget, balanced_accuracy, predict, train
 
-    accuracy, balanced = [], []
+    accuracy, balanced, validation = [], [], []
     for seed in seeds:
         model = train(genome, space=space, data=data, budget=Budget(epochs=epochs), seed=seed)
         predicted = predict(model, data.x_test).argmax(axis=1)
+        validation.append(float((predict(model, data.x_val).argmax(axis=1) == data.y_val).mean()))
         keras.backend.clear_session()
         accuracy.append(float((predicted == data.y_test).mean()))
         balanced.append(balanced_accuracy(data.y_test, predicted))
-    return {"accuracy": accuracy, "balanced_accuracy": balanced}
+    return {"accuracy": accuracy, "balanced_accuracy": balanced, "val_accuracy": validation}
