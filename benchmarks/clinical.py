@@ -3,6 +3,7 @@ best model: ensemble and test-time augmentation, calibration, an operating point
 
     python benchmarks/clinical.py [--data PATH] [--rows baseline,cosine,...] [--seeds 0] [--epochs 12]
     python benchmarks/clinical.py --analyse          # phase 2 only, from the models phase 1 saved
+    python benchmarks/clinical.py --join NAME:WORK,NAME:WORK --work W --output O   # then --analyse on them together
 
 Phase 1 trains one fixed design (--genome, default modern.PLAIN4 with a stride-2 stem) on the lesion-grouped split
 with each recipe row (the baseline is ``nas retrain`` before recipes, ``Recipe.plain()``: augmentation, class
@@ -18,7 +19,9 @@ clinical_96.json the default recipe at 96 px held to the issue's 30 minutes, ``-
 clinical_64.json at 64 px, in the same session, for the time each size costs; clinical_128_patience10.json the
 128 px row with ``--epochs 20 --patience 10``, then ``--analyse --ensemble 2`` on its two models;
 clinical_128_sog.json the same with Shades of Gray, ``--rows oversample+shades-of-gray --work runs/clinical-128-sog``,
-seed 0 only).
+seed 0 only; clinical_128_joined.json those three models analysed together, ``--join
+clinical_128_patience10:runs/clinical-128-patience10,clinical_128_sog:runs/clinical-128-sog --work
+runs/clinical-128-joined``, then ``--analyse --ensemble 3`` with the same --work and --output).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
@@ -149,6 +152,31 @@ def _summary(trained: list[dict]) -> dict:
     return table
 
 
+def _join(specs: str, work: Path, output: str) -> None:
+    """``--join NAME:WORK,...``: the models several phase-1 runs kept (results file NAME, models under WORK) linked
+    into one --work folder and one --output file, so that --analyse ranks and ensembles them together."""
+    trained: list[dict] = []
+    keys = ("image_size", "genome", "epochs", "patience", "max_seconds", "split")
+    settings: dict = {}
+    for spec in specs.split(","):
+        name, _, folder = spec.partition(":")
+        recorded = json.loads((RESULTS / f"{name}.json").read_text())
+        if settings and recorded["image_size"] != settings["image_size"]:
+            sys.exit(f"clinical.py --join: {name} was trained at {recorded['image_size']} px, the first at "
+                     f"{settings['image_size']} px; join models of one input size")
+        settings = settings or {key: recorded[key] for key in keys}
+        for t in recorded["trained"]:
+            if any(o["row"] == t["row"] and o["seed"] == t["seed"] for o in trained):
+                sys.exit(f"clinical.py --join: {t['row']} seed {t['seed']} is in more than one of {specs}")
+            for suffix in (".keras", ".npz"):
+                target = work / f"{t['row']}-{t['seed']}{suffix}"
+                if not target.exists():
+                    target.symlink_to((Path(folder) / target.name).resolve())
+            trained.append(t)
+    _update(output, joined=specs.split(","), trained=trained, rows=_summary(trained), **settings)
+    print(f"joined {len(trained)} models from {specs} into {work}", flush=True)
+
+
 def _figures(y: np.ndarray, p: np.ndarray, class_names) -> dict:
     from nas.report import classification_report
 
@@ -246,6 +274,8 @@ def main() -> None:
     parser.add_argument("--work", default="runs/clinical-benchmark", help="where models and probabilities are kept")
     parser.add_argument("--output", default="clinical", help="results file name under benchmarks/results/")
     parser.add_argument("--analyse", action="store_true", help="phase 2 only, on the models phase 1 kept")
+    parser.add_argument("--join", default=None, metavar="NAME:WORK,...",
+                        help="no training: gather the models of these results files and --work folders for --analyse")
     parser.add_argument("--ensemble", type=int, default=3, help="members of the ensemble: the best on validation")
     parser.add_argument("--tta", type=int, default=8, help="test-time views (nas.tta)")
     parser.add_argument("--target-sensitivity", type=float, default=0.9)
@@ -259,6 +289,8 @@ def main() -> None:
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
 
+    if args.join:
+        return _join(args.join, work, args.output)
     start = time.perf_counter()
     data = nas.data.ham10000(data_folder(args), image_size=args.image_size, seed=0)
     print(data.summary(), f"(loaded in {time.perf_counter() - start:.1f} s)", flush=True)
