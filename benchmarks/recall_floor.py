@@ -1,7 +1,7 @@
 """A melanoma recall floor (nas.decision), fitted on the validation split, on the models benchmarks/clinical.py kept.
 
     python benchmarks/recall_floor.py [--work runs/clinical-benchmark,runs/clinical-long] [--floors 0.6,0.7]
-        [--output recall_floor]
+        [--ensemble] [--output recall_floor]
 
 benchmarks/clinical.py keeps every model it trains with its validation and test probabilities (``WORK/ROW-SEED.npz``).
 For each of them and each floor this script does what ``nas retrain --recall-floor mel=FLOOR`` does after training:
@@ -9,8 +9,10 @@ For each of them and each floor this script does what ``nas retrain --recall-flo
 melanoma log-probability that finds FLOOR of the validation melanomas), then ``calibration_report`` on the test
 split. It writes the test balanced accuracy and melanoma recall without and with the rule to
 benchmarks/results/recall_floor.json (``--output NAME``: NAME.json; recall_floor_patience10.json holds the models
-of ``clinical.py --work runs/clinical-patience10``). It trains nothing, so it takes seconds, but it needs clinical.py's
-folders (``runs/`` is not committed) and the HAM10000 split they were made on (64 px, seed 0).
+of ``clinical.py --work runs/clinical-patience10``; recall_floor_128_joined.json ``--work runs/clinical-128-joined
+--ensemble``, the three 128 px models alone and averaged as clinical.py --analyse's ensemble without TTA). It
+trains nothing, so it takes seconds, but it needs clinical.py's folders (``runs/`` is not committed) and the
+HAM10000 split they were made on (seed 0; the input size does not change the split).
 """
 from __future__ import annotations
 
@@ -29,14 +31,19 @@ import nas  # noqa: E402
 from nas.calibration import calibrate, calibration_report  # noqa: E402
 
 
-def one_model(path: Path, data, floor: float) -> dict:
-    """The rule fitted on one kept model's validation probabilities and scored on its test probabilities."""
+def probabilities(path: Path, data) -> dict:
+    """One kept model's validation and test probabilities, checked against the split."""
     kept = np.load(path)
     if len(kept["val"]) != len(data.y_val) or len(kept["test"]) != len(data.y_test):
         sys.exit(f"{path} was not made on this split ({len(kept['val'])} validation images, not {len(data.y_val)})")
+    return {"val": kept["val"], "test": kept["test"]}
+
+
+def one_model(name: str, kept: dict, data, floor: float) -> dict:
+    """The rule fitted on one model's validation probabilities and scored on its test probabilities."""
     calibration = calibrate(data.y_val, kept["val"], data.class_names, recall_floors={"mel": floor})
     block = calibration_report(data.y_test, kept["test"], calibration, data.class_names)["recall_floors"]
-    return {"model": f"{path.parent.name}/{path.stem}", "floor": floor, "offset": block["offsets"]["mel"],
+    return {"model": name, "floor": floor, "offset": block["offsets"]["mel"],
             "validation_recall": block["validation_recall"]["mel"],
             "test_balanced_accuracy_before": block["balanced_accuracy_before"],
             "test_balanced_accuracy_after": block["balanced_accuracy_after"],
@@ -64,6 +71,8 @@ def main() -> None:
     parser.add_argument("--work", default="runs/clinical-benchmark,runs/clinical-long",
                         help="clinical.py --work folders, comma-separated")
     parser.add_argument("--floors", default="0.6,0.7", help="melanoma recall floors, comma-separated")
+    parser.add_argument("--ensemble", action="store_true",
+                        help="also each folder's models as one ensemble (their probabilities averaged)")
     parser.add_argument("--output", default="recall_floor", help="results file name under benchmarks/results/")
     add_data_option(parser)
     args = parser.parse_args()
@@ -72,7 +81,13 @@ def main() -> None:
         sys.exit(f"no kept models (*.npz) in {args.work}: run benchmarks/clinical.py first")
     data = nas.data.ham10000(data_folder(args), image_size=64, seed=0)
     floors = [float(f) for f in args.floors.split(",")]
-    rows = [one_model(path, data, floor) for floor in floors for path in kept]
+    models = {f"{path.parent.name}/{path.stem}": probabilities(path, data) for path in kept}
+    if args.ensemble:  # what nas.ensemble.build predicts: the mean of the members' probabilities
+        for folder in args.work.split(","):
+            members = [m for name, m in models.items() if name.startswith(f"{Path(folder).name}/")]
+            models[f"{Path(folder).name}/ensemble"] = {split: np.mean([m[split] for m in members], axis=0)
+                                                      for split in ("val", "test")}
+    rows = [one_model(name, kept, data, floor) for floor in floors for name, kept in models.items()]
     for row in rows:
         print(f"{row['model']:<60} floor {row['floor']}: offset {row['offset']:.2f}; test balanced accuracy "
               f"{row['test_balanced_accuracy_before']:.4f} -> {row['test_balanced_accuracy_after']:.4f}, melanoma "
