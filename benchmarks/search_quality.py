@@ -39,7 +39,8 @@ with ``--population 16`` (twice the genomes alive); search_quality_synthetic_see
 budget on five more seeds, ``--seed-list 5,6,7,8,9``. ``--top-k K`` retrains each method's K best and picks the
 one best on validation (``nas retrain --top-k``'s protocol): search_quality_synthetic_top3.json holds ``--datasets
 synthetic_lesions --methods random,aging-fidelity --top-k 3``, search_quality_synthetic_top3_seeds5to9.json the
-same with ``--seed-list 5,6,7,8,9``, search_quality_digits_top3.json the same on digits.
+same with ``--seed-list 5,6,7,8,9``, search_quality_digits_top3.json and
+search_quality_digits_top3_seeds5to9.json the same on digits.
 """
 from __future__ import annotations
 
