@@ -85,9 +85,12 @@ def main() -> None:
     if args.ensemble:  # what nas.ensemble.build predicts: the mean of the members' probabilities
         for folder in args.work.split(","):
             members = [m for name, m in models.items() if name.startswith(f"{Path(folder).name}/")]
+            if len(members) < 2:
+                sys.exit(f"recall_floor.py --ensemble: {folder} holds {len(members)} kept model(s); an ensemble "
+                         "needs 2 or more")
             models[f"{Path(folder).name}/ensemble"] = {split: np.mean([m[split] for m in members], axis=0)
                                                       for split in ("val", "test")}
-    rows = [one_model(name, kept, data, floor) for floor in floors for name, kept in models.items()]
+    rows = [one_model(name, scores, data, floor) for floor in floors for name, scores in models.items()]
     for row in rows:
         print(f"{row['model']:<60} floor {row['floor']}: offset {row['offset']:.2f}; test balanced accuracy "
               f"{row['test_balanced_accuracy_before']:.4f} -> {row['test_balanced_accuracy_after']:.4f}, melanoma "
