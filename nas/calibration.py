@@ -26,17 +26,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from .decision import fit_recall_floors, floor_report
+from .decision import decide, fit_recall_floors, floor_report
 from .errors import ConfigError, DataError
 
 __all__ = ["CALIBRATION_FILE", "DEFAULT_TARGET_SENSITIVITY", "TEMPERATURE_RANGE", "apply_temperature", "calibrate",
            "calibration_report", "choose_threshold", "fit_temperature", "negative_log_likelihood", "rates_at",
-           "check_target_sensitivity", "read_calibration"]
+           "check_target_sensitivity", "decision_rule", "read_calibration"]
 
 #: Where a retrained run keeps its calibration, relative to the run folder.
 CALIBRATION_FILE = "final/calibration.json"
@@ -226,6 +226,16 @@ def calibrate(y: ArrayLike, probabilities: ArrayLike, class_names: Sequence[str]
     return {"temperature": temperature, "fitted_on": {"split": split, "n_images": len(p)},
             "validation": {**_fit_figures(labels, p, "before"), **_fit_figures(labels, calibrated, "after")},
             "operating_point": point, "notes": notes + (floors["notes"] if floors else []), "recall_floors": floors}
+
+
+def decision_rule(calibration: Mapping | None,
+                  class_names: Sequence[str]) -> Callable[[ArrayLike], np.ndarray] | None:
+    """The classes a calibration's recall floors name, as a function of the model's (uncalibrated) probabilities:
+    the temperature, then the offsets, as ``nas serve`` decides. None without a rule (the arg-max decides)."""
+    if not calibration or not calibration.get("recall_floors"):
+        return None
+    temperature, offsets = calibration["temperature"], dict(calibration["recall_floors"]["offsets"])
+    return lambda probabilities: decide(apply_temperature(probabilities, temperature), class_names, offsets)
 
 
 def calibration_report(y: ArrayLike, probabilities: ArrayLike, calibration: Mapping,

@@ -20,7 +20,8 @@ The report dict is :func:`nas.report.classification_report`'s (of the test-time-
 ``temperature_scaling`` (whether the run's temperature was applied, and why), ``calibration`` (where it was: the
 expected calibration error before and after and the run's operating point on these images,
 :func:`nas.calibration.calibration_report`), ``test_time_augmentation`` (with and without, when ``tta`` > 1) and
-``robustness`` (:func:`nas.shifts.robustness`, unless turned off).
+``robustness`` (:func:`nas.shifts.robustness`, unless turned off; under the run's recall floors too, ``with_rule``,
+when the run's model is scored and its calibration has them).
 
 Example:
     >>> result = nas.evaluate.evaluate("runs/demo", "isic:ISIC2018_Task3_Test_GroundTruth.csv", tta=4)  # doctest: +SKIP
@@ -335,7 +336,7 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
     """
     from . import shifts
     from . import tta as tta_module
-    from .calibration import calibration_report, read_calibration
+    from .calibration import calibration_report, decision_rule, read_calibration
     from .runs.reader import Run
 
     say = progress or (lambda line: None)
@@ -366,8 +367,9 @@ def evaluate(run: "str | os.PathLike | Run", data: Any, *, name: str | None = No
         report["calibration"] = calibration_report(scored.y, raw, stored, class_names)
     if robustness:
         say("robustness to camera-like shifts")
+        rule = decision_rule(stored if calibration["applied"] else None, class_names)
         report["robustness"] = shifts.robustness(lambda images: _predictions(loaded, prepare(images), 1, None),
-                                                 scored.x, scored.y, class_names, progress=say)
+                                                 scored.x, scored.y, class_names, progress=say, rule=rule)
     files = _write(run, name, report, title=f"{run.path.name}: {Path(path).name} on {scored.description['data']}")
     return {"name": name, "report": report, "out_dir": str(run.path / EVALUATIONS / name),
             "files": [str(f) for f in files]}

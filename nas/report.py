@@ -32,7 +32,8 @@ Keys of the report dict (and of ``report.json``); every rate is a fraction in [0
   P(malignant) chosen on the validation split, and the sensitivity and specificity it gives on these images. The other
   keys score the model's own probabilities (temperature scaling moves no arg-max).
 * ``robustness`` (only where asked: ``nas retrain``, ``nas evaluate``): balanced accuracy under camera-like shifts,
-  :func:`nas.shifts.robustness`'s dict; ``report.md`` gets a table of it.
+  :func:`nas.shifts.robustness`'s dict, with ``with_rule`` (the same figures for the classes the recall floors name)
+  when the model has recall floors; ``report.md`` gets a table of it.
 * ``predicted``: each image's top-1 class index. A baseline's report from ``nas retrain`` also has ``versus_searched``:
   the searched model's figures minus the baseline's, with paired errors (:func:`nas.uncertainty.paired_difference`).
 * ``absent_classes``, ``never_predicted``: classes with no test image (their recall, F1 and AUC are None and they are

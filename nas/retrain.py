@@ -131,15 +131,18 @@ def _validation(model, data) -> dict:
     return score(model, data, Budget(), seed=0)
 
 
-def _test_report(model, data, robustness: bool = False) -> dict:
-    """The test split's report; with ``robustness``, also under camera-like shifts (:func:`nas.shifts.robustness`)."""
+def _test_report(model, data, robustness: bool = False, calibration: Mapping | None = None) -> dict:
+    """The test split's report; with ``robustness``, also under camera-like shifts (:func:`nas.shifts.robustness`),
+    and under the recall floors' decision rule where ``calibration`` has one."""
+    from .calibration import decision_rule
     from .report import evaluate_model
     from .shifts import robustness as shifted
     from .training import predict
 
     report = evaluate_model(model, data.x_test, data.y_test, data.class_names, malignant=data.malignant or None)
     if robustness:
-        report["robustness"] = shifted(lambda x: predict(model, x), data.x_test, data.y_test, data.class_names)
+        report["robustness"] = shifted(lambda x: predict(model, x), data.x_test, data.y_test, data.class_names,
+                                       rule=decision_rule(calibration, data.class_names))
     return report
 
 
@@ -415,9 +418,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     trained, best, model, correlation = _retrain_top(run, candidates, dataset, epochs=epochs, patience=patience,
                                                      augmentation=augmentation, class_weighted=class_weighted,
                                                      verbose=verbose, recipe=recipe, ensemble=ensemble)
-    best["report"] = report = _test_report(model, dataset, robustness)
+    calibration, calibration_block = _calibrate(model, dataset, target_sensitivity, floors)
+    best["report"] = report = _test_report(model, dataset, robustness, calibration) | {"calibration": calibration_block}
     members = nas_ensemble.record(model, list(trained.values()), dataset) if ensemble else None
-    calibration, report["calibration"] = _calibrate(model, dataset, target_sensitivity, floors)
     settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)
     files = [folder.save_model(f"{FINAL}/model.keras", model), folder.write_json(CALIBRATION_FILE, calibration)]
     del model

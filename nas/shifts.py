@@ -208,43 +208,63 @@ def with_standardisation(model: "keras.Model", name: str | None = None, *, per_c
                      name or f"{model.name}_{'standardised' if per_channel else 'exposure_standardised'}")
 
 
-def _scores(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, k: int) -> dict[str, float]:
+def _predicted(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, n: int, k: int) -> np.ndarray:
+    probabilities = np.asarray(predict(x))
+    if probabilities.shape != (n, k):
+        raise DataError(f"the predictor returned shape {probabilities.shape} for {n} images of {k} classes")
+    return probabilities
+
+
+def _scored(passes: Mapping[str, Mapping[str, np.ndarray]], clean: np.ndarray, y: np.ndarray,
+            decide: Callable[[np.ndarray], np.ndarray]) -> dict:
+    """Balanced accuracy and accuracy of the classes ``decide`` names for the clean and every shifted pass."""
     from .training import balanced_accuracy
 
-    probabilities = np.asarray(predict(x))
-    if probabilities.shape != (len(y), k):
-        raise DataError(f"the predictor returned shape {probabilities.shape} for {len(y)} images of {k} classes")
-    predicted = probabilities.argmax(axis=1)
-    return {"balanced_accuracy": balanced_accuracy(y, predicted), "accuracy": float(np.mean(predicted == y))}
+    def figures(probabilities: np.ndarray) -> dict[str, float]:
+        predicted = np.asarray(decide(probabilities))
+        return {"balanced_accuracy": balanced_accuracy(y, predicted), "accuracy": float(np.mean(predicted == y))}
+
+    table = {name: {strength: figures(p) for strength, p in rows.items()} for name, rows in passes.items()}
+    scores = figures(clean)
+    mean = float(np.mean([row["balanced_accuracy"] for rows in table.values() for row in rows.values()]))
+    return {"clean": scores, "shifts": table, "mean_shifted_balanced_accuracy": mean,
+            "ratio_to_clean": mean / scores["balanced_accuracy"] if scores["balanced_accuracy"] else None}
 
 
 def robustness(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray,
                class_names: Sequence[str], *, shifts: Sequence[str] | None = None,
-               progress: Callable[[str], None] | None = None) -> dict:
+               progress: Callable[[str], None] | None = None,
+               rule: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """Balanced accuracy and accuracy of ``predict`` (images -> (N, k) probabilities) on ``x`` clean and under each
-    shift at each strength.
+    shift at each strength, the class named being the most probable one.
 
     Returns ``{"n_samples", "clean": {"balanced_accuracy", "accuracy"}, "shifts": {shift: {strength:
     {"balanced_accuracy", "accuracy", "settings"}}}, "mean_shifted_balanced_accuracy", "ratio_to_clean"}``: the mean
     is over every shift and strength, the ratio is that mean over the clean balanced accuracy (None when it is 0).
-    ``progress`` is called with one line per shift.
+    ``rule`` (probabilities -> the class index named for each row, such as a recall floor's,
+    :func:`nas.calibration.decision_rule`) adds ``with_rule``: the same figures (without ``settings``) for the
+    classes it names, from the same predictions. ``progress`` is called with one line per shift.
     """
+    from .training import balanced_accuracy
+
     x, y = _batch(x), np.asarray(y, dtype=np.int64)
     if len(x) != len(y) or not len(y):
         raise DataError(f"robustness needs as many labels as images (at least one), got {len(x)} images and "
                         f"{len(y)} labels")
     names = shift_names() if shifts is None else list(shifts)
-    k = len(class_names)
-    clean = _scores(predict, x, y, k)
-    table: dict[str, dict[str, dict]] = {}
+    n, k = len(y), len(class_names)
+    clean = _predicted(predict, x, n, k)
+    passes: dict[str, dict[str, np.ndarray]] = {}
     for name in names:
-        table[name] = {strength: {**_scores(predict, shift(x, name, strength), y, k),
-                                  "settings": dict(SHIFTS[name][strength])} for strength in STRENGTHS}
+        passes[name] = {strength: _predicted(predict, shift(x, name, strength), n, k) for strength in STRENGTHS}
         if progress is not None:
-            progress(f"{name}: " + ", ".join(f"{s} {table[name][s]['balanced_accuracy']:.3f}" for s in STRENGTHS))
-    mean = float(np.mean([row["balanced_accuracy"] for rows in table.values() for row in rows.values()]))
-    return {"n_samples": len(y), "clean": clean, "shifts": table, "mean_shifted_balanced_accuracy": mean,
-            "ratio_to_clean": mean / clean["balanced_accuracy"] if clean["balanced_accuracy"] else None}
+            progress(f"{name}: " + ", ".join(f"{strength} {balanced_accuracy(y, p.argmax(axis=1)):.3f}"
+                                             for strength, p in passes[name].items()))
+    result = {"n_samples": n, **_scored(passes, clean, y, lambda p: p.argmax(axis=1))}
+    for name, rows in result["shifts"].items():
+        for strength, row in rows.items():
+            row["settings"] = dict(SHIFTS[name][strength])
+    return result | ({"with_rule": _scored(passes, clean, y, rule)} if rule is not None else {})
 
 
 def _setting(settings: Mapping[str, Any]) -> str:
@@ -252,20 +272,31 @@ def _setting(settings: Mapping[str, Any]) -> str:
                      for key, value in settings.items())
 
 
-def robustness_markdown(result: Mapping, heading: str = "## Robustness to camera-like shifts") -> str:
-    """The :func:`robustness` result as a Markdown section: one row per shift and strength, beside the clean figure."""
-    clean = result["clean"]["balanced_accuracy"]
+def _mean_line(result: Mapping, what: str) -> str:
     ratio = result["ratio_to_clean"]
+    return (f"Mean balanced accuracy under the shifts{what}: {result['mean_shifted_balanced_accuracy']:.3f}"
+            + ("" if ratio is None else f", {ratio:.2f} of the clean figure") + ".")
+
+
+def robustness_markdown(result: Mapping, heading: str = "## Robustness to camera-like shifts") -> str:
+    """The :func:`robustness` result as a Markdown section: one row per shift and strength, beside the clean figure;
+    with a decision rule (``with_rule``), a column of balanced accuracy under it."""
+    clean = result["clean"]["balanced_accuracy"]
+    ruled = result.get("with_rule")
+    extra = (" balanced accuracy with the recall floors |", "---|") if ruled else ("", "")
     lines = [heading, "", f"Balanced accuracy on the same {result['n_samples']} images, clean and under camera-like "
              f"shifts (`nas.shifts`: white balance, brightness and contrast, blur, JPEG, lower resolution), each at "
-             f"two strengths.", "", "| shift | strength | settings | balanced accuracy | accuracy | vs clean |",
-             "|---|---|---|---|---|---|",
-             f"| none (clean) | - | - | {clean:.3f} | {result['clean']['accuracy']:.3f} | 1.00 |"]
+             f"two strengths.", "", "| shift | strength | settings | balanced accuracy | accuracy | vs clean |"
+             + extra[0], "|---|---|---|---|---|---|" + extra[1],
+             f"| none (clean) | - | - | {clean:.3f} | {result['clean']['accuracy']:.3f} | 1.00 |"
+             + (f" {ruled['clean']['balanced_accuracy']:.3f} |" if ruled else "")]
     for name, rows in result["shifts"].items():
         for strength, row in rows.items():
             relative = f"{row['balanced_accuracy'] / clean:.2f}" if clean else "-"
             lines.append(f"| {name.replace('_', ' ')} | {strength} | {_setting(row['settings'])} | "
-                         f"{row['balanced_accuracy']:.3f} | {row['accuracy']:.3f} | {relative} |")
-    lines += ["", f"Mean balanced accuracy under the shifts: {result['mean_shifted_balanced_accuracy']:.3f}"
-              + ("" if ratio is None else f", {ratio:.2f} of the clean figure") + "."]
+                         f"{row['balanced_accuracy']:.3f} | {row['accuracy']:.3f} | {relative} |"
+                         + (f" {ruled['shifts'][name][strength]['balanced_accuracy']:.3f} |" if ruled else ""))
+    lines += ["", _mean_line(result, "")]
+    if ruled:
+        lines.append(_mean_line(ruled, " with the recall floors (the class the decision rule names)"))
     return "\n".join(lines) + "\n"

@@ -14,7 +14,7 @@ import pytest
 import nas
 from nas import cli, serve
 from nas.calibration import (CALIBRATION_FILE, apply_temperature, calibrate, calibration_report, choose_threshold,
-                             fit_temperature, rates_at, read_calibration)
+                             decision_rule, fit_temperature, rates_at, read_calibration)
 from nas.decision import decide, fit_recall_floors
 from nas.errors import ConfigError, DataError
 from nas.images import read_image
@@ -248,6 +248,23 @@ def test_retrain_reports_the_final_model_under_camera_like_shifts(retrained):
                                                                  == data.y_test))
     assert "## Robustness to camera-like shifts" in (run.path / "final" / "report.md").read_text()
     assert f"mean balanced accuracy {shifted['mean_shifted_balanced_accuracy']:.4f}" in printed
+    calibration = read_calibration(run.path)  # the run's recall floor decides, as nas serve does, under every shift
+    ruled = decide(apply_temperature(predict(model, shift(data.x_test, "blur", "strong")), calibration["temperature"]),
+                   data.class_names, calibration["recall_floors"]["offsets"])
+    assert shifted["with_rule"]["shifts"]["blur"]["strong"]["balanced_accuracy"] == pytest.approx(
+        balanced_accuracy(data.y_test, ruled))
+    assert "with the recall floors" in (run.path / "final" / "report.md").read_text()
+
+
+def test_the_decision_rule_applies_the_temperature_then_the_offsets_and_is_none_without_floors():
+    names = ["nv", "mel"]
+    p = np.array([[0.6, 0.4], [0.9, 0.1], [0.55, 0.45]])
+    assert decision_rule(None, names) is None
+    assert decision_rule({"temperature": 2.0, "recall_floors": None}, names) is None
+    rule = decision_rule({"temperature": 0.5, "recall_floors": {"offsets": {"mel": 0.5}}}, names)
+    # temperature 0.5 squares the odds (0.4/0.6 -> 0.44, 0.1/0.9 -> 0.012, 0.45/0.55 -> 0.67); exp(0.5) = 1.65 lifts
+    # mel above nv where the squared odds exceed 1/1.65 = 0.61: the third row only
+    assert rule(p).tolist() == [0, 0, 1]
 
 
 def test_a_bad_target_sensitivity_stops_retrain_before_training(retrained, capsys):

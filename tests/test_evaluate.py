@@ -122,7 +122,8 @@ def test_isic_set_every_image_scored_with_the_training_reader_missing_and_unread
 
 
 def test_tta_robustness_and_the_runs_temperature(run_dir, isic_csv, tmp_path):
-    RunFolder(run_dir).write_json("final/calibration.json", {"temperature": 3.0})
+    rule = {"floors": {"mel": 0.5}, "offsets": {"mel": 0.0}, "recall": {"mel": 0.5}, "notes": []}  # the arg-max's
+    RunFolder(run_dir).write_json("final/calibration.json", {"temperature": 3.0, "recall_floors": rule})
     try:
         report = evaluate(run_dir, f"isic:{isic_csv}", name="with-tta", tta=3)["report"]
         copy = tmp_path / "copy.keras"
@@ -144,6 +145,9 @@ def test_tta_robustness_and_the_runs_temperature(run_dir, isic_csv, tmp_path):
     assert set(robust["shifts"]) == set(nas.shifts.shift_names()) and robust["n_samples"] == report["n_samples"]
     assert robust["ratio_to_clean"] == pytest.approx(robust["mean_shifted_balanced_accuracy"]
                                                      / robust["clean"]["balanced_accuracy"])
+    ruled = robust["with_rule"]  # the run's recall floors decide too; with offset 0 they name the arg-max
+    assert ruled["shifts"] == {name: {strength: {key: row[key] for key in ("balanced_accuracy", "accuracy")}
+                                      for strength, row in rows.items()} for name, rows in robust["shifts"].items()}
     markdown = (run_dir / EVALUATIONS / "with-tta" / "report.md").read_text()
     assert "calibrated with temperature 3.000" in markdown
     assert "## Test-time augmentation" in markdown and "## Robustness to camera-like shifts" in markdown

@@ -124,6 +124,30 @@ def test_robustness_scores_every_shift_beside_the_clean_figure():
     assert f"{result['mean_shifted_balanced_accuracy']:.3f}" in section
 
 
+def test_robustness_scores_a_decision_rule_from_the_same_predictions():
+    x = _lesion_like(n=40)
+    y = (x[..., 0].mean(axis=(1, 2)) > x[..., 2].mean(axis=(1, 2))).astype(np.int64)
+    calls: list[int] = []
+
+    def counted(images: np.ndarray) -> np.ndarray:
+        calls.append(len(images))
+        return _by_red_minus_blue(images)
+
+    always_red = lambda p: np.ones(len(p), dtype=np.int64)  # noqa: E731
+    result = shifts.robustness(counted, x, y, ["blue", "red"], rule=always_red)
+    assert len(calls) == 1 + 2 * len(shifts.shift_names())  # one prediction a pass, shared by both decisions
+    ruled = result["with_rule"]
+    assert ruled["clean"] == {"balanced_accuracy": 0.5, "accuracy": pytest.approx(np.mean(y == 1))}
+    assert all(row["balanced_accuracy"] == 0.5 for rows in ruled["shifts"].values() for row in rows.values())
+    assert ruled["ratio_to_clean"] == pytest.approx(1.0) and result["clean"]["balanced_accuracy"] == 1.0
+    section = shifts.robustness_markdown(result)
+    assert "| balanced accuracy with the recall floors |" in section
+    assert "| none (clean) | - | - | 1.000 | 1.000 | 1.00 | 0.500 |" in section
+    assert "Mean balanced accuracy under the shifts with the recall floors (the class the decision rule names): " \
+           "0.500, 1.00 of the clean figure." in section
+    assert "recall floors" not in shifts.robustness_markdown(shifts.robustness(counted, x, y, ["blue", "red"]))
+
+
 def test_robustness_refuses_a_predictor_of_the_wrong_shape_and_mismatched_labels():
     x = _lesion_like(n=4)
     with pytest.raises(DataError, match=r"returned shape \(4, 2\) for 4 images of 3 classes"):
