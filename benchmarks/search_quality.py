@@ -43,7 +43,8 @@ same with ``--seed-list 5,6,7,8,9``, search_quality_digits_top3.json and
 search_quality_digits_top3_seeds5to9.json the same on digits. search_quality_synthetic_epochs1.json holds
 ``--datasets synthetic_lesions --methods random,aging --epochs 1 --top-k 3`` (one epoch a genome, 32 genomes: the
 budget spent on breadth, as benchmarks/fidelity_proxy.py's simulations favour on this data), and
-search_quality_synthetic_epochs1_seeds5to9.json the same with ``--seed-list 5,6,7,8,9``.
+search_quality_synthetic_epochs1_seeds5to9.json the same with ``--seed-list 5,6,7,8,9``, and
+search_quality_digits_epochs1.json ``--datasets digits --methods random,aging --epochs 1 --top-k 3``.
 """
 from __future__ import annotations
 
