@@ -1,17 +1,17 @@
 """How well does a short training rank genomes, and how should a budget of epochs be spent? A tabular study on
 random genomes of the search-quality benchmark's space and data.
 
-    python benchmarks/fidelity_proxy.py [--datasets synthetic_lesions,digits] [--genomes 64] [--epochs 6]
+    python benchmarks/fidelity_proxy.py [--datasets synthetic_lesions,digits] [--genomes 64] [--seed 0] [--epochs 6]
                                         [--max-train-samples 500] [--retrain-seeds 3] [--budget 32]
                                         [--draws 4000] [--output fidelity_proxy]
     python benchmarks/fidelity_proxy.py --from-table fidelity_proxy   # only the simulations, no training
 
-``--genomes`` random genomes (the ones ``nas.evolve`` draws first with seed 0) are each trained once for ``--epochs``
-epochs on ``--max-train-samples`` images with the run's seed, as a search with common random numbers trains them,
-and the validation accuracy after every epoch is kept (a promotion continues into that same training, so epoch k of
-this curve is the score rung k gives). Each genome is then retrained as ``search_quality.py``'s verdict retrains a
-pick (the whole training split, ``--epochs`` epochs, ``--retrain-seeds`` seeds) and scored on the test split by the
-mean: its *truth*. The table gives
+``--genomes`` random genomes (the ones ``nas.evolve`` draws first with ``--seed``, default 0) are each trained once
+for ``--epochs`` epochs on ``--max-train-samples`` images with the run's seed, as a search with common random numbers
+trains them, and the validation accuracy after every epoch is kept (a promotion continues into that same training,
+so epoch k of this curve is the score rung k gives). Each genome is then retrained as ``search_quality.py``'s
+verdict retrains a pick (the whole training split, ``--epochs`` epochs, ``--retrain-seeds`` seeds) and scored on
+the test split by the mean: its *truth*. The table gives
 
 - Kendall's tau-b between the validation accuracy after k epochs and the truth, for every k (how well rung k ranks);
 - simulated searches that draw their genomes from the table without replacement, ``--draws`` times each, all at
@@ -21,7 +21,9 @@ mean: its *truth*. The table gives
   mean truth of its picks, and how often it beats random sampling at 2 epochs on the same draw.
 
 The table (``table``) is saved, so ``--from-table NAME`` reruns the simulations without training.
-results/fidelity_proxy.json holds ``--datasets synthetic_lesions,digits --genomes 64``.
+results/fidelity_proxy.json holds ``--datasets synthetic_lesions,digits --genomes 64``, and
+fidelity_proxy_seed1.json ``--datasets synthetic_lesions --seed 1``: another pool of 64, since a strategy's figures
+are those of the pool it draws from.
 """
 from __future__ import annotations
 
@@ -48,7 +50,7 @@ def table(data, args) -> list[dict]:
     """Each random genome's validation curve in a search's training and its retrained truth."""
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        run = nas.evolve("cnn", data, population=args.genomes, generations=1, seed=0, run_dir=f"{tmp}/run",
+        run = nas.evolve("cnn", data, population=args.genomes, generations=1, seed=args.seed, run_dir=f"{tmp}/run",
                          budget=nas.Budget(epochs=args.epochs, max_train_samples=args.max_train_samples),
                          executor=nas.InlineExecutor(), verbose=False)
         seeds = [1000 + k for k in range(args.retrain_seeds)]
@@ -134,6 +136,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", default="synthetic_lesions,digits")
     parser.add_argument("--genomes", type=int, default=64)
+    parser.add_argument("--seed", type=int, default=0, help="the search seed that draws the genomes (and trains them)")
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--max-train-samples", type=int, default=500)
     parser.add_argument("--retrain-seeds", type=int, default=3)
