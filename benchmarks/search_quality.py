@@ -47,7 +47,8 @@ search_quality_synthetic_epochs1_seeds5to9.json the same with ``--seed-list 5,6,
 search_quality_digits_epochs1.json ``--datasets digits --methods random,aging --epochs 1 --top-k 3``;
 search_quality_synthetic_fidelity133.json ``--datasets synthetic_lesions --methods aging-fidelity --fidelity 1:3:3
 --top-k 3`` (the rungs that fidelity_proxy.py's tables favour; random sampling's figures for the same seeds are
-search_quality_synthetic_top3.json's).
+search_quality_synthetic_top3.json's), search_quality_synthetic_fidelity133_seeds5to9.json the same with
+``--seed-list 5,6,7,8,9``.
 """
 from __future__ import annotations
 
