@@ -69,6 +69,8 @@ ROWS: dict[str, dict] = {
                                             "augmentation": {"brightness": 0.15, "contrast": 0.25}},
     "oversample+brightness-contrast": {"recipe": {"balance": "oversample"},
                                        "augmentation": {"brightness": 0.2, "contrast": 0.4, "saturation": 0.2}},
+    "oversample+camera-jitter": {"recipe": {"balance": "oversample"},
+                                 "augmentation": {"white_balance": 0.15, "blur": 0.025}},
     "oversample+stop-balanced-accuracy": {"recipe": {"balance": "oversample", "stop_on": "balanced_accuracy"}},
     "oversample+brightness-contrast+stop-balanced-accuracy": {
         "recipe": {"balance": "oversample", "stop_on": "balanced_accuracy"},

@@ -37,6 +37,11 @@ class Augmentation:
         hue: largest hue shift as a fraction of the colour circle, in [0, 0.5] (0.05: up to +-18 degrees).
         saturation, contrast: largest change of each image's saturation, contrast: a factor drawn from
             [1 - value, 1 + value]. With ``hue`` the colour jitter against other cameras' colour casts; off by default.
+        white_balance: largest white-balance error: each image's channels multiplied by gains drawn from
+            [1 - value, 1 + value], one per channel (:data:`nas.shifts.SHIFTS`' colour cast, at random); off by default.
+        blur: largest defocus, as a Gaussian's sigma in fractions of the image side (1/64: the mild blur of
+            :data:`nas.shifts.SHIFTS`, at least half a pixel): each image is blended with its blurred copy, the
+            blurred share drawn from [0, 1]; off by default.
     """
 
     rotation: float = 0.1
@@ -47,9 +52,11 @@ class Augmentation:
     hue: float = 0.0
     saturation: float = 0.0
     contrast: float = 0.0
+    white_balance: float = 0.0
+    blur: float = 0.0
 
     def __post_init__(self) -> None:
-        for name in ("rotation", "zoom", "brightness", "saturation", "contrast", "hue"):
+        for name in ("rotation", "zoom", "brightness", "saturation", "contrast", "hue", "white_balance", "blur"):
             value = getattr(self, name)
             number = not isinstance(value, bool) and isinstance(value, (int, float))
             if not (number and (0 <= value <= 0.5 if name == "hue" else 0 <= value < 1)):
@@ -113,6 +120,28 @@ def color_jitter(images: "tf.Tensor", augmentation: Augmentation, generator: "tf
         if augmentation.saturation:
             saturation = tf.clip_by_value(saturation * factor(augmentation.saturation, [n, 1, 1]), 0.0, 1.0)
         images = tf.image.hsv_to_rgb(tf.stack([hue, saturation, value], axis=-1))
+    return images
+
+
+def camera_jitter(images: "tf.Tensor", augmentation: Augmentation, generator: "tf.random.Generator") -> "tf.Tensor":
+    """``images`` (a batch in [0, 1] of static height and width) with each image's white balance and focus changed at
+    random within ``augmentation``'s ``white_balance`` and ``blur``."""
+    import tensorflow as tf
+
+    n, channels = tf.shape(images)[0], images.shape[-1]
+    if augmentation.white_balance:
+        spread = augmentation.white_balance
+        images = tf.clip_by_value(images * generator.uniform([n, 1, 1, channels], 1.0 - spread, 1.0 + spread), 0.0, 1.0)
+    if augmentation.blur:
+        sigma = max(augmentation.blur * min(images.shape[1], images.shape[2]), 0.5)
+        radius = min(int(np.ceil(3 * sigma)), min(images.shape[1], images.shape[2]) - 1)
+        weights = np.exp(-0.5 * (np.arange(-radius, radius + 1) / sigma) ** 2)
+        kernel = tf.constant(np.tile((weights / weights.sum())[:, None, None], (1, channels, 1)), tf.float32)
+        blurred = tf.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="REFLECT")
+        blurred = tf.nn.depthwise_conv2d(blurred, kernel[:, None], [1, 1, 1, 1], "VALID")
+        blurred = tf.nn.depthwise_conv2d(blurred, kernel[None, :], [1, 1, 1, 1], "VALID")
+        share = generator.uniform([n, 1, 1, 1])
+        images = share * blurred + (1.0 - share) * images
     return images
 
 
@@ -228,13 +257,14 @@ def pipeline(x: np.ndarray, y: np.ndarray, *, batch_size: int, training: bool,
 
 def _augmenter(augmentation: Augmentation | None, seed: int, *, mixup: float, cutmix: float, probability: float):
     """The function :func:`pipeline` maps over training batches: Keras' augmentation layers, the colour jitter, the
-    mixing."""
+    camera jitter, the mixing."""
     import tensorflow as tf
 
     augmentation = augmentation or Augmentation.none()
     stages = augmentation.layers(seed)
     colour = bool(augmentation.hue or augmentation.saturation or augmentation.contrast)
-    generator = tf.random.Generator.from_seed(seed + 7) if colour or mixup or cutmix else None
+    camera = bool(augmentation.white_balance or augmentation.blur)
+    generator = tf.random.Generator.from_seed(seed + 7) if colour or camera or mixup or cutmix else None
 
     def augment(images, labels):
         for stage in stages:
@@ -242,6 +272,8 @@ def _augmenter(augmentation: Augmentation | None, seed: int, *, mixup: float, cu
         images = tf.clip_by_value(images, 0.0, 1.0)
         if colour and generator is not None:
             images = color_jitter(images, augmentation, generator)
+        if camera and generator is not None:
+            images = camera_jitter(images, augmentation, generator)
         if (mixup or cutmix) and generator is not None:
             images, labels = mix_batch(images, labels, mixup=mixup, cutmix=cutmix, probability=probability,
                                        generator=generator)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -226,6 +227,31 @@ def test_color_jitter_changes_colours_within_range():
         pipeline(x[..., :1], index, batch_size=4, training=True, augmentation=Augmentation(hue=0.1))
 
 
+def test_camera_jitter_casts_and_blurs_each_image_within_range():
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.2, 0.8, size=(32, 16, 16, 3)).astype("float32")
+    index = np.arange(32)
+
+    def jittered(**camera):
+        batches = pipeline(x, index, batch_size=32, training=True, seed=0,
+                           augmentation=replace(Augmentation.none(), **camera))
+        images, labels = next(batches.as_numpy_iterator())
+        return images[np.argsort(labels)]
+
+    cast = jittered(white_balance=0.2)  # every channel scaled by one gain per image, at most 20% either way
+    gains = cast.mean(axis=(1, 2)) / x.mean(axis=(1, 2))
+    assert cast == pytest.approx(x * gains[:, None, None, :], abs=1e-5)
+    assert gains.min() >= 0.8 - 1e-5 and gains.max() <= 1.2 + 1e-5 and gains.std() > 0.05
+    assert np.abs(gains[:, 0] - gains[:, 2]).max() > 0.05  # the channels change apart: a cast, not brightness
+    blurred = jittered(blur=1 / 8)  # blurring keeps the mean and takes detail, by a different amount per image
+    detail = np.abs(np.diff(blurred, axis=2)).mean(axis=(1, 2, 3)) / np.abs(np.diff(x, axis=2)).mean(axis=(1, 2, 3))
+    assert blurred.min() >= 0 and blurred.max() <= 1
+    assert blurred.mean(axis=(1, 2)) == pytest.approx(x.mean(axis=(1, 2)), abs=0.03)
+    assert detail.max() < 1 and detail.min() < 0.5 and detail.max() - detail.min() > 0.3
+    with pytest.raises(ConfigError, match=r"Augmentation.blur must be a number in \[0, 1\), got 1.5"):
+        Augmentation(blur=1.5)
+
+
 @pytest.mark.parametrize("values, message", [
     ({"schedule": "step"}, "Recipe.schedule must be one of constant, cosine, got 'step'"),
     ({"balance": "undersample"}, "Recipe.balance must be one of weights, oversample, none"),
@@ -269,7 +295,7 @@ def test_baseline_command_with_recipe_flags(tmp_path, capsys):
     run_dir = tmp_path / "baselines"
     flags = ["--schedule", "cosine", "--label-smoothing", "0.1", "--mixup", "0.2", "--cutmix", "1.0",
              "--balance", "oversample", "--focal-gamma", "2", "--color-jitter", "0.1", "--stop-on",
-             "balanced-accuracy", "--max-seconds", "20m"]
+             "balanced-accuracy", "--max-seconds", "20m", "--camera-jitter", "0.15,0.025"]
     assert cli.main(["baseline", "--model", "table1", "--data", "synthetic:70", "--image-size", "16", "--run-dir",
                      str(run_dir), "--epochs", "2", "--patience", "2", "--quiet", *flags]) == 0
     settings = json.loads((run_dir / "baselines.json").read_text())
@@ -278,12 +304,15 @@ def test_baseline_command_with_recipe_flags(tmp_path, capsys):
                                                     stop_on="balanced_accuracy", max_seconds=1200.0).to_dict()
     assert settings["models"]["table1"]["stopped_by_time_limit"] is False
     assert settings["settings"]["class_weighted"] is False
-    assert settings["settings"]["augmentation"] == Augmentation(hue=0.05, saturation=0.1, contrast=0.1).to_dict()
+    assert settings["settings"]["augmentation"] == Augmentation(
+        hue=0.05, saturation=0.1, contrast=0.1, white_balance=0.15, blur=0.025).to_dict()
     rates = settings["models"]["table1"]["history"]["learning_rate"]
     assert len(rates) == 2 and rates[1] < rates[0] == pytest.approx(1e-3)
     capsys.readouterr()
     for bad, message in ((["--no-class-weights", "--balance", "oversample"], "contradicts --balance oversample"),
                          (["--color-jitter", "0.1,0.2"], "--color-jitter takes S or HUE,SATURATION,CONTRAST"),
+                         (["--camera-jitter", "0.1"], "--camera-jitter takes WHITE_BALANCE,BLUR numbers, got '0.1'"),
+                         (["--camera-jitter", "0.1,1"], "Augmentation.blur must be a number in [0, 1), got 1.0"),
                          (["--label-smoothing", "1.5"], "Recipe.label_smoothing must be a number in [0, 1)")):
         assert cli.main(["baseline", "--model", "table1", "--data", "synthetic:70", "--image-size", "16",
                          "--run-dir", str(tmp_path / "bad"), "--epochs", "1", *bad]) == 2

@@ -53,6 +53,9 @@ def _add_training_options(parser: argparse.ArgumentParser) -> None:
     recipe.add_argument("--color-jitter", default=None, metavar="S | HUE,SAT,CONTRAST",
                         help="random colour changes against other cameras: S jitters saturation and contrast by "
                              "factors in [1-S, 1+S] and hue by up to S/2 of the colour circle (e.g. 0.1)")
+    recipe.add_argument("--camera-jitter", default=None, metavar="WHITE_BALANCE,BLUR",
+                        help="random white-balance errors (channel gains in [1-W, 1+W]) and defocus (a Gaussian "
+                             "blur of up to BLUR of the image side) against other cameras, e.g. 0.15,0.025")
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:
@@ -90,22 +93,32 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.set_defaults(handler=_baseline_command)
 
 
+def _numbers(value: str, option: str, counts: tuple[int, ...], form: str) -> list[float]:
+    try:
+        values = [float(v) for v in value.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in counts:
+        raise ConfigError(f"{option} takes {form} numbers, got {value!r}")
+    return values
+
+
 def _augmentation(args: argparse.Namespace) -> Augmentation | None:
     from dataclasses import replace
 
     from ..augment import Augmentation
 
     augmentation = Augmentation.none() if args.no_augment else Augmentation()
-    if args.color_jitter is None:
+    if args.color_jitter is None and args.camera_jitter is None:
         return None if args.no_augment else augmentation
-    try:
-        values = [float(v) for v in args.color_jitter.split(",")]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 3):
-        raise ConfigError(f"--color-jitter takes S or HUE,SATURATION,CONTRAST numbers, got {args.color_jitter!r}")
-    hue, saturation, contrast = values if len(values) == 3 else (values[0] / 2, values[0], values[0])
-    return replace(augmentation, hue=hue, saturation=saturation, contrast=contrast)
+    if args.color_jitter is not None:
+        values = _numbers(args.color_jitter, "--color-jitter", (1, 3), "S or HUE,SATURATION,CONTRAST")
+        hue, saturation, contrast = values if len(values) == 3 else (values[0] / 2, values[0], values[0])
+        augmentation = replace(augmentation, hue=hue, saturation=saturation, contrast=contrast)
+    if args.camera_jitter is not None:
+        white_balance, blur = _numbers(args.camera_jitter, "--camera-jitter", (2,), "WHITE_BALANCE,BLUR")
+        augmentation = replace(augmentation, white_balance=white_balance, blur=blur)
+    return augmentation
 
 
 def _recipe(args: argparse.Namespace) -> Recipe:
