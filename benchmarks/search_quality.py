@@ -48,7 +48,13 @@ search_quality_digits_epochs1.json ``--datasets digits --methods random,aging --
 search_quality_synthetic_fidelity133.json ``--datasets synthetic_lesions --methods aging-fidelity --fidelity 1:3:3
 --top-k 3`` (the rungs that fidelity_proxy.py's tables favour; random sampling's figures for the same seeds are
 search_quality_synthetic_top3.json's), search_quality_synthetic_fidelity133_seeds5to9.json the same with
-``--seed-list 5,6,7,8,9``.
+``--seed-list 5,6,7,8,9``; search_quality_digits_fidelity133.json and search_quality_digits_fidelity133_seeds5to9.json
+the same on digits. A later session's install retrained the same genomes to other figures (docs/search.md), so
+random sampling was measured again beside them: search_quality_digits_random_top3_rerun.json (``--datasets digits
+--methods random --top-k 3``) and search_quality_digits_random_top3_rerun_seeds5to9.json (``--seed-list
+5,6,7,8,9``); search_quality_synthetic_fidelity133_vs_random.json and
+search_quality_synthetic_fidelity133_vs_random_seeds5to9.json hold ``--datasets synthetic_lesions --methods
+random,aging-fidelity --fidelity 1:3:3 --top-k 3`` on seeds 0-4 and 5-9, both methods in one process.
 """
 from __future__ import annotations
 

@@ -65,7 +65,8 @@ class Budget:
             alone, so a continued training is still the uninterrupted one.
         deterministic: make TensorFlow use deterministic kernels (``enable_op_determinism``): slower on GPUs, where
             several kernels (cuDNN convolution algorithms, atomic reductions) otherwise vary from run to run. On one
-            CPU machine training is already repeatable without it.
+            CPU machine and install training is already repeatable without it; another machine or install may
+            train the same genome to other figures (measured in docs/search.md), so compare on one.
         seeding: where each genome's training seed (weight initialisation, image order, dropout) comes from. "run"
             (the default): from the run seed alone, the same for every genome (common random numbers), so that two
             genomes are compared under the same luck and a one-gene mutation cannot re-roll a lucky seed. "genome":
