@@ -2,6 +2,7 @@
 search spent, a pick's retrained test scores."""
 from __future__ import annotations
 
+import importlib.metadata
 import json
 import os
 import platform
@@ -25,10 +26,32 @@ def machine() -> str:
     return f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def cpu() -> str:
+    """The processor's model name (Linux; "unknown" elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "unknown")
+    except OSError:
+        return "unknown"
+
+
+def versions() -> dict:
+    """The processor and the versions of Python and the packages a figure depends on: the same genome retrained by
+    the same code gave other figures under another install (docs/search.md), so results files record them."""
+    found = {"python": platform.python_version(), "cpu": cpu(),
+             "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
+    for package in ("nas", "keras", "jax", "jaxlib", "tensorflow", "ray", "deap", "numpy"):
+        try:
+            found[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 def save(name: str, figures: dict) -> Path:
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps({"machine": machine(), **figures}, indent=2) + "\n")
+    path.write_text(json.dumps({"machine": machine(), "versions": versions(), **figures}, indent=2) + "\n")
     return path
 
 

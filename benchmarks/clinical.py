@@ -21,7 +21,10 @@ clinical_64.json at 64 px, in the same session, for the time each size costs; cl
 clinical_128_sog.json the same with Shades of Gray, ``--rows oversample+shades-of-gray --work runs/clinical-128-sog``,
 seed 0 only; clinical_128_joined.json those three models analysed together, ``--join
 clinical_128_patience10:runs/clinical-128-patience10,clinical_128_sog:runs/clinical-128-sog --work
-runs/clinical-128-joined``, then ``--analyse --ensemble 3`` with the same --work and --output).
+runs/clinical-128-joined``, then ``--analyse --ensemble 3`` with the same --work and --output);
+clinical_camera.json the default recipe and the default recipe with camera jitter (white balance and defocus) in
+one session, ``--rows oversample,oversample+camera-jitter --seeds 0 --epochs 20 --patience 10 --work
+runs/clinical-camera``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """

@@ -32,10 +32,8 @@ benchmarks/results/ray_gpu_fresh_same_call.json``), the reused/fresh comparison 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -45,7 +43,7 @@ from pathlib import Path
 from statistics import mean, median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import machine  # noqa: E402
+from _common import machine, versions  # noqa: E402
 
 import nas  # noqa: E402
 
@@ -130,16 +128,6 @@ def wait_for_free_gpu(timeout: float = 60.0) -> frozenset[int]:
 def gpu_name() -> str | None:
     out = GpuSampler._query("--query-gpu=name,memory.total,driver_version")
     return out.strip().splitlines()[0] if out else None
-
-
-def versions() -> dict:
-    found = {"python": platform.python_version(), "keras_backend": os.environ.get("KERAS_BACKEND", "tensorflow")}
-    for package in ("nas", "keras", "jax", "jaxlib", "tensorflow", "ray", "deap", "numpy"):
-        try:
-            found[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            pass
-    return found
 
 
 def start_ray(args) -> float:
