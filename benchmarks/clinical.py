@@ -24,7 +24,7 @@ clinical_128_patience10:runs/clinical-128-patience10,clinical_128_sog:runs/clini
 runs/clinical-128-joined``, then ``--analyse --ensemble 3`` with the same --work and --output);
 clinical_camera.json the default recipe and the default recipe with camera jitter (white balance and defocus) in
 one session, ``--rows oversample,oversample+camera-jitter --seeds 0 --epochs 20 --patience 10 --work
-runs/clinical-camera``).
+runs/clinical-camera``; clinical_camera_seed1.json the same with ``--seeds 1``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
