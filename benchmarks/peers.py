@@ -5,6 +5,7 @@ Hyperband pruner) and DEHB.
     python benchmarks/peers.py [--datasets digits,synthetic_lesions] [--seeds 5 | --seed-list 3,4] [--epochs 48]
                                [--max-fidelity 3] [--merge NAMES]
                                [--fixed-epochs 2] [--retrain-epochs 6] [--retrain-seeds 3] [--methods ...] [--ham PATH]
+                               [--train-samples N] [--max-params N] [--max-flops N] [--final-only]
 
 Every method searches the built-in "cnn" space, trains through the same code (nas.training.build/fit/score, the same
 seeded training subset, class weights and validation score) and stops starting trials once it has trained
@@ -28,7 +29,13 @@ seed 3 again (``--seed-list 3 --methods dehb``), and peers_synthetic_4seeds.json
 peers_synthetic_seed4.json seed 4 (``--seed-list 4``), the first run with each method in its own process, and
 peers_synthetic_5seeds_merged.json all five seeds merged; peers_digits_seeds34.json digits seeds 3 and 4 (``--datasets
 digits --seed-list 3,4 --retrain-seeds 1``, one retrain per pick as in peers_bnfix.json), and
-peers_digits_5seeds_merged.json those merged with peers_bnfix.json's three.
+peers_digits_5seeds_merged.json those merged with peers_bnfix.json's three. peers_ham10000_seed0.json,
+peers_ham10000_seed1.json and peers_ham10000_seed2.json: HAM10000 at 64 px, one seed each, run two at a time in one
+session (``--datasets ham10000
+--ham PATH --seed-list 0 --epochs 32 --train-samples 2000 --max-flops 150000000 --final-only --retrain-seeds 2``:
+2,000 training images a trial, no genome over 150 MFLOPs trained by any method (nas draws another, a peer's
+trial scores 0 and costs no epoch), only the final choice retrained),
+and peers_ham10000.json the three merged.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
@@ -56,6 +63,12 @@ METHODS = ("random", "nas-generational", "nas-aging", "nas-aging-fidelity", "kt-
 POPULATION = 8
 
 
+def _budget(args, **epochs: int) -> Budget:
+    """Every method's per-trial budget: --train-samples, --max-params and --max-flops (a genome over a cap is
+    rejected before it trains and costs no epoch, in nas and in every peer alike)."""
+    return Budget(max_train_samples=args.train_samples, max_params=args.max_params, max_flops=args.max_flops, **epochs)
+
+
 def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tuple[list[dict], dict]:
     """random / nas-generational / nas-aging / nas-aging-fidelity through nas.evolve; the trials from the run's
     records, in log order (a promotion counts the epochs it added). Aging with fidelity trains 1 to --max-fidelity
@@ -64,7 +77,7 @@ def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tup
     common = {"objectives": objective, "seed": seed, "run_dir": folder, "verbose": False}
     if method == "nas-aging-fidelity":
         shape = {"population": POPULATION, "fidelity": nas.Fidelity(min_epochs=1, max_epochs=args.max_fidelity, eta=3),
-                 "budget": Budget(max_train_samples=args.train_samples), **common}
+                 "budget": _budget(args), **common}
         # every evaluation is charged at least one epoch: the generations never end the search before the budget
         run = nas.evolve("cnn", data, generations=math.ceil(args.epochs / POPULATION), epoch_budget=args.epochs,
                          algorithm="aging", **shape)
@@ -72,8 +85,7 @@ def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tup
         shape = ({"population": trials_each, "generations": 1} if method == "random" else
                  {"population": min(POPULATION, trials_each),
                   "generations": max(1, math.ceil(trials_each / POPULATION)), "algorithm": method.split("-")[1]})
-        run = nas.evolve("cnn", data, budget=Budget(epochs=args.fixed_epochs, max_train_samples=args.train_samples),
-                         **common, **shape)
+        run = nas.evolve("cnn", data, budget=_budget(args, epochs=args.fixed_epochs), **common, **shape)
     trials = [{"genome": r["genome"], "epochs": (r.get("metrics") or {}).get("epochs", 0),
                "score": (r.get("metrics") or {}).get(objective, 0.0), "status": r["status"]}
               for r in run.evaluations if r["status"] in ("ok", "failed")]  # a failed training spent its epochs too
@@ -123,8 +135,7 @@ def _peer(method: str, data, args, seed: int, objective: str, folder: str) -> tu
     from nas.peers import Trainer
 
     fixed = method == "kt-bayesian"
-    trainer = Trainer("cnn", data, Budget(epochs=args.fixed_epochs if fixed else args.max_fidelity,
-                                          max_train_samples=args.train_samples),
+    trainer = Trainer("cnn", data, _budget(args, epochs=args.fixed_epochs if fixed else args.max_fidelity),
                       seed=seed, objective=objective, max_epochs=args.epochs, tool=method)
     if method.startswith("kt-"):
         chosen = _keras_tuner(method, trainer, args, seed, folder)
@@ -181,8 +192,8 @@ def one_run(method: str, data, args, seed: int, objective: str) -> dict:
     seconds = time.perf_counter() - clock
     trained = [t for t in trials if t["status"] in ("ok", "pruned")]
     cache: dict = {}
-    curve = [(mark, test_score(genome, data, args, seed, cache)) for mark, genome in incumbents(trials, args.epochs)
-             if genome is not None]
+    marks = [] if args.final_only else incumbents(trials, args.epochs)
+    curve = [(mark, test_score(genome, data, args, seed, cache)) for mark, genome in marks if genome is not None]
     total = sum(t["epochs"] for t in trials)
     final = test_score(chosen, data, args, seed, cache)
     return {"method": method, "seed": seed, "status": "ok", "seconds": round(seconds, 1), "trainings": len(trained),
@@ -260,8 +271,41 @@ def summary(rows: list[dict], reference: str) -> dict:
     return table
 
 
+def _se(values: list[float]) -> float:
+    return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
+
+
+def _plot_curves(ax, rows: list[dict]) -> None:
+    """Test score against epochs spent, one line per method (mean over seeds, a band of one standard error), at a
+    third, two thirds and all of the budget."""
+    for method in dict.fromkeys(r["method"] for r in rows):
+        curves = [r["curve"] for r in rows if r["method"] == method]
+        points = min(len(c) for c in curves)  # fewer than 3 where a run had no incumbent by a third of the budget
+        x = [statistics.fmean(c[i - points][0] for c in curves) for i in range(points)]
+        y = [statistics.fmean(c[i - points][1] for c in curves) for i in range(points)]
+        se = [_se([c[i - points][1] for c in curves]) for i in range(points)]
+        line, = ax.plot(x, y, marker="o", label=method)
+        ax.fill_between(x, [a - b for a, b in zip(y, se)], [a + b for a, b in zip(y, se)],
+                        color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("training epochs spent")
+    if ax.lines:
+        ax.legend(fontsize=8)
+
+
+def _plot_finals(ax, rows: list[dict]) -> None:
+    """Each method's final choice only (``--final-only``): every seed's test score as a dot, the mean with one
+    standard error as a bar."""
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for index, method in enumerate(methods):
+        tests = [r["test"] for r in rows if r["method"] == method]
+        ax.scatter([index] * len(tests), tests, color="grey", s=14, zorder=2)
+        ax.errorbar([index], [statistics.fmean(tests)], yerr=[_se(tests)], fmt="o", capsize=4, markersize=7, zorder=3)
+    ax.set_xticks(range(len(methods)), methods, rotation=25, ha="right", fontsize=8)
+    ax.set_xlabel("method (grey: one seed each; mean +- one standard error)")
+
+
 def plot(figures: dict, path: Path) -> None:
-    """Test score against epochs spent, one line per method (mean over seeds, a band of one standard error)."""
+    """Test score against epochs spent per method; with ``--final-only`` each method's final choice per seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -271,25 +315,14 @@ def plot(figures: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, len(datasets), figsize=(6.5 * len(datasets), 4.5), squeeze=False)
     for ax, name in zip(axes[0], datasets):
         rows = [r for r in figures["datasets"][name]["runs"] if r["status"] == "ok"]
-        for method in dict.fromkeys(r["method"] for r in rows):
-            curves = [r["curve"] for r in rows if r["method"] == method and len(r["curve"]) == 3]
-            if not curves:
-                continue
-            x = [statistics.fmean(c[i][0] for c in curves) for i in range(3)]
-            y = [statistics.fmean(c[i][1] for c in curves) for i in range(3)]
-            se = [statistics.stdev(c[i][1] for c in curves) / math.sqrt(len(curves)) if len(curves) > 1 else 0.0
-                  for i in range(3)]
-            line, = ax.plot(x, y, marker="o", label=method)
-            ax.fill_between(x, [a - b for a, b in zip(y, se)], [a + b for a, b in zip(y, se)],
-                            color=line.get_color(), alpha=0.15)
+        final_only = all(len(r["curve"]) == 1 for r in rows)
+        (_plot_finals if final_only else _plot_curves)(ax, rows)
         metric = figures["datasets"][name]["metric"]
         seeds = sorted({sum(r["method"] == m for r in rows) for m in {r["method"] for r in rows}} or {0})
         count = f"{seeds[0]}" if len(seeds) == 1 else f"{seeds[0]}-{seeds[-1]}"
-        ax.set(title=f"{name} ({count} seeds per method)", xlabel="training epochs spent",
-               ylabel=f"test {metric} of the incumbent, retrained")
+        ax.set(title=f"{name} ({count} seeds per method)",
+               ylabel=f"test {metric} of the {'choice' if final_only else 'incumbent'}, retrained")
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -332,6 +365,11 @@ def main() -> None:
     parser.add_argument("--retrain-seeds", type=int, default=3,
                         help="retrains of each pick, scored by their mean (the results files before it: 1)")
     parser.add_argument("--train-samples", type=int, default=None, help="Budget.max_train_samples of every trial")
+    parser.add_argument("--max-params", type=int, default=None, help="Budget.max_params of every trial")
+    parser.add_argument("--max-flops", type=int, default=None, help="Budget.max_flops of every trial")
+    parser.add_argument("--final-only", action="store_true",
+                        help="retrain only each method's final choice, not its incumbents at a third and two thirds "
+                             "of the budget (the plot then shows one point per method)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--reference", default="nas-aging-fidelity",
                         help="the method the others' per-seed wins are counted against")
