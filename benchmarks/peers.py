@@ -31,11 +31,11 @@ peers_synthetic_5seeds_merged.json all five seeds merged; peers_digits_seeds34.j
 digits --seed-list 3,4 --retrain-seeds 1``, one retrain per pick as in peers_bnfix.json), and
 peers_digits_5seeds_merged.json those merged with peers_bnfix.json's three. peers_ham10000_seed0.json,
 peers_ham10000_seed1.json and peers_ham10000_seed2.json: HAM10000 at 64 px, one seed each, run two at a time in one
-session (``--datasets ham10000
---ham PATH --seed-list 0 --epochs 32 --train-samples 2000 --max-flops 150000000 --final-only --retrain-seeds 2``:
-2,000 training images a trial, no genome over 150 MFLOPs trained by any method (nas draws another, a peer's
-trial scores 0 and costs no epoch), only the final choice retrained),
-and peers_ham10000.json the three merged.
+session (``--datasets ham10000 --ham PATH --seed-list 0 --epochs 32 --train-samples 2000 --max-flops 150000000
+--final-only --retrain-seeds 2``: 2,000 training images a trial, no genome over 150 MFLOPs trained by any method
+(nas draws another, a peer's trial scores 0 and costs no epoch), only the final choice retrained),
+peers_ham10000_seed2b.json seed 2's Keras Tuner Bayesian optimisation and Optuna in a second process, for time
+(``--methods kt-bayesian,optuna-tpe-hyperband``), and peers_ham10000.json the seeds merged.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
