@@ -259,7 +259,7 @@ def summary(rows: list[dict], reference: str) -> dict:
         tests = [r["test"] for r in mine]
         table[method] = {
             "runs": len(mine), "failures": failures, "mean_test": statistics.fmean(tests),
-            "se_test": statistics.stdev(tests) / math.sqrt(len(tests)) if len(tests) > 1 else None,
+            "se_test": _se(tests) if len(tests) > 1 else None,
             "wins_vs_nas": sum(r["test"] > by_seed[r["seed"]] for r in mine if r["seed"] in by_seed)
             if by_seed else None,
             "ties_vs_nas": sum(r["test"] == by_seed[r["seed"]] for r in mine if r["seed"] in by_seed)
@@ -272,6 +272,7 @@ def summary(rows: list[dict], reference: str) -> dict:
 
 
 def _se(values: list[float]) -> float:
+    """The standard error of the mean of ``values`` (0.0 for one value)."""
     return statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
 
 
