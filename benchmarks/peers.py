@@ -58,8 +58,8 @@ from _common import RESULTS, save, test_scores  # noqa: E402
 import nas  # noqa: E402
 from nas.training import Budget  # noqa: E402
 
-METHODS = ("random", "nas-generational", "nas-aging", "nas-aging-fidelity", "kt-hyperband", "kt-bayesian",
-           "optuna-tpe-hyperband", "dehb")
+METHODS = ("random", "nas-generational", "nas-aging", "nas-aging-fidelity", "nas-generational-fidelity", "kt-hyperband",
+           "kt-bayesian", "optuna-tpe-hyperband", "dehb")
 POPULATION = 8
 
 
@@ -69,18 +69,34 @@ def _budget(args, **epochs: int) -> Budget:
     return Budget(max_train_samples=args.train_samples, max_params=args.max_params, max_flops=args.max_flops, **epochs)
 
 
+def _generations(fidelity, epochs: int) -> tuple[int, int]:
+    """(population, generations) of a generational search with successive halving whose whole generations spend
+    the nearest to ``epochs`` (a generational search has no ``epoch_budget``); the population nearest to POPULATION
+    among the closest fits."""
+    def shape(population: int) -> tuple[int, int]:
+        return population, max(1, round(epochs / fidelity.generation_epochs(population)))
+    return min((shape(p) for p in range(POPULATION // 2, 2 * POPULATION + 1)),
+               key=lambda s: (abs(epochs - s[1] * fidelity.generation_epochs(s[0])), abs(s[0] - POPULATION)))
+
+
 def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tuple[list[dict], dict]:
-    """random / nas-generational / nas-aging / nas-aging-fidelity through nas.evolve; the trials from the run's
-    records, in log order (a promotion counts the epochs it added). Aging with fidelity trains 1 to --max-fidelity
-    epochs (eta 3, asynchronous promotion) until its ``epoch_budget`` of --epochs is spent."""
+    """random / nas-generational / nas-aging / nas-aging-fidelity / nas-generational-fidelity through nas.evolve;
+    the trials from the run's records, in log order (a promotion counts the epochs it added). Aging with fidelity
+    trains 1 to --max-fidelity epochs (eta 3, asynchronous promotion) until its ``epoch_budget`` of --epochs is
+    spent; the generational algorithm with fidelity halves inside each generation, with the population and
+    generations whose epochs come nearest to --epochs (``_generations``)."""
     trials_each = max(1, args.epochs // args.fixed_epochs)
     common = {"objectives": objective, "seed": seed, "run_dir": folder, "verbose": False}
-    if method == "nas-aging-fidelity":
-        shape = {"population": POPULATION, "fidelity": nas.Fidelity(min_epochs=1, max_epochs=args.max_fidelity, eta=3),
-                 "budget": _budget(args), **common}
-        # every evaluation is charged at least one epoch: the generations never end the search before the budget
-        run = nas.evolve("cnn", data, generations=math.ceil(args.epochs / POPULATION), epoch_budget=args.epochs,
-                         algorithm="aging", **shape)
+    if method.endswith("-fidelity"):
+        fidelity = nas.Fidelity(min_epochs=1, max_epochs=args.max_fidelity, eta=3)
+        shape = {"fidelity": fidelity, "budget": _budget(args), **common}
+        if method == "nas-aging-fidelity":
+            # every evaluation is charged at least one epoch: the generations never end the search before the budget
+            run = nas.evolve("cnn", data, population=POPULATION, generations=math.ceil(args.epochs / POPULATION),
+                             epoch_budget=args.epochs, algorithm="aging", **shape)
+        else:
+            population, generations = _generations(fidelity, args.epochs)
+            run = nas.evolve("cnn", data, population=population, generations=generations, **shape)
     else:
         shape = ({"population": trials_each, "generations": 1} if method == "random" else
                  {"population": min(POPULATION, trials_each),

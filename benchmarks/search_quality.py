@@ -93,11 +93,8 @@ def search(method: str, data, args, seed: int, run_dir: str):
     if method == "aging-fidelity":  # every evaluation is charged at least one epoch: the budget ends the search
         return nas.evolve(args.space, data, generations=math.ceil(args.epoch_budget / args.population),
                           epoch_budget=args.epoch_budget, algorithm="aging", **shape)
-    per_generation, kept = 0, args.population
-    for low, high in zip((0,) + fidelity.rungs, fidelity.rungs):
-        per_generation += kept * (high - low)
-        kept = fidelity.promoted(kept)
-    return nas.evolve(args.space, data, generations=max(1, args.epoch_budget // per_generation), **shape)
+    generations = max(1, args.epoch_budget // fidelity.generation_epochs(args.population))
+    return nas.evolve(args.space, data, generations=generations, **shape)
 
 
 def retrained(run, data, epochs: int, seeds: list[int], top_k: int = 1) -> dict:

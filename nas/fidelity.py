@@ -57,6 +57,16 @@ class Fidelity:
         """How many of ``finished`` genomes of one rung go on to the next: the best ``1/eta``, at least one."""
         return max(1, finished // self.eta) if finished else 0
 
+    def generation_epochs(self, population: int) -> int:
+        """The training epochs one generation of ``population`` distinct genomes spends under successive halving
+        (``algorithm="generational"``): all of them at the first rung, then each promotion's added epochs. With
+        it, a search's ``generations`` can be sized to an epoch budget."""
+        epochs, kept, below = 0, population, 0
+        for rung in self.rungs:
+            epochs += kept * (rung - below)
+            kept, below = self.promoted(kept), rung
+        return epochs
+
     def samples_from_epoch(self, *samples: int | None) -> tuple[tuple[int, int | None], ...]:
         """``Budget.samples_from_epoch`` for training images that grow with the rungs: ``samples`` gives the images of
         each rung above the first (None for all), whose first epoch starts using them; the first rung trains on

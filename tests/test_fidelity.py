@@ -27,6 +27,8 @@ def test_fidelity_rungs_and_bad_input():
     assert Fidelity(1, 9, 3).rungs == (1, 3, 9)
     assert Fidelity.parse("2:8:2").rungs == (2, 4, 8)
     assert Fidelity(1, 9, 3).promoted(12) == 4 and Fidelity(1, 9, 3).promoted(2) == 1
+    assert Fidelity(1, 9, 3).generation_epochs(12) == 12 + 4 * 2 + 1 * 6
+    assert Fidelity(1, 3, 3).generation_epochs(8) == 8 + 2 * 2 and Fidelity(2, 8, 2).generation_epochs(1) == 8
     assert Fidelity.from_dict(Fidelity(1, 4, 2).to_dict()) == Fidelity(1, 4, 2)
     with pytest.raises(ConfigError, match="power of eta"):
         Fidelity(1, 10, 3)
@@ -138,6 +140,10 @@ def test_successive_halving_promotes_the_best_third_of_each_rung(tmp_path):
                 assert record["continued"] is True
                 assert all(0 <= c["accuracy"] <= 1 and c["loss"] == pytest.approx(1 - c["accuracy"])
                            for c in record["curve"])  # simulated training metrics
+        started = {r["genome_hash"] for r in ours if r["rung"] == 0 and r["status"] == "ok"}
+        spent = sum(r["epochs"] - (1, 3, 9)[r["rung"] - 1] if r["rung"] else r["epochs"]
+                    for r in ours if r["status"] == "ok")
+        assert spent == Fidelity(1, 9, 3).generation_epochs(len(started))  # what a search's budget can be sized by
     trained = [(r["genome_hash"], r["rung"]) for r in records if r["status"] == "ok"]
     assert len(trained) == len(set(trained))  # never trained twice at one rung
     assert run.best.rung == 2 and run.best.epochs == 9
