@@ -54,7 +54,10 @@ random sampling was measured again beside them: search_quality_digits_random_top
 --methods random --top-k 3``) and search_quality_digits_random_top3_rerun_seeds5to9.json (``--seed-list
 5,6,7,8,9``); search_quality_synthetic_fidelity133_vs_random.json and
 search_quality_synthetic_fidelity133_vs_random_seeds5to9.json hold ``--datasets synthetic_lesions --methods
-random,aging-fidelity --fidelity 1:3:3 --top-k 3`` on seeds 0-4 and 5-9, both methods in one process.
+random,aging-fidelity --fidelity 1:3:3 --top-k 3`` on seeds 0-4 and 5-9, both methods in one process;
+search_quality_synthetic_fidelity133_pop16.json the same with ``--population 16`` (aging with fidelity starts from
+the 16 genomes random sampling draws) and search_quality_synthetic_fidelity133_pop16_seeds5to9.json aging with
+fidelity alone on seeds 5-9 (``--methods aging-fidelity --seed-list 5,6,7,8,9``).
 """
 from __future__ import annotations
 
