@@ -35,7 +35,11 @@ session (``--datasets ham10000 --ham PATH --seed-list 0 --epochs 32 --train-samp
 --final-only --retrain-seeds 2``: 2,000 training images a trial, no genome over 150 MFLOPs trained by any method
 (nas draws another, a peer's trial scores 0 and costs no epoch), only the final choice retrained),
 peers_ham10000_seed2b.json seed 2's Keras Tuner Bayesian optimisation and Optuna in a second process, for time
-(``--methods kt-bayesian,optuna-tpe-hyperband``), and peers_ham10000.json the seeds merged.
+(``--methods kt-bayesian,optuna-tpe-hyperband``), and peers_ham10000.json the seeds merged. nas's other modes on
+the same settings, in a later session on the same install: peers_ham10000_nas01.json (``--methods
+nas-generational,nas-aging --seed-list 0,1``), peers_ham10000_nas2.json (the same, ``--seed-list 2``) and
+peers_ham10000_genfid.json (``--methods nas-generational-fidelity --seed-list 0,1,2``), merged with
+peers_ham10000.json into peers_ham10000_all.json.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
