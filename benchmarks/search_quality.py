@@ -57,7 +57,10 @@ search_quality_synthetic_fidelity133_vs_random_seeds5to9.json hold ``--datasets 
 random,aging-fidelity --fidelity 1:3:3 --top-k 3`` on seeds 0-4 and 5-9, both methods in one process;
 search_quality_synthetic_fidelity133_pop16.json the same with ``--population 16`` (aging with fidelity starts from
 the 16 genomes random sampling draws) and search_quality_synthetic_fidelity133_pop16_seeds5to9.json aging with
-fidelity alone on seeds 5-9 (``--methods aging-fidelity --seed-list 5,6,7,8,9``).
+fidelity alone on seeds 5-9 (``--methods aging-fidelity --seed-list 5,6,7,8,9``);
+search_quality_synthetic_genfid133_pop10.json and search_quality_synthetic_genfid133_pop10_seeds5to9.json the
+generational GA with fidelity (``--methods generational-fidelity --fidelity 1:3:3 --population 10 --top-k 3``,
+seeds 0-4 and 5-9: two generations of 16 epochs).
 """
 from __future__ import annotations
 
