@@ -39,7 +39,10 @@ peers_ham10000_seed2b.json seed 2's Keras Tuner Bayesian optimisation and Optuna
 the same settings, in a later session on the same install: peers_ham10000_nas01.json (``--methods
 nas-generational,nas-aging --seed-list 0,1``), peers_ham10000_nas2.json (the same, ``--seed-list 2``) and
 peers_ham10000_genfid.json (``--methods nas-generational-fidelity --seed-list 0,1,2``), merged with
-peers_ham10000.json into peers_ham10000_all.json.
+peers_ham10000.json into peers_ham10000_all.json. peers_synthetic_genfid_seed0.json (``--datasets synthetic_lesions
+--seed-list 0 --methods random,nas-generational-fidelity``, the five-seed synthetic settings), and
+peers_synthetic_genfid_seeds12.json and peers_synthetic_genfid_seeds34.json (``--methods nas-generational-fidelity``
+on ``--seed-list 1,2`` and ``3,4``).
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
