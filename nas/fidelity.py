@@ -58,7 +58,7 @@ class Fidelity:
         return max(1, finished // self.eta) if finished else 0
 
     def generation_epochs(self, population: int) -> int:
-        """The training epochs one generation of ``population`` distinct genomes spends under successive halving
+        """The training epochs one generation of ``population`` new genomes spends under successive halving
         (``algorithm="generational"``): all of them at the first rung, then each promotion's added epochs. With
         it, a search's ``generations`` can be sized to an epoch budget."""
         epochs, kept, below = 0, population, 0
