@@ -60,7 +60,11 @@ the 16 genomes random sampling draws) and search_quality_synthetic_fidelity133_p
 fidelity alone on seeds 5-9 (``--methods aging-fidelity --seed-list 5,6,7,8,9``);
 search_quality_synthetic_genfid133_pop10.json and search_quality_synthetic_genfid133_pop10_seeds5to9.json the
 generational GA with fidelity (``--methods generational-fidelity --fidelity 1:3:3 --population 10 --top-k 3``,
-seeds 0-4 and 5-9: two generations of 16 epochs).
+seeds 0-4 and 5-9: two generations of 16 epochs). search_quality_synthetic_immigrants25.json and
+search_quality_synthetic_immigrants25_seeds5to9.json hold aging with fidelity with random immigrants (``--methods
+aging-fidelity --fidelity 1:3:3 --immigrants 0.25 --top-k 3``, seeds 0-4 and 5-9: every fourth bred genome a random
+one), search_quality_synthetic_immigrants50.json and search_quality_synthetic_immigrants50_seeds5to9.json the same
+with ``--immigrants 0.5``.
 """
 from __future__ import annotations
 
@@ -84,6 +88,7 @@ METHODS = ("random", "generational", "generational-fidelity", "aging", "aging-fi
 def search(method: str, data, args, seed: int, run_dir: str):
     """One search of ``method`` within the epoch budget."""
     common = {"seed": seed, "run_dir": run_dir, "executor": nas.InlineExecutor(), "verbose": False}
+    bred = {"immigrants": args.immigrants}
     caps = {"max_train_samples": args.max_train_samples, "max_params": args.max_params, "max_flops": args.max_flops}
     budget = nas.Budget(epochs=args.epochs, **caps)
     if method == "random":
@@ -92,10 +97,10 @@ def search(method: str, data, args, seed: int, run_dir: str):
     if method in ("generational", "aging"):
         generations = max(1, args.epoch_budget // (args.population * args.epochs))
         return nas.evolve(args.space, data, population=args.population, generations=generations, budget=budget,
-                          algorithm=method, **common)
+                          algorithm=method, **bred, **common)
     fidelity = nas.Fidelity.parse(args.fidelity)
     shape = {"population": args.population, "fidelity": fidelity,
-             "budget": nas.Budget(**caps), **common}
+             "budget": nas.Budget(**caps), **bred, **common}
     if method == "aging-fidelity":  # every evaluation is charged at least one epoch: the budget ends the search
         return nas.evolve(args.space, data, generations=math.ceil(args.epoch_budget / args.population),
                           epoch_budget=args.epoch_budget, algorithm="aging", **shape)
@@ -193,6 +198,9 @@ def main() -> None:
     parser.add_argument("--max-params", type=int, default=None, help="Budget.max_params of every method's search")
     parser.add_argument("--max-flops", type=int, default=None,
                         help="Budget.max_flops of every method's search (FLOPs for one image's forward pass)")
+    parser.add_argument("--immigrants", type=float, default=0.0,
+                        help="nas.evolve's immigrants for the evolutionary methods: the share of bred genomes that are "
+                             "random ones (default 0)")
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3, help="retrains of each pick, scored by their mean")
     parser.add_argument("--top-k", type=int, default=1,

@@ -82,6 +82,9 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
     search.add_argument("--inherit", action="store_true",
                         help="weight inheritance: a child starts from its first parent's trained weights wherever "
                              "layer names and shapes match")
+    search.add_argument("--immigrants", type=float, default=0.0, metavar="SHARE",
+                        help="share of the genomes bred after the first generation that are random ones instead of "
+                             "children (e.g. 0.25: every fourth); default 0")
     search.add_argument("--seed-per-genome", action="store_true",
                         help="train each genome with its own seed (default: the same seed for every genome, so "
                              "they are compared under the same luck)")
@@ -116,7 +119,8 @@ def _search(args: argparse.Namespace) -> int:
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
                  run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
                  reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, inherit=args.inherit,
-                 epoch_budget=args.epoch_budget, timeout=args.timeout, callbacks=callbacks, verbose=not args.quiet)
+                 immigrants=args.immigrants, epoch_budget=args.epoch_budget, timeout=args.timeout,
+                 callbacks=callbacks, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
 

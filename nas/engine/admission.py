@@ -75,7 +75,11 @@ class Admission:
             genomes.append(genome)
             taken.add(self.space.hash(genome))
         while len(genomes) < size:
-            genome = self.admit(self.space.sample(rng), taken, lambda g: self.space.sample(rng), "random")
+            genome = self.random(taken, rng)
             genomes.append(genome)
             taken.add(self.space.hash(genome))
         return genomes
+
+    def random(self, taken: set[str], rng: random.Random) -> dict:
+        """A random genome within the budget and new to ``taken`` (not added to it)."""
+        return self.admit(self.space.sample(rng), taken, lambda g: self.space.sample(rng), "random")

@@ -12,7 +12,7 @@ from collections import deque
 
 from .asha import Promotions
 from .dispatch import Dispatcher, fresh_counts
-from .operators import Member, admit_child, aging_child, founder, lineage, operator_name
+from .operators import Member, admit_child, aging_child, founder, immigrants, lineage, operator_name
 from .state import Rung, SearchState
 from .strategy import Strategy
 
@@ -58,7 +58,7 @@ class Aging(Strategy):
                     dispatcher.submit(promotion[0], done // state.size, promotion[1])
                 else:
                     member = (state.member(seeds[seeded], lineage=founder(seeded, len(initial)))
-                              if seeded < len(seeds) else self._child(state, population))
+                              if seeded < len(seeds) else self._child(state, population, seeded - len(seeds)))
                     seeded += 1
                     dispatcher.submit(member, done // state.size)
                 submitted += 1
@@ -108,7 +108,10 @@ class Aging(Strategy):
         return [r for r in records if r.get("attempt", 1) == 1]
 
     @staticmethod
-    def _child(state: SearchState, population: deque[Member]) -> Member:
+    def _child(state: SearchState, population: deque[Member], number: int) -> Member:
+        """The ``number``-th bred genome (from 0): a child of the population, or a random immigrant."""
+        if immigrants(number, 1, state.settings.immigrants):
+            return state.immigrant(set(state.seen))
         genome, parents = aging_child(population, state.space, state.settings, state.objectives.multi, state.rng)
         genome, restarted = admit_child(genome, parents[0].genome, state.space, state.rng, set(state.seen),
                                         state.admission.admit)

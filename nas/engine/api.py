@@ -42,7 +42,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
            executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
            resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
            algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
-           tournament_size: int = 3, elitism: int = 1, retry_failed: bool = False,
+           tournament_size: int = 3, elitism: int = 1, immigrants: float = 0.0, retry_failed: bool = False,
            fidelity: Fidelity | str | None = None, reevaluate: int = 0, reevaluate_seeds: int = 2,
            inherit: bool = False, epoch_budget: int | None = None, timeout: float | None = None,
            verbose: bool = True) -> Run:
@@ -78,6 +78,10 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             "inline") it is deterministic; on Ray the order of completions, and so the search, depends on timing.
         crossover_prob, mutation_prob, tournament_size, elitism: genetic-operator settings (elitism is
             generational only).
+        immigrants: the share of the genomes bred after the first generation that are fresh random genomes instead
+            of children ("random immigrants"), spread evenly: with 0.25 every fourth (aging) or a quarter of each
+            generation's offspring (generational). They keep exploring the space when the first generation held
+            nothing good. Their records say ``operator: "immigrant"``. Default 0: every bred genome is a child.
         retry_failed: with ``resume``, first train again the evaluations that failed through the machinery
             (timeout, lost node, killed worker); failures of the genome itself (an exception, a NaN loss, a model
             over the budget) stand.
@@ -138,7 +142,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         raise ConfigError(f"budget must be a nas.Budget, got {type(budget).__name__}")
     budget = budget.for_data(dataset)
     strategy = resolve_strategy(algorithm)
-    settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism)
+    settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism, immigrants)
     settings.check(population)
     parsed = Objectives.parse(dataset.default_objectives if objectives is None else objectives)
     rungs = _check_fidelity(coerce_fidelity(fidelity), strategy, parsed, budget)
@@ -151,7 +155,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         nas_version=_nas_version(), created=now(), versions=versions(), space=space.to_config(), data=dataset.spec,
         input_shape=list(dataset.input_shape), class_names=list(dataset.class_names), objectives=parsed.names,
         budget=budget.to_dict(), population=population, generations=generations, seed=seed, algorithm=strategy.name,
-        operators=settings.__dict__.copy(), initial=[dict(g) for g in initial], executor={},
+        operators=settings.to_dict(), initial=[dict(g) for g in initial], executor={},
         fidelity=rungs.to_dict() if rungs else None,
         reevaluate={"top": reevaluate, "seeds": reevaluate_seeds} if reevaluate else None, inherit=inherit,
         epoch_budget=epoch_budget)

@@ -27,16 +27,29 @@ class Settings:
     mutation_prob: float = 0.5
     tournament_size: int = 3
     elitism: int = 1
+    #: share of the genomes bred after the first generation that are fresh random ones instead of children
+    immigrants: float = 0.0
 
     def check(self, population: int) -> None:
         """Raise :class:`ConfigError` for a setting outside its range (elitism must leave room for children)."""
         for name in ("crossover_prob", "mutation_prob"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must be in [0, 1], got {getattr(self, name)}")
+        if isinstance(self.immigrants, bool) or not isinstance(self.immigrants, (int, float)) \
+                or not 0.0 <= self.immigrants < 1.0:
+            raise ConfigError(f"immigrants must be in [0, 1): the share of new genomes sampled at random instead of "
+                              f"bred (e.g. 0.25), got {self.immigrants}")
         if self.tournament_size < 1:
             raise ConfigError(f"tournament_size must be >= 1, got {self.tournament_size}")
         if not 0 <= self.elitism < population:
             raise ConfigError(f"elitism must be in 0..population-1 ({population - 1}), got {self.elitism}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """``config.json``'s ``operators`` (``immigrants`` only where it is on, so older runs resume unchanged)."""
+        values = asdict(self)
+        if not self.immigrants:
+            del values["immigrants"]
+        return values
 
 
 def versions() -> dict[str, str | None]:

@@ -8,7 +8,7 @@ from deap import tools
 
 from ..fidelity import Fidelity
 from .dispatch import Dispatcher
-from .operators import Member, founder, nsga2_parents, tournament, vary
+from .operators import Member, founder, immigrants, nsga2_parents, tournament, vary
 from .state import Rung, SearchState, rung_rank
 from .strategy import Strategy
 
@@ -85,16 +85,19 @@ class Generational(Strategy):
     def next_generation(self, state: SearchState, population: list[Member], generation: int) -> list[Member]:
         """Breed, evaluate and select one generation."""
         settings, rng = state.settings, state.rng
+        bred = state.size if state.objectives.multi else state.size - settings.elitism
+        arrivals = immigrants((generation - 1) * bred, bred, settings.immigrants)
         if state.objectives.multi:
-            parents = nsga2_parents(population, state.size, rng)
+            parents = nsga2_parents(population, bred - arrivals, rng)
         else:
             # Elites are the best found before this generation; taken after its evaluation, an elite could be one of
             # this generation's own offspring and fill two places.
             elites = [m.copy() for m in state.hall[: settings.elitism]]
-            parents = [tournament(population, settings.tournament_size, rng)
-                       for _ in range(state.size - settings.elitism)]
-        offspring = [state.member(g, lineage=lineal) for g, lineal in vary(parents, state.space, settings, rng,
-                                                                            set(state.seen), state.admission.admit)]
+            parents = [tournament(population, settings.tournament_size, rng) for _ in range(bred - arrivals)]
+        taken = set(state.seen)
+        offspring = [state.member(g, lineage=lineal) for g, lineal in vary(parents, state.space, settings, rng, taken,
+                                                                            state.admission.admit)]
+        offspring += [state.immigrant(taken) for _ in range(arrivals)]
         counts = self.evaluate(state, offspring, generation)
         state.hall.update(offspring)
         population = tools.selNSGA2(population + offspring, state.size) if state.objectives.multi \

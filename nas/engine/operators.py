@@ -137,6 +137,13 @@ def admit_child(child: dict, parent: dict, space: SearchSpace, rng: random.Rando
     return admit(child, taken, fresh, "child"), bool(restarted)
 
 
+def immigrants(first: int, count: int, share: float) -> int:
+    """How many of the bred genomes numbered ``first`` to ``first + count - 1`` (counted from the first genome bred
+    after the first generation) are random immigrants: ``share`` of them, spread evenly (with 0.25, every fourth),
+    so the count depends on the numbering alone and a resumed search draws the same ones."""
+    return int((first + count) * share) - int(first * share)
+
+
 def aging_child(population: Sequence[Member], space: SearchSpace, settings: Settings, multi: bool,
                 rng: random.Random) -> tuple[dict, list[Member]]:
     """Regularized evolution's child: a sampled winner, crossed with a second winner with ``crossover_prob``, and

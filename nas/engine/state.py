@@ -170,6 +170,12 @@ class SearchState:
             self.apply(member, record)
         return member
 
+    def immigrant(self, taken: set[str]) -> Member:
+        """A fresh random genome in place of a child (``Settings.immigrants``), new to ``taken``, which gains it."""
+        genome = self.admission.random(taken, self.rng)
+        taken.add(self.space.hash(genome))
+        return self.member(genome, lineage=lineage_of("immigrant"))
+
     def apply(self, member: Member, record: dict) -> None:
         """Give ``member`` the result in ``record``. With fidelity, the rung comes first in the fitness: a genome
         measured at a higher rung ranks above every genome measured only at lower ones (selection, elites and the
