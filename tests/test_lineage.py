@@ -11,13 +11,14 @@ from search_spaces import cnn
 from nas.executors import InlineExecutor
 from nas.training import simulate
 
-OPERATORS = {"initial", "seeded", "crossover", "mutation", "crossover+mutation", "copy", "promotion",
+OPERATORS = {"initial", "seeded", "immigrant", "crossover", "mutation", "crossover+mutation", "copy", "promotion",
              "reevaluation"}
 
 
-def _run(path, algorithm, fidelity=None, seed=0, initial=()):
+def _run(path, algorithm, fidelity=None, seed=0, initial=(), immigrants=0.0):
     return nas.evolve("cnn", nas.data.synthetic_lesions(n=140, image_size=16, seed=0), population=6, generations=4,
                       algorithm=algorithm, fidelity=fidelity, seed=seed, initial=initial, reevaluate=2,
+                      immigrants=immigrants,
                       executor=InlineExecutor(evaluate=simulate), run_dir=path, verbose=False)
 
 
@@ -25,11 +26,12 @@ def _lineage(run) -> list[tuple]:
     return [(r["index"], r["parents"], r["operator"], r["changed"]) for r in run.evaluations]
 
 
-@pytest.mark.parametrize("algorithm, fidelity", [("generational", None), ("aging", None),
-                                                 ("generational", "1:4:2"), ("aging", "1:4:2")])
-def test_every_record_says_where_its_genome_came_from(tmp_path, algorithm, fidelity):
+@pytest.mark.parametrize("algorithm, fidelity, immigrants", [
+    ("generational", None, 0.0), ("aging", None, 0.0), ("generational", "1:4:2", 0.0), ("aging", "1:4:2", 0.0),
+    ("generational", None, 0.4), ("aging", "1:4:2", 0.4)])
+def test_every_record_says_where_its_genome_came_from(tmp_path, algorithm, fidelity, immigrants):
     initial = [cnn.TABLE1]
-    run = _run(tmp_path / "run", algorithm, fidelity, initial=initial)
+    run = _run(tmp_path / "run", algorithm, fidelity, initial=initial, immigrants=immigrants)
     records = sorted(run.evaluations, key=lambda r: r["index"])
     genomes: dict[str, dict] = {}  # hash -> genome, as logged before the record that names it as a parent
     operators = set()
@@ -37,7 +39,7 @@ def test_every_record_says_where_its_genome_came_from(tmp_path, algorithm, fidel
         operators.add(record["operator"])
         assert record["operator"] in OPERATORS
         assert all(parent in genomes or parent == record["genome_hash"] for parent in record["parents"])
-        if record["operator"] in ("initial", "seeded"):
+        if record["operator"] in ("initial", "seeded", "immigrant"):
             assert record["parents"] == [] and record["changed"] == {}
         elif record["operator"] in ("promotion", "reevaluation"):  # the same genome trained on
             assert record["parents"] == [record["genome_hash"]] and record["changed"] == {}
@@ -52,6 +54,7 @@ def test_every_record_says_where_its_genome_came_from(tmp_path, algorithm, fidel
     assert "mutation" in operators or "crossover+mutation" in operators
     assert ("promotion" in operators) == (fidelity is not None)
     assert sum(r["operator"] == "seeded" for r in records) == len(initial)
+    assert ("immigrant" in operators) == (immigrants > 0)
     child = next(i for i in run.ranked() if i.operator not in ("initial", "seeded"))  # the reader exposes it
     assert child.parents and child.changed == next(r for r in records if r["index"] == child.index)["changed"]
 

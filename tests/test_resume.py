@@ -21,11 +21,11 @@ from nas.training import simulate
 # (algorithm, seed) of the runs killed at random instants; the aging (asynchronous) runs are exact too, and so are
 # multi-fidelity runs ("generational-fidelity": successive halving with training states kept in the run folder),
 # killed on the inline executor and in the local executor's worker process, and so are runs with weight inheritance
-# ("-inherit": the parents' weights kept in the run folder's inherit/)
+# ("-inherit": the parents' weights kept in the run folder's inherit/), and so are runs with random immigrants
 KILLED = [("generational", 0), ("generational", 1), ("generational", 2), ("aging", 0), ("aging", 1),
           ("generational-fidelity", 0), ("generational-fidelity", 1), ("aging-fidelity", 0),
-          ("generational-inherit", 0), ("aging-inherit", 1)]
-OPTIONS = {"fidelity": ["--fidelity", "1:4:2"], "inherit": ["--inherit"]}
+          ("generational-inherit", 0), ("aging-inherit", 1), ("aging-immigrants", 2)]
+OPTIONS = {"fidelity": ["--fidelity", "1:4:2"], "inherit": ["--inherit"], "immigrants": ["--immigrants", "0.34"]}
 
 
 def search_args(algorithm: str) -> list:
