@@ -93,7 +93,8 @@ def _nas(method: str, data, args, seed: int, objective: str, folder: str) -> tup
     spent; the generational algorithm with fidelity halves inside each generation, with the population and
     generations whose epochs come nearest to --epochs (``_generations``)."""
     trials_each = max(1, args.epochs // args.fixed_epochs)
-    common = {"objectives": objective, "seed": seed, "run_dir": folder, "verbose": False}
+    common = {"objectives": objective, "seed": seed, "run_dir": folder, "verbose": False,
+              "immigrants": args.immigrants}  # random sampling breeds nothing: the share changes no genome of it
     if method.endswith("-fidelity"):
         fidelity = nas.Fidelity(min_epochs=1, max_epochs=args.max_fidelity, eta=3)
         shape = {"fidelity": fidelity, "budget": _budget(args), **common}
@@ -394,6 +395,9 @@ def main() -> None:
     parser.add_argument("--final-only", action="store_true",
                         help="retrain only each method's final choice, not its incumbents at a third and two thirds "
                              "of the budget (the plot then shows one point per method)")
+    parser.add_argument("--immigrants", type=float, default=0.0,
+                        help="nas.evolve's immigrants for the nas methods: the share of bred genomes that are random "
+                             "ones (default 0)")
     parser.add_argument("--methods", default=",".join(METHODS))
     parser.add_argument("--reference", default="nas-aging-fidelity",
                         help="the method the others' per-seed wins are counted against")
