@@ -3,6 +3,7 @@ sampling, each searching the "cnn" space for accuracy and few parameters.
 
     python benchmarks/peers_pareto.py [--dataset digits] [--seeds 3] [--epochs 48] [--fixed-epochs 2]
                                       [--max-params 100000] [--retrain-epochs 6] [--retrain-seeds 3] [--output NAME]
+                                      [--ham PATH --train-samples N] [--seed-list 0,1]
 
 Every method trains each genome ``--fixed-epochs`` epochs through the same code (nas.training.build/fit/score) and
 stops once ``--epochs`` epochs are spent: random sampling is one generation of ``--epochs / --fixed-epochs`` random
@@ -19,7 +20,11 @@ its mean accuracy. An existing results file of the same settings is extended: th
 kept. Writes benchmarks/results/peers_pareto.json (``--output NAME``: NAME.json) after every run, and at
 the end peers_pareto.png: each method's retrained front per seed (``--replot`` draws it again from the file).
 peers_pareto_synthetic.json holds the same on synthetic lesions (``--dataset synthetic_lesions --output
-peers_pareto_synthetic``).
+peers_pareto_synthetic``). On HAM10000 (``--dataset ham10000 --ham PATH``: 64 px, the lesion-grouped split, the loss
+weighted by class) the accuracy objective and the verdict are balanced accuracy (``val_balanced_accuracy``; the
+front's ``test_balanced_accuracy``), and ``--train-samples`` caps each search training's images as in peers.py:
+peers_pareto_ham10000.json holds ``--dataset ham10000 --epochs 32 --train-samples 2000 --max-params 1000000
+--retrain-seeds 1 --seed-list 0``.
 """
 from __future__ import annotations
 
@@ -39,8 +44,18 @@ import nas  # noqa: E402
 from nas.training import Budget  # noqa: E402
 
 METHODS = ("random", "nas-nsga2", "optuna-nsga2", "optuna-tpe")
-OBJECTIVES = ("val_accuracy", "-params")
 POPULATION = 8
+
+
+def objectives(data) -> tuple[str, str]:
+    """The two objectives: validation balanced accuracy where the data is imbalanced (HAM10000), else accuracy; and
+    few parameters."""
+    return (f"val_{metric(data)}", "-params")
+
+
+def metric(data) -> str:
+    """The accuracy measure of the objective and the verdict."""
+    return "balanced_accuracy" if data.class_weighted else "accuracy"
 
 
 def hypervolume(points: list[tuple[float, int]], max_params: int) -> float:
@@ -65,10 +80,10 @@ def _nas(method: str, data, args, seed: int, folder: str) -> tuple[dict, dict]:
     trials = args.epochs // args.fixed_epochs
     shape = ({"population": trials, "generations": 1} if method == "random" else
              {"population": min(POPULATION, trials), "generations": math.ceil(trials / POPULATION)})
-    run = nas.evolve("cnn", data, objectives=OBJECTIVES, seed=seed, run_dir=folder, verbose=False,
-                     budget=Budget(epochs=args.fixed_epochs, max_params=args.max_params), **shape)
+    run = nas.evolve("cnn", data, objectives=objectives(data), seed=seed, run_dir=folder, verbose=False,
+                     budget=_budget(args), **shape)
     done = [r for r in run.evaluations if r["status"] == "ok"]
-    points = {r["genome_hash"]: (r["metrics"]["val_accuracy"], r["metrics"]["params"]) for r in done}
+    points = {r["genome_hash"]: (r["metrics"][objectives(data)[0]], r["metrics"]["params"]) for r in done}
     genomes = {r["genome_hash"]: r["genome"] for r in done}
     spent = sum(int(r["metrics"].get("epochs") or 0) for r in run.evaluations if r["status"] in ("ok", "failed"))
     return {"points": points, "genomes": genomes, "epochs": spent, "trainings": len(done)}, {}
@@ -81,13 +96,13 @@ def _optuna(method: str, data, args, seed: int, folder: str) -> tuple[dict, dict
     from nas.peers import optuna as adapter
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    trainer = Trainer("cnn", data, Budget(epochs=args.fixed_epochs, max_params=args.max_params), seed=seed,
-                      max_epochs=args.epochs, tool=method)
+    trainer = Trainer("cnn", data, _budget(args), seed=seed, objective=objectives(data)[0], max_epochs=args.epochs,
+                      tool=method)
     sampler = (optuna.samplers.NSGAIISampler(population_size=POPULATION, seed=seed) if method == "optuna-nsga2" else
                optuna.samplers.TPESampler(seed=seed))
-    study = optuna.create_study(directions=adapter.directions(OBJECTIVES), sampler=sampler)
+    study = optuna.create_study(directions=adapter.directions(objectives(data)), sampler=sampler)
     try:
-        study.optimize(adapter.objectives(trainer, OBJECTIVES), n_trials=100000)
+        study.optimize(adapter.objectives(trainer, objectives(data)), n_trials=100000)
     except BudgetSpent:
         pass
     done = [t for t in trainer.trials if t["status"] == "ok"]
@@ -95,6 +110,11 @@ def _optuna(method: str, data, args, seed: int, folder: str) -> tuple[dict, dict
     genomes = {t["genome_hash"]: t["genome"] for t in done}
     return ({"points": points, "genomes": genomes, "epochs": trainer.epochs, "trainings": len(done)},
             {"rejected": sum(t["status"] == "rejected" for t in trainer.trials)})
+
+
+def _budget(args) -> Budget:
+    """Every search training's budget: --fixed-epochs, --max-params and --train-samples."""
+    return Budget(epochs=args.fixed_epochs, max_params=args.max_params, max_train_samples=args.train_samples)
 
 
 def one_run(method: str, data, args, seed: int) -> dict:
@@ -107,14 +127,14 @@ def one_run(method: str, data, args, seed: int) -> dict:
     members = front(found["points"])
     space = nas.space.builtin_space("cnn")
     tested = {key: (statistics.fmean(test_scores(found["genomes"][key], space, data, args.retrain_epochs,
-                                                 [seed + 1000 + k for k in range(args.retrain_seeds)])["accuracy"]),
+                                                 [seed + 1000 + k for k in range(args.retrain_seeds)])[metric(data)]),
                     found["points"][key][1]) for key in members}
     row = {"method": method, "seed": seed, "seconds": round(seconds, 1), "epochs": found["epochs"],
            "trainings": found["trainings"], **extra,
            "validation_hypervolume": hypervolume(list(found["points"].values()), args.max_params),
            "test_hypervolume": hypervolume(list(tested.values()), args.max_params),
-           "front": [{"genome_hash": key, "val_accuracy": found["points"][key][0], "test_accuracy": tested[key][0],
-                      "params": tested[key][1]} for key in members]}
+           "front": [{"genome_hash": key, f"val_{metric(data)}": found["points"][key][0],
+                      f"test_{metric(data)}": tested[key][0], "params": tested[key][1]} for key in members]}
     print(f"{data.name} seed {seed} {method}: {row['epochs']} epochs in {row['trainings']} trainings, {seconds:.0f} s; "
           f"hypervolume validation {row['validation_hypervolume']:.4f}, test {row['test_hypervolume']:.4f} "
           f"({len(members)} on the front)", flush=True)
@@ -139,8 +159,8 @@ def summary(rows: list[dict], reference: str) -> dict:
     return table
 
 
-def plot(rows: list[dict], path: Path) -> None:
-    """Each method's retrained front (test accuracy against parameters, log scale), one panel per seed."""
+def plot(rows: list[dict], path: Path, measure: str = "accuracy") -> None:
+    """Each method's retrained front (test ``measure`` against parameters, log scale), one panel per seed."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -150,7 +170,7 @@ def plot(rows: list[dict], path: Path) -> None:
     figure, axes = plt.subplots(1, len(seeds), figsize=(4.2 * len(seeds), 3.6), squeeze=False, sharey=True)
     for axis, seed in zip(axes[0], seeds):
         for row in sorted((r for r in rows if r["seed"] == seed), key=lambda r: METHODS.index(r["method"])):
-            points = sorted((m["params"], m["test_accuracy"]) for m in row["front"])
+            points = sorted((m["params"], m[f"test_{measure}"]) for m in row["front"])
             axis.step([p for p, _ in points], [a for _, a in points], where="post", marker="o", markersize=3,
                       color=f"C{METHODS.index(row['method'])}",
                       label=f"{row['method']} ({row['test_hypervolume']:.3f})")
@@ -158,7 +178,7 @@ def plot(rows: list[dict], path: Path) -> None:
         axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.grid(alpha=0.3)
         axis.legend(fontsize=6, loc="lower right")
-    axes[0][0].set_ylabel("test accuracy (mean of the retrains)")
+    axes[0][0].set_ylabel(f"test {measure.replace('_', ' ')} (mean of the retrains)")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -170,7 +190,7 @@ def _earlier_runs(args) -> list[dict]:
     if args.replot or not path.exists():
         return []
     earlier = json.loads(path.read_text())
-    same = ("dataset", "epochs", "fixed_epochs", "max_params", "retrain_epochs", "retrain_seeds")
+    same = ("dataset", "epochs", "fixed_epochs", "max_params", "retrain_epochs", "retrain_seeds", "train_samples")
     if any(earlier["settings"].get(key) != getattr(args, key) for key in same):
         sys.exit(f"{path} holds runs with other settings; choose another --output")
     return earlier["runs"]
@@ -178,8 +198,11 @@ def _earlier_runs(args) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--dataset", default="digits", choices=("digits", "synthetic_lesions"))
+    parser.add_argument("--dataset", default="digits", choices=("digits", "synthetic_lesions", "ham10000"))
+    parser.add_argument("--ham", metavar="PATH", help="the HAM10000 folder, for --dataset ham10000 (64 px)")
+    parser.add_argument("--train-samples", type=int, default=None, help="Budget.max_train_samples of every trial")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seed-list", default=None, help="comma-separated seeds instead of 0 to --seeds - 1")
     parser.add_argument("--epochs", type=int, default=48)
     parser.add_argument("--fixed-epochs", type=int, default=2)
     parser.add_argument("--max-params", type=int, default=100_000)
@@ -191,21 +214,26 @@ def main() -> None:
     parser.add_argument("--replot", action="store_true", help="only draw the plot again from the results file")
     args = parser.parse_args()
     if args.replot:
-        return plot(json.loads((RESULTS / f"{args.output}.json").read_text())["runs"], RESULTS / f"{args.output}.png")
+        figures = json.loads((RESULTS / f"{args.output}.json").read_text())
+        return plot(figures["runs"], RESULTS / f"{args.output}.png", figures.get("metric", "accuracy"))
     methods = args.methods.split(",")
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         sys.exit(f"peers_pareto.py: unknown methods {unknown}; the methods are {', '.join(METHODS)}")
-    data = getattr(nas.data, args.dataset)()
+    if args.dataset == "ham10000" and not args.ham:
+        sys.exit("peers_pareto.py: --dataset ham10000 needs --ham PATH (the HAM10000 folder)")
+    data = (nas.data.ham10000(args.ham, image_size=64, seed=0) if args.dataset == "ham10000"
+            else getattr(nas.data, args.dataset)())
     rows = _earlier_runs(args)
-    for seed in range(args.seeds):
+    seeds = [int(s) for s in args.seed_list.split(",")] if args.seed_list else range(args.seeds)
+    for seed in seeds:
         for method in methods:
             if any(r["seed"] == seed and r["method"] == method for r in rows):
                 continue
             rows.append(one_run(method, data, args, seed))
-            save(args.output, {"settings": vars(args), "objectives": list(OBJECTIVES), "runs": rows,
-                               "summary": summary(rows, args.reference)})
-    plot(rows, RESULTS / f"{args.output}.png")
+            save(args.output, {"settings": vars(args), "objectives": list(objectives(data)), "metric": metric(data),
+                               "runs": rows, "summary": summary(rows, args.reference)})
+    plot(rows, RESULTS / f"{args.output}.png", metric(data))
     for method, figures in summary(rows, args.reference).items():
         se = figures["se_test_hypervolume"]
         print(f"{method:14s} test hypervolume {figures['mean_test_hypervolume']:.4f}"
