@@ -22,9 +22,8 @@ the end peers_pareto.png: each method's retrained front per seed (``--replot`` d
 peers_pareto_synthetic.json holds the same on synthetic lesions (``--dataset synthetic_lesions --output
 peers_pareto_synthetic``). On HAM10000 (``--dataset ham10000 --ham PATH``: 64 px, the lesion-grouped split, the loss
 weighted by class) the accuracy objective and the verdict are balanced accuracy (``val_balanced_accuracy``; the
-front's ``test_balanced_accuracy``), and ``--train-samples`` caps each search training's images as in peers.py:
-peers_pareto_ham10000.json holds ``--dataset ham10000 --epochs 32 --train-samples 2000 --max-params 1000000
---retrain-seeds 1 --seed-list 0``.
+front's ``test_balanced_accuracy``), and ``--train-samples`` caps each search training's images as in peers.py (for
+example ``--dataset ham10000 --epochs 32 --train-samples 2000 --max-params 1000000``, peers.py's HAM10000 budget).
 """
 from __future__ import annotations
 
