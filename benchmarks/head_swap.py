@@ -3,6 +3,7 @@
     python benchmarks/head_swap.py --ham PATH [--source peers_ham10000_all] [--picks 0,1,...] [--check 1]
         [--retrain-epochs 6] [--retrain-seeds 2] [--output head_swap_ham10000]
     python benchmarks/head_swap.py --merge NAME,NAME --output head_swap_ham10000
+    python benchmarks/head_swap.py --ham PATH --proxy-epochs 3 --proxy-samples 2000 --output head_swap_ham10000_proxy
 
 Over the 27 genomes that the methods of benchmarks/peers.py chose on HAM10000 (peers_ham10000_all.json: nine
 methods, three seeds), the 11 with a ``flatten`` head retrained to a higher test balanced accuracy on average than the
@@ -17,6 +18,12 @@ Figures: per pick the two heads' test balanced accuracy; the paired difference f
 standard error, the picks where flatten scored higher), over all picks and by the head the method had chosen.
 results/head_swap_ham10000.json merges head_swap_ham10000_a.json (``--picks 0,...,13``) and
 head_swap_ham10000_b.json (``--picks 14,...,26``), both with ``--check 1``.
+
+With ``--proxy-epochs E`` the same pairs are measured the way the searches ranked them instead: each head trained
+``E`` epochs on ``--proxy-samples`` training images (class-weighted, the run seed's common training seed), its
+validation balanced accuracy after every epoch (peers.py's multi-fidelity searches ranked on epochs 1 and 3).
+Figures: the paired difference flatten minus global-average after each epoch, beside the retrained one.
+results/head_swap_ham10000_proxy.json holds ``--proxy-epochs 3 --proxy-samples 2000``.
 """
 from __future__ import annotations
 
@@ -31,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import RESULTS, save, test_scores  # noqa: E402
 
 import nas  # noqa: E402
+from nas.training import Budget, evaluate, training_seed  # noqa: E402
 
 OTHER = {"flatten": "global_avg", "global_avg": "flatten"}
 
@@ -57,6 +65,33 @@ def swap(row: dict, data, args, check: bool) -> dict:
     if check:
         result["retest"] = statistics.fmean(retest(genome, data, args, row["seed"]))
     return result
+
+
+def proxy(row: dict, data, args) -> dict:
+    """Both heads of one pick trained as a search's proxy: validation balanced accuracy after each epoch."""
+    space = nas.space.builtin_space("cnn")
+    budget = Budget(epochs=args.proxy_epochs, max_train_samples=args.proxy_samples).for_data(data)
+    curves = {}
+    for head in OTHER:
+        genome = {**row["genome"], "head": head}
+        digest = space.hash(genome)
+        outcome = evaluate(genome, space=space, data=data, budget=budget, genome_hash=digest,
+                           seed=training_seed(row["seed"], digest, "run"))
+        curves[head] = [entry["val_balanced_accuracy"] for entry in outcome.get("curve") or []]
+    return {"method": row["method"], "seed": row["seed"], "head": row["genome"]["head"], "test": row["test"],
+            "proxy": curves}
+
+
+def proxy_summary(rows: list[dict]) -> dict:
+    """Per epoch: the paired proxy difference flatten minus global-average, and the picks where flatten led."""
+    table = {}
+    for epoch in range(max(len(r["proxy"]["flatten"]) for r in rows)):
+        pairs = [r["proxy"]["flatten"][epoch] - r["proxy"]["global_avg"][epoch] for r in rows
+                 if len(r["proxy"]["flatten"]) > epoch and len(r["proxy"]["global_avg"]) > epoch]
+        se = statistics.stdev(pairs) / len(pairs) ** 0.5 if len(pairs) > 1 else None
+        table[f"epoch_{epoch + 1}"] = {"picks": len(pairs), "mean_flatten_minus_global_avg": statistics.fmean(pairs),
+                                       "se": se, "flatten_higher": sum(d > 0 for d in pairs)}
+    return table
 
 
 def summary(rows: list[dict]) -> dict:
@@ -89,6 +124,9 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=1, help="retrain this many picks as they were, too")
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=2)
+    parser.add_argument("--proxy-epochs", type=int, default=None,
+                        help="measure the pairs as a search did: this many epochs on --proxy-samples images")
+    parser.add_argument("--proxy-samples", type=int, default=2000)
     parser.add_argument("--merge", default=None, metavar="NAMES", help="no training: join these results files")
     parser.add_argument("--output", default="head_swap_ham10000")
     args = parser.parse_args()
@@ -103,12 +141,17 @@ def main() -> None:
     for n, index in enumerate(indices):
         if source[index]["status"] != "ok":
             continue
+        if args.proxy_epochs:
+            rows.append({"pick": index, **proxy(source[index], data, args)})
+            save(args.output, {"settings": vars(args), "rows": rows, "summary": proxy_summary(rows)})
+            print(f"pick {index}: {rows[-1]['proxy']}", flush=True)
+            continue
         rows.append({"pick": index, **swap(source[index], data, args, check=n < args.check)})
         save(args.output, {"settings": vars(args), "rows": rows, "summary": summary(rows)})
         last = rows[-1]
         print(f"pick {index} {last['method']} seed {last['seed']}: {last['head']} {last['test']:.4f} -> "
               f"{last['swapped_head']} {last['swapped_test']:.4f} ({last['seconds']} s)", flush=True)
-    print(json.dumps(summary(rows), indent=1))
+    print(json.dumps(proxy_summary(rows) if args.proxy_epochs else summary(rows), indent=1))
 
 
 if __name__ == "__main__":
