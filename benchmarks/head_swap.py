@@ -23,7 +23,8 @@ With ``--proxy-epochs E`` the same pairs are measured the way the searches ranke
 ``E`` epochs on ``--proxy-samples`` training images (class-weighted, the run seed's common training seed), its
 validation balanced accuracy after every epoch (peers.py's multi-fidelity searches ranked on epochs 1 and 3).
 Figures: the paired difference flatten minus global-average after each epoch, beside the retrained one.
-results/head_swap_ham10000_proxy.json holds ``--proxy-epochs 3 --proxy-samples 2000``.
+results/head_swap_ham10000_proxy.json holds ``--proxy-epochs 3 --proxy-samples 2000`` (its summary written again by
+``--merge head_swap_ham10000_proxy --output head_swap_ham10000_proxy``).
 """
 from __future__ import annotations
 
@@ -83,8 +84,11 @@ def proxy(row: dict, data, args) -> dict:
 
 
 def proxy_summary(rows: list[dict]) -> dict:
-    """Per epoch: the paired proxy difference flatten minus global-average, and the picks where flatten led."""
-    table = {}
+    """Per epoch: the paired proxy difference flatten minus global-average, and the picks where flatten led. A pick
+    whose two curves are equal is one network under both heads (a 1x1 last feature map, trained with the same seed):
+    left out, counted as ``identical``."""
+    table: dict = {"identical": sum(r["proxy"]["flatten"] == r["proxy"]["global_avg"] for r in rows)}
+    rows = [r for r in rows if r["proxy"]["flatten"] != r["proxy"]["global_avg"]]
     for epoch in range(max(len(r["proxy"]["flatten"]) for r in rows)):
         pairs = [r["proxy"]["flatten"][epoch] - r["proxy"]["global_avg"][epoch] for r in rows
                  if len(r["proxy"]["flatten"]) > epoch and len(r["proxy"]["global_avg"]) > epoch]
@@ -95,25 +99,31 @@ def proxy_summary(rows: list[dict]) -> dict:
 
 
 def summary(rows: list[dict]) -> dict:
-    """Paired flatten-minus-global-average differences, over all picks and by the head the method chose."""
+    """Paired flatten-minus-global-average differences, over all picks and by the head the method chose. A genome
+    whose last feature map is 1x1 is the same network under both heads (equal parameter counts): such picks are
+    counted as ``identical`` and left out of the differences."""
+    checks = [r for r in rows if "retest" in r]
+    identical = [r for r in rows if r["params"] == r["swapped_params"]]
+    rows = [r for r in rows if r["params"] != r["swapped_params"]]
+
     def paired(subset: list[dict]) -> dict:
         differences = [(r["test"] - r["swapped_test"]) * (1 if r["head"] == "flatten" else -1) for r in subset]
         se = statistics.stdev(differences) / len(differences) ** 0.5 if len(differences) > 1 else None
         return {"picks": len(subset), "mean_flatten_minus_global_avg": statistics.fmean(differences),
                 "se": se, "flatten_higher": sum(d > 0 for d in differences)}
     groups = {"all": rows, **{f"chosen_{head}": [r for r in rows if r["head"] == head] for head in OTHER}}
-    checks = [r for r in rows if "retest" in r]
-    return {**{name: paired(subset) for name, subset in groups.items() if subset},
+    return {**{name: paired(subset) for name, subset in groups.items() if subset}, "identical": len(identical),
             "checks": {"picks": len(checks), "reproduced": sum(abs(r["retest"] - r["test"]) < 1e-9 for r in checks),
                        "largest_difference": max((abs(r["retest"] - r["test"]) for r in checks), default=None)}}
 
 
 def merge(names: list[str], output: str) -> None:
-    """Join the picks of several results files into one with its summary."""
+    """Join the picks of several results files into one with its summary (of the proxy pairs where they are)."""
     files = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
     rows = [row for figures in files for row in figures["rows"]]
-    save(output, {"settings": {**files[0]["settings"], "merged_from": names}, "rows": rows, "summary": summary(rows)})
-    print(json.dumps(summary(rows), indent=1))
+    table = proxy_summary(rows) if "proxy" in rows[0] else summary(rows)
+    save(output, {"settings": {**files[0]["settings"], "merged_from": names}, "rows": rows, "summary": table})
+    print(json.dumps(table, indent=1))
 
 
 def main() -> None:
