@@ -42,6 +42,7 @@ import nas  # noqa: E402
 from nas.training import Budget, evaluate, training_seed  # noqa: E402
 
 OTHER = {"flatten": "global_avg", "global_avg": "flatten"}
+SHAPE, CLASSES = (64, 64, 3), 7  # HAM10000 at 64 px, as peers.py searched it
 
 
 def retest(genome: dict, data, args, seed: int) -> list[float]:
@@ -61,8 +62,7 @@ def swap(row: dict, data, args, check: bool) -> dict:
     result = {"method": row["method"], "seed": row["seed"], "head": genome["head"], "test": row["test"],
               "swapped_head": swapped["head"], "swapped_test": statistics.fmean(scores),
               "swapped_test_per_seed": scores, "seconds": round(time.perf_counter() - clock, 1),
-              "params": space.count_params(genome, data.input_shape, data.num_classes),
-              "swapped_params": space.count_params(swapped, data.input_shape, data.num_classes)}
+              **counts(genome, swapped)}
     if check:
         result["retest"] = statistics.fmean(retest(genome, data, args, row["seed"]))
     return result
@@ -98,6 +98,15 @@ def proxy_summary(rows: list[dict]) -> dict:
     return table
 
 
+def counts(genome: dict, swapped: dict) -> dict:
+    """Parameters and FLOPs per image (analytic) of a pick and of its swapped twin."""
+    space = nas.space.builtin_space("cnn")
+    return {"params": space.count_params(genome, SHAPE, CLASSES),
+            "swapped_params": space.count_params(swapped, SHAPE, CLASSES),
+            "flops": space.count_flops(genome, SHAPE, CLASSES),
+            "swapped_flops": space.count_flops(swapped, SHAPE, CLASSES)}
+
+
 def summary(rows: list[dict]) -> dict:
     """Paired flatten-minus-global-average differences, over all picks and by the head the method chose. A genome
     whose last feature map is 1x1 is the same network under both heads (equal parameter counts): such picks are
@@ -121,6 +130,10 @@ def merge(names: list[str], output: str) -> None:
     """Join the picks of several results files into one with its summary (of the proxy pairs where they are)."""
     files = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
     rows = [row for figures in files for row in figures["rows"]]
+    source = json.loads((RESULTS / f"{files[0]['settings']['source']}.json").read_text())["datasets"]["ham10000"]
+    for row in rows:  # the counts of files written before they were recorded
+        genome = source["runs"][row["pick"]]["genome"]
+        row.update(counts(genome, {**genome, "head": OTHER[genome["head"]]}))
     table = proxy_summary(rows) if "proxy" in rows[0] else summary(rows)
     save(output, {"settings": {**files[0]["settings"], "merged_from": names}, "rows": rows, "summary": table})
     print(json.dumps(table, indent=1))
