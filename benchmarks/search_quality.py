@@ -112,11 +112,13 @@ def retrained(run, data, epochs: int, seeds: list[int], top_k: int = 1) -> dict:
     """The run's pick trained again once per seed (whole training split) and scored on the test split: the mean, and
     each seed's score. With ``top_k`` above 1 the pick is, of the run's K best (``run.ranked()``, as ``nas retrain
     --top-k`` takes them), the one whose retrains score best on the validation split; ``candidates`` keeps each one's
-    figures, the first being ``run.best``."""
+    figures, the first being ``run.best``. Each pick's genome is recorded beside its hash (files from before this
+    hold the hash alone)."""
     candidates = []
     for individual in run.ranked()[:top_k]:
         scores = test_scores(individual.genome, run.space, data, epochs, seeds)
-        candidates.append({"pick": individual.genome_hash, "val_accuracy": statistics.fmean(scores["val_accuracy"]),
+        candidates.append({"pick": individual.genome_hash, "genome": individual.genome,
+                           "val_accuracy": statistics.fmean(scores["val_accuracy"]),
                            "test_accuracy": statistics.fmean(scores["accuracy"]),
                            "test_balanced_accuracy": statistics.fmean(scores["balanced_accuracy"]),
                            "test_accuracy_per_seed": scores["accuracy"]})
