@@ -41,7 +41,9 @@ stopping on validation balanced accuracy (ham10000_search32_seed0_scaled.json). 
 --max-flops 150000000 --max-epoch-seconds 60 --run-dir runs/bench-ham-64-s0-scaled --output
 ham10000_search64_seed0_scaled`` searches at the retrain's 64 px instead (ham10000_search64_seed0_scaled.json),
 and ``--search-seed 1 --run-dir runs/bench-ham-64-s1-scaled --output ham10000_search64_seed1_scaled`` with the next
-search seed (ham10000_search64_seed1_scaled.json).
+search seed (ham10000_search64_seed1_scaled.json), ``--search-seed 2 --skip-table1 --run-dir
+runs/bench-ham-64-s2-scaled --output ham10000_search64_seed2_scaled`` with the third
+(ham10000_search64_seed2_scaled.json).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 

@@ -35,7 +35,10 @@ holds the same retrains of the 64 px search's pick and of the Table-1 CNN in the
 ``--image-size 64``, ham10000_search64_seed0_scaled.json), and
 ham10000_search64_seed0_scaled_plain_20min_cosine_stopba.json those of its seeded plain design (``--genome
 e325316d``), which re-evaluation ranked second; ham10000_search64_seed1_scaled_20min_cosine_stopba.json holds the
-same retrains for search seed 1 (ham10000_search64_seed1_scaled.json).
+same retrains for search seed 1 (ham10000_search64_seed1_scaled.json), and
+ham10000_search64_seed2_scaled_20min_cosine_stopba.json the searched model's for search seed 2
+(ham10000_search64_seed2_scaled.json; ``--models searched --seeds 2``, the Table-1 CNN's retrains being the same
+figures on this split).
 Each file also holds the run's ``rung_agreement`` (``nas.ranking.rung_agreement``: Kendall's tau-b of the promoted
 genomes' scores at one rung and the next) and its ``top_rung``: the evaluations per rung, the genomes tried, and
 the best genomes measured at the highest rung, with the seeded one (the run's first evaluation) among them, its
