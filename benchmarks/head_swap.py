@@ -16,8 +16,9 @@ they were, to confirm that the source's figures reproduce in this install (else 
 
 Figures: per pick the two heads' test balanced accuracy; the paired difference flatten minus global-average (mean,
 standard error, the picks where flatten scored higher), over all picks and by the head the method had chosen.
-results/head_swap_ham10000.json merges head_swap_ham10000_a.json (``--picks 0,...,13``) and
-head_swap_ham10000_b.json (``--picks 14,...,26``), both with ``--check 1``.
+results/head_swap_ham10000.json merges head_swap_ham10000_a.json (``--picks 0,...,13``, stopped after pick 7) and
+head_swap_ham10000_b.json (``--picks 14,...,26``, stopped after pick 22), both with ``--check 1``, and
+head_swap_ham10000_c.json (``--picks 8,...,13,23,...,26 --check 0``, the pairs they had left).
 
 With ``--proxy-epochs E`` the same pairs are measured the way the searches ranked them instead: each head trained
 ``E`` epochs on ``--proxy-samples`` training images (class-weighted, the run seed's common training seed), its
@@ -129,7 +130,7 @@ def summary(rows: list[dict]) -> dict:
 def merge(names: list[str], output: str) -> None:
     """Join the picks of several results files into one with its summary (of the proxy pairs where they are)."""
     files = [json.loads((RESULTS / f"{name}.json").read_text()) for name in names]
-    rows = [row for figures in files for row in figures["rows"]]
+    rows = sorted((row for figures in files for row in figures["rows"]), key=lambda row: row["pick"])
     source = json.loads((RESULTS / f"{files[0]['settings']['source']}.json").read_text())["datasets"]["ham10000"]
     for row in rows:  # the counts of files written before they were recorded
         genome = source["runs"][row["pick"]]["genome"]
