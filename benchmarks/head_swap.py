@@ -24,8 +24,9 @@ With ``--proxy-epochs E`` the same pairs are measured the way the searches ranke
 ``E`` epochs on ``--proxy-samples`` training images (class-weighted, the run seed's common training seed), its
 validation balanced accuracy after every epoch (peers.py's multi-fidelity searches ranked on epochs 1 and 3).
 Figures: the paired difference flatten minus global-average after each epoch, beside the retrained one.
-results/head_swap_ham10000_proxy.json holds ``--proxy-epochs 3 --proxy-samples 2000`` (its summary written again by
-``--merge head_swap_ham10000_proxy --output head_swap_ham10000_proxy``).
+results/head_swap_ham10000_proxy.json holds ``--proxy-epochs 3 --proxy-samples 2000`` for picks 0-17, merged with
+head_swap_ham10000_proxy_b.json (the same with ``--picks 18,...,26``) by ``--merge
+head_swap_ham10000_proxy,head_swap_ham10000_proxy_b --output head_swap_ham10000_proxy``.
 """
 from __future__ import annotations
 
