@@ -42,7 +42,8 @@ peers_ham10000_genfid.json (``--methods nas-generational-fidelity --seed-list 0,
 peers_ham10000.json into peers_ham10000_all.json. peers_synthetic_genfid_seed0.json (``--datasets synthetic_lesions
 --seed-list 0 --methods random,nas-generational-fidelity``, the five-seed synthetic settings), and
 peers_synthetic_genfid_seeds12.json and peers_synthetic_genfid_seeds34.json (``--methods nas-generational-fidelity``
-on ``--seed-list 1,2`` and ``3,4``).
+on ``--seed-list 1,2`` and ``3,4``). peers_digits_genfid.json: digits, ``--seed-list 0,1,2,3,4 --methods
+random,nas-generational-fidelity``, 3 retrains per pick, in one process after the other.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
