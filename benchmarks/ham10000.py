@@ -66,20 +66,18 @@ from _common import epochs_spent, save  # noqa: E402
 from _ham_data import add_data_option, data_folder  # noqa: E402
 
 import nas  # noqa: E402
+import search_spaces  # noqa: E402
 from nas.cli.options import sample_counts  # noqa: E402
 from nas.recipe import Recipe  # noqa: E402
 from nas.retrain import retrain  # noqa: E402
 
 
-def _seeds(name: str | None) -> list[dict]:
-    """The genome --seed-genome names, as ``initial=`` takes it."""
-    if name in ("plain4", "plain4-stride2"):
-        from search_spaces.modern import PLAIN4
-        return [dict(PLAIN4, stem_stride=2) if name == "plain4-stride2" else PLAIN4]
-    if name == "table1":
-        from search_spaces.cnn import TABLE1
-        return [TABLE1]
-    return []
+def _seeds(space: str, name: str | None) -> list[dict]:
+    """The genome --seed-genome names (a design of --space, search_spaces.designs), as ``initial=`` takes it."""
+    designs = search_spaces.designs(space)
+    if name and name not in designs:
+        raise SystemExit(f"--seed-genome {name} is not a design of --space {space} ({', '.join(designs)})")
+    return [designs[name]] if name else []
 
 
 def _span(run: nas.Run) -> float:
@@ -159,7 +157,7 @@ def main() -> None:
                          algorithm=args.algorithm,
                          objectives=data.default_objectives, executor=args.executor, run_dir=args.run_dir,
                          seed=args.seed if args.search_seed is None else args.search_seed,
-                         initial=_seeds(args.seed_genome), fidelity=fidelity,
+                         initial=_seeds(args.space, args.seed_genome), fidelity=fidelity,
                          reevaluate=args.reevaluate, timeout=args.timeout,
                          budget=nas.Budget(epochs=fidelity.max_epochs if fidelity else 1,
                                            max_train_samples=args.search_samples, max_params=args.max_params,

@@ -452,12 +452,17 @@ BUILTIN_SPACES = {"cnn": "search_spaces.cnn", "resnet50": "search_spaces.resnet5
                   "modern": "search_spaces.modern"}
 
 
+def builtin_module(name: str) -> Any:
+    """The module of the built-in search space called ``name``."""
+    if name not in BUILTIN_SPACES:
+        raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(BUILTIN_SPACES)}")
+    return importlib.import_module(BUILTIN_SPACES[name])
+
+
 def builtin_space(name: str, **options: Any) -> SearchSpace:
     """The built-in search space called ``name``, made with ``options`` (e.g. ``builtin_space("resnet50",
     weights=None)``)."""
-    if name not in BUILTIN_SPACES:
-        raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(BUILTIN_SPACES)}")
-    factory = importlib.import_module(BUILTIN_SPACES[name]).space
+    factory = builtin_module(name).space
     try:
         inspect.signature(factory).bind(**options)
     except TypeError:

@@ -7,15 +7,18 @@
   inverted-residual blocks with optional squeeze-and-excitation, and a global-pooling head; the plain 4-stage design is
   ``modern.PLAIN4``.
 
+:func:`designs` gives a space's named genomes (``cnn``: ``table1``; ``modern``: ``plain4``, ``plain4-stride2``), the
+names ``nas search --initial`` takes.
+
 Importing this package does not import TensorFlow; building a model does.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from nas.space import BUILTIN_SPACES, SearchSpace, builtin_space
+from nas.space import BUILTIN_SPACES, SearchSpace, builtin_module, builtin_space
 
-__all__ = ["NAMES", "get"]
+__all__ = ["NAMES", "get", "designs"]
 
 NAMES = tuple(BUILTIN_SPACES)
 
@@ -23,3 +26,9 @@ NAMES = tuple(BUILTIN_SPACES)
 def get(name: str, **kwargs: Any) -> SearchSpace:
     """The search space called ``name``, made with options ``kwargs`` (e.g. ``get("resnet50", weights=None)``)."""
     return builtin_space(name, **kwargs)
+
+
+def designs(name: str) -> dict[str, dict]:
+    """The named genomes of the built-in space ``name`` (its module's ``DESIGNS``; empty where it has none), as
+    ``initial=`` takes them: ``nas.evolve("cnn", data, initial=[designs("cnn")["table1"]])``."""
+    return {key: dict(genome) for key, genome in getattr(builtin_module(name), "DESIGNS", {}).items()}

@@ -15,8 +15,8 @@ from nas.space import Bool, Choice, Float, Int, LogFloat, SearchSpace, genome_ha
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "SPACE", "space", "build", "repair", "expressed", "feature_map_size",
-           "count_params", "count_flops"]
+__all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "DESIGNS", "SPACE", "space", "build", "repair", "expressed",
+           "feature_map_size", "count_params", "count_flops"]
 
 MAX_BLOCKS = 4
 # Batch norm's moving statistics follow the batch statistics with this momentum (Keras' default is 0.99). A search
@@ -62,6 +62,9 @@ TABLE1 = {
     "convs_per_block": 2, "batch_norm": False, "padding": "valid", "pooling": "max", "head": "flatten",
     "dense_units": 128, "dense_dropout": 0.5, "learning_rate": 1e-3, "optimizer": "adam", "batch_size": 32,
 }
+
+#: Named genomes of this space, for ``nas search --initial NAME`` (:func:`search_spaces.designs`).
+DESIGNS = {"table1": TABLE1}
 
 
 def _spatial(input_shape: Sequence[int]) -> tuple[int, int]:

@@ -29,7 +29,9 @@ stage. :func:`repair` fits a genome to small images by dropping trailing stages 
 downsampling would act on a 1-pixel feature map.
 
 :data:`PLAIN4` is the well-known plain design as a point of the space; seed a search with it:
-``nas.evolve("modern", data, initial=[search_spaces.modern.PLAIN4])``.
+``nas.evolve("modern", data, initial=[search_spaces.modern.PLAIN4])``. :data:`DESIGNS` names it for ``nas search
+--initial``, with ``plain4-stride2`` (the same with a stride-2 stem, a quarter of the FLOPs), the design seeded in the
+HAM10000 searches of docs/ham10000.md.
 """
 from __future__ import annotations
 
@@ -42,8 +44,8 @@ from search_spaces.cnn import BN_MOMENTUM, _spatial
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MAX_STAGES", "MAX_FILTERS", "BLOCK_TYPES", "GENES", "PLAIN4", "SPACE", "space", "build", "repair",
-           "expressed", "count_params", "stage_filters", "downsamplings", "max_downsamplings"]
+__all__ = ["MAX_STAGES", "MAX_FILTERS", "BLOCK_TYPES", "GENES", "PLAIN4", "DESIGNS", "SPACE", "space", "build",
+           "repair", "expressed", "count_params", "stage_filters", "downsamplings", "max_downsamplings"]
 
 MAX_STAGES = 5
 MAX_FILTERS = 256  # the doubling stops here: wider stages cost more than a 2-core CPU budget can train
@@ -80,6 +82,9 @@ PLAIN4 = {
     "downsample": "max_pool", "global_pool": "avg", "dropout": 0.3, "dense_units": 0, "dense_dropout": 0.3,
     "learning_rate": 1e-3, "optimizer": "adam", "batch_size": 32,
 }
+
+#: Named genomes of this space, for ``nas search --initial NAME`` (:func:`search_spaces.designs`).
+DESIGNS = {"plain4": PLAIN4, "plain4-stride2": {**PLAIN4, "stem_stride": 2}}
 
 
 def stage_filters(genome: Mapping, stage: int) -> int:

@@ -68,6 +68,8 @@ def test_python_dash_m_works():
     (["search", "--data", "imagenet"], "imagenet"),
     (["runs", "show", "/nonexistent/run"], "not a run folder"),
     (["resume", "/nonexistent/run"], "not a run folder"),
+    (["search", "--initial", "plain4"], "--initial 'plain4' is neither a design of space 'cnn' (table1) nor a JSON"),
+    (["search", "--space", "modern", "--initial", __file__], "--initial " + __file__ + ": cannot read a genome"),
     (["search", "--gpus-per-trial", "0.5"], "--gpus-per-trial only apply with --executor ray"),
     (["search", "--executor", "ray", "--ray-address", "host:abc"], "cannot parse the Ray address 'host:abc'"),
     (["search", "--executor", "ray", "--ray-address", "host:99999"], "cannot parse the Ray address 'host:99999'"),

@@ -151,10 +151,18 @@ def test_a_tiny_search_runs_and_resumes(tiny_data, tmp_path):
     assert len(resumed.evaluations) > len(run.evaluations)
 
 
-def test_cli_searches_the_modern_space(tmp_path):
+def test_cli_searches_the_modern_space_from_named_and_json_designs(tmp_path):
+    narrow = {**modern.PLAIN4, "width": 16}
+    (tmp_path / "genomes.json").write_text(json.dumps([narrow]))
     result = subprocess.run([sys.executable, "-m", "nas", "search", "--space", "modern", "--data", "synthetic:70",
-                             "--image-size", "16", "--population", "2", "--generations", "1", "--simulate", "0",
-                             "--executor", "inline", "--run-dir", str(tmp_path / "run"), "--quiet"],
+                             "--image-size", "16", "--population", "3", "--generations", "1", "--simulate", "0",
+                             "--executor", "inline", "--run-dir", str(tmp_path / "run"), "--quiet",
+                             "--initial", "plain4-stride2", "--initial", str(tmp_path / "genomes.json")],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["space"]["name"] == "modern"
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["space"]["name"] == "modern"
+    assert config["initial"] == [modern.DESIGNS["plain4-stride2"], narrow]
+    records = [json.loads(line) for line in (tmp_path / "run" / "evaluations.jsonl").read_text().splitlines()]
+    assert [r["operator"] for r in records] == ["seeded", "seeded", "initial"]
+    assert records[1]["genome"] == SPACE.repair(narrow, (16, 16, 3))

@@ -31,6 +31,21 @@ def _check_softmax(model, input_shape, num_classes):
     np.testing.assert_allclose(sums, 1.0, atol=1e-5)
 
 
+def test_designs_are_points_of_their_spaces_and_copies():
+    names = {space: sorted(search_spaces.designs(space)) for space in search_spaces.NAMES}
+    assert names == {"cnn": ["table1"], "resnet50": [], "modern": ["plain4", "plain4-stride2"]}
+    for space, found in names.items():
+        for name in found:
+            search_spaces.get(space).check(search_spaces.designs(space)[name])
+    assert search_spaces.designs("cnn")["table1"] == cnn.TABLE1
+    stride2 = search_spaces.designs("modern")["plain4-stride2"]
+    assert stride2["stem_stride"] == 2 and {**stride2, "stem_stride": 1} == search_spaces.modern.PLAIN4
+    stride2["width"] = 8  # a copy: the module's design is untouched
+    assert search_spaces.designs("modern")["plain4-stride2"]["width"] == 32
+    with pytest.raises(ConfigError, match="unknown search space 'vit'"):
+        search_spaces.designs("vit")
+
+
 # -- cnn ------------------------------------------------------------------------------------------------------------
 def test_table1_has_the_papers_parameter_count():
     cnn.SPACE.check(cnn.TABLE1)

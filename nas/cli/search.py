@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..space import SearchSpace
 
 from .options import add_executor_options, duration, executor, positive_float, positive_int, sample_counts
 
@@ -85,6 +88,9 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
     search.add_argument("--immigrants", type=float, default=0.0, metavar="SHARE",
                         help="share of the genomes bred after the first generation that are random ones instead of "
                              "children (e.g. 0.25: every fourth); default 0")
+    search.add_argument("--initial", action="append", default=[], metavar="DESIGN|FILE.json",
+                        help="put this genome in the first generation (repeatable): a design of the space (cnn: "
+                             "table1; modern: plain4, plain4-stride2) or a JSON file of one genome or a list")
     search.add_argument("--seed-per-genome", action="store_true",
                         help="train each genome with its own seed (default: the same seed for every genome, so "
                              "they are compared under the same luck)")
@@ -93,6 +99,7 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
 def _search(args: argparse.Namespace) -> int:
     from .. import data as data_module
     from ..engine import evolve
+    from ..space import builtin_space
     from ..training import Budget
 
     growth = _rung_samples(args)
@@ -102,11 +109,8 @@ def _search(args: argparse.Namespace) -> int:
                     max_epoch_seconds=args.max_epoch_seconds, class_weighted=args.class_weights,
                     oversample=args.oversample,
                     seeding="genome" if args.seed_per_genome else "run")
-    space = args.space
-    if args.weights is not None:
-        from ..space import builtin_space
-
-        space = builtin_space(args.space, weights=args.weights)
+    space = builtin_space(args.space, **({} if args.weights is None else {"weights": args.weights}))
+    initial = initial_genomes(args.initial, space)
     evaluate = None
     if args.simulate is not None:
         import functools
@@ -120,7 +124,7 @@ def _search(args: argparse.Namespace) -> int:
                  run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
                  reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, inherit=args.inherit,
                  immigrants=args.immigrants, epoch_budget=args.epoch_budget, timeout=args.timeout,
-                 callbacks=callbacks, verbose=not args.quiet)
+                 callbacks=callbacks, initial=initial, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
 
@@ -135,6 +139,41 @@ def _rung_samples(args: argparse.Namespace) -> tuple:
     if args.fidelity is None:
         raise ConfigError("--rung-samples needs --fidelity: it gives the training images of each rung above the first")
     return Fidelity.parse(args.fidelity).samples_from_epoch(*args.rung_samples)
+
+
+def initial_genomes(specs: list[str], space: SearchSpace) -> list[dict]:
+    """The genomes ``--initial`` names, each a design of the built-in space ``space`` or a JSON file holding one
+    genome or a list of them; checked against the space here, before a run folder is made."""
+    import json
+    from pathlib import Path
+
+    from search_spaces import designs
+
+    from ..errors import ConfigError, InvalidGenomeError
+
+    known = designs(space.name) if specs else {}
+    genomes: list[dict] = []
+    for spec in specs:
+        if spec in known:
+            genomes.append(known[spec])
+            continue
+        if not Path(spec).is_file():
+            raise ConfigError(f"--initial {spec!r} is neither a design of space {space.name!r} "
+                              f"({', '.join(known) or 'it names none'}) nor a JSON file")
+        try:
+            found = json.loads(Path(spec).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise ConfigError(f"--initial {spec}: cannot read a genome from it ({error})") from None
+        found = [found] if isinstance(found, dict) else found
+        if not isinstance(found, list) or not found or not all(isinstance(g, dict) for g in found):
+            raise ConfigError(f"--initial {spec}: expected a genome (a JSON object of gene: value) or a list of them")
+        for genome in found:
+            try:
+                space.check(genome)
+            except InvalidGenomeError as error:
+                raise ConfigError(f"--initial {spec}: {error}") from None
+        genomes += found
+    return genomes
 
 
 def tensorboard_callbacks(wanted: bool, run_dir: str | None) -> tuple[Any, list]:
