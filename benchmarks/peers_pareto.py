@@ -3,13 +3,13 @@ sampling, each searching the "cnn" space for accuracy and few parameters.
 
     python benchmarks/peers_pareto.py [--dataset digits] [--seeds 3] [--epochs 48] [--fixed-epochs 2]
                                       [--max-params 100000] [--retrain-epochs 6] [--retrain-seeds 3] [--output NAME]
-                                      [--ham PATH --train-samples N] [--seed-list 0,1]
+                                      [--ham PATH --train-samples N] [--max-flops N] [--seed-list 0,1]
 
 Every method trains each genome ``--fixed-epochs`` epochs through the same code (nas.training.build/fit/score) and
 stops once ``--epochs`` epochs are spent: random sampling is one generation of ``--epochs / --fixed-epochs`` random
 genomes, nas-nsga2 ``nas.evolve(objectives=("val_accuracy", "-params"))`` with populations of 8, optuna-nsga2 and
 optuna-tpe an Optuna study on ``nas.peers.optuna.objectives`` (NSGAIISampler with populations of 8; TPESampler, which
-handles several objectives). Genomes over ``--max-params`` are never trained.
+handles several objectives). Genomes over ``--max-params`` (or ``--max-flops``) are never trained.
 
 The verdict is a hypervolume in (accuracy, log10 parameters), maximising the first and minimising the second, with
 the reference point (0, log10 ``--max-params``): the area a front dominates, in accuracy x decades of parameters.
@@ -23,7 +23,9 @@ peers_pareto_synthetic.json holds the same on synthetic lesions (``--dataset syn
 peers_pareto_synthetic``). On HAM10000 (``--dataset ham10000 --ham PATH``: 64 px, the lesion-grouped split, the loss
 weighted by class) the accuracy objective and the verdict are balanced accuracy (``val_balanced_accuracy``; the
 front's ``test_balanced_accuracy``), and ``--train-samples`` caps each search training's images as in peers.py (for
-example ``--dataset ham10000 --epochs 32 --train-samples 2000 --max-params 1000000``, peers.py's HAM10000 budget).
+example ``--dataset ham10000 --epochs 32 --train-samples 2000 --max-params 1000000 --max-flops 150000000``, peers.py's
+HAM10000 budget; without the FLOPs cap a single genome's two epochs at 64 px can take several minutes of a 2-core
+machine). peers_pareto_ham10000.json holds that run, ``--seed-list 0 --retrain-seeds 1``.
 """
 from __future__ import annotations
 
@@ -112,8 +114,9 @@ def _optuna(method: str, data, args, seed: int, folder: str) -> tuple[dict, dict
 
 
 def _budget(args) -> Budget:
-    """Every search training's budget: --fixed-epochs, --max-params and --train-samples."""
-    return Budget(epochs=args.fixed_epochs, max_params=args.max_params, max_train_samples=args.train_samples)
+    """Every search training's budget: --fixed-epochs, --max-params, --max-flops and --train-samples."""
+    return Budget(epochs=args.fixed_epochs, max_params=args.max_params, max_flops=args.max_flops,
+                  max_train_samples=args.train_samples)
 
 
 def one_run(method: str, data, args, seed: int) -> dict:
@@ -189,7 +192,8 @@ def _earlier_runs(args) -> list[dict]:
     if args.replot or not path.exists():
         return []
     earlier = json.loads(path.read_text())
-    same = ("dataset", "epochs", "fixed_epochs", "max_params", "retrain_epochs", "retrain_seeds", "train_samples")
+    same = ("dataset", "epochs", "fixed_epochs", "max_params", "max_flops", "retrain_epochs", "retrain_seeds",
+            "train_samples")
     if any(earlier["settings"].get(key) != getattr(args, key) for key in same):
         sys.exit(f"{path} holds runs with other settings; choose another --output")
     return earlier["runs"]
@@ -205,6 +209,8 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=48)
     parser.add_argument("--fixed-epochs", type=int, default=2)
     parser.add_argument("--max-params", type=int, default=100_000)
+    parser.add_argument("--max-flops", type=int, default=None,
+                        help="Budget.max_flops of every trial: genomes over it are never trained (as --max-params)")
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3)
     parser.add_argument("--methods", default=",".join(METHODS))
