@@ -452,7 +452,7 @@ BUILTIN_SPACES = {"cnn": "search_spaces.cnn", "resnet50": "search_spaces.resnet5
                   "modern": "search_spaces.modern"}
 
 
-def builtin_module(name: str) -> Any:
+def _builtin_module(name: str) -> Any:
     """The module of the built-in search space called ``name``."""
     if name not in BUILTIN_SPACES:
         raise ConfigError(f"unknown search space {name!r}; known spaces: {', '.join(BUILTIN_SPACES)}")
@@ -462,13 +462,19 @@ def builtin_module(name: str) -> Any:
 def builtin_space(name: str, **options: Any) -> SearchSpace:
     """The built-in search space called ``name``, made with ``options`` (e.g. ``builtin_space("resnet50",
     weights=None)``)."""
-    factory = builtin_module(name).space
+    factory = _builtin_module(name).space
     try:
         inspect.signature(factory).bind(**options)
     except TypeError:
         accepted = list(inspect.signature(factory).parameters)
         raise ConfigError(f"search space {name!r} takes options {accepted or 'none'}, got {sorted(options)}") from None
     return factory(**options)
+
+
+def builtin_designs(name: str) -> dict[str, dict]:
+    """The named genomes of the built-in space ``name`` (its module's ``DESIGNS``; empty where it has none), as
+    ``initial=`` and ``nas search --initial NAME`` take them; also ``search_spaces.designs``."""
+    return {key: dict(genome) for key, genome in getattr(_builtin_module(name), "DESIGNS", {}).items()}
 
 
 def space_from_config(recorded: Mapping[str, Any]) -> SearchSpace:

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from nas.space import BUILTIN_SPACES, SearchSpace, builtin_module, builtin_space
+from nas.space import BUILTIN_SPACES, SearchSpace, builtin_space
+from nas.space import builtin_designs as designs
 
 __all__ = ["NAMES", "get", "designs"]
 
@@ -26,9 +27,3 @@ NAMES = tuple(BUILTIN_SPACES)
 def get(name: str, **kwargs: Any) -> SearchSpace:
     """The search space called ``name``, made with options ``kwargs`` (e.g. ``get("resnet50", weights=None)``)."""
     return builtin_space(name, **kwargs)
-
-
-def designs(name: str) -> dict[str, dict]:
-    """The named genomes of the built-in space ``name`` (its module's ``DESIGNS``; empty where it has none), as
-    ``initial=`` takes them: ``nas.evolve("cnn", data, initial=[designs("cnn")["table1"]])``."""
-    return {key: dict(genome) for key, genome in getattr(builtin_module(name), "DESIGNS", {}).items()}

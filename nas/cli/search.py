@@ -147,11 +147,10 @@ def initial_genomes(specs: list[str], space: SearchSpace) -> list[dict]:
     import json
     from pathlib import Path
 
-    from search_spaces import designs
-
     from ..errors import ConfigError, InvalidGenomeError
+    from ..space import builtin_designs
 
-    known = designs(space.name) if specs else {}
+    known = builtin_designs(space.name) if specs else {}
     genomes: list[dict] = []
     for spec in specs:
         if spec in known:
