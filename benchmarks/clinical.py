@@ -4,6 +4,7 @@ best model: ensemble and test-time augmentation, calibration, an operating point
     python benchmarks/clinical.py [--data PATH] [--rows baseline,cosine,...] [--seeds 0] [--epochs 12]
     python benchmarks/clinical.py --analyse          # phase 2 only, from the models phase 1 saved
     python benchmarks/clinical.py --join NAME:WORK,NAME:WORK --work W --output O   # then --analyse on them together
+    python benchmarks/clinical.py --members ROW-SEED,ROW-SEED --work W --output O  # one chosen ensemble, shifted
 
 Phase 1 trains one fixed design (--genome, default modern.PLAIN4 with a stride-2 stem) on the lesion-grouped split
 with each recipe row (the baseline is ``nas retrain`` before recipes, ``Recipe.plain()``: augmentation, class
@@ -24,7 +25,9 @@ clinical_128_patience10:runs/clinical-128-patience10,clinical_128_sog:runs/clini
 runs/clinical-128-joined``, then ``--analyse --ensemble 3`` with the same --work and --output);
 clinical_camera.json the default recipe and the default recipe with camera jitter (white balance and defocus) in
 one session, ``--rows oversample,oversample+camera-jitter --seeds 0 --epochs 20 --patience 10 --work
-runs/clinical-camera``; clinical_camera_seed1.json the same with ``--seeds 1``).
+runs/clinical-camera``; clinical_camera_seed1.json the same with ``--seeds 1``; then, under ``"ensembles"`` in
+clinical_camera.json, ``--members`` on sets of those four models, ``--work runs/clinical-camera --output
+clinical_camera``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
@@ -96,6 +99,15 @@ def _update(name: str, **figures) -> None:
     save(name, recorded | figures)
 
 
+def _shifted(result: dict) -> dict:
+    """The figures kept of a nas.shifts.robustness result: the ratio, the shifted mean and each shift's balanced
+    accuracy."""
+    return {"ratio_to_clean": result["ratio_to_clean"],
+            "mean_shifted_balanced_accuracy": result["mean_shifted_balanced_accuracy"],
+            "shifts": {name: {strength: figures["balanced_accuracy"] for strength, figures in strengths.items()}
+                       for name, strengths in result["shifts"].items()}}
+
+
 def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) -> dict:
     """Train the design with one row's recipe and seed; keep the model and its probabilities; the row's figures."""
     import keras
@@ -135,11 +147,7 @@ def _train_row(row: str, seed: int, data, args: argparse.Namespace, work: Path) 
             "test": {"balanced_accuracy": report["balanced_accuracy"], "accuracy": report["accuracy"],
                      "melanoma_recall": report["melanoma_sensitivity"], "macro_f1": report["macro"]["f1"],
                      "ece": report["expected_calibration_error"]},
-            "robustness": {"ratio_to_clean": shifted["ratio_to_clean"],
-                           "mean_shifted_balanced_accuracy": shifted["mean_shifted_balanced_accuracy"],
-                           "shifts": {name: {strength: figures["balanced_accuracy"]
-                                             for strength, figures in strengths.items()}
-                                      for name, strengths in shifted["shifts"].items()}}}
+            "robustness": _shifted(shifted)}
 
 
 def _summary(trained: list[dict]) -> dict:
@@ -266,6 +274,26 @@ def _analyse(data, trained: list[dict], work: Path, args: argparse.Namespace) ->
             "robustness": shifted}
 
 
+def _members(data, members: list[str], work: Path) -> dict:
+    """``--members``: one ensemble of the named kept models (``ROW-SEED``), whatever their validation rank: its clean
+    figures and its robustness, beside each member's own (from phase 1), without TTA."""
+    import keras
+
+    from nas import ensemble
+    from nas.shifts import robustness
+    from nas.training import predict
+
+    missing = [name for name in members if not (work / f"{name}.keras").is_file()]
+    if missing or len(members) < 2:
+        sys.exit(f"clinical.py --members: name at least two kept models of {work}; missing: {missing}")
+    model = ensemble.build([keras.models.load_model(work / f"{name}.keras") for name in members])
+    print(f"robustness of the ensemble of {', '.join(members)}", flush=True)
+    shifted = robustness(lambda x: predict(model, x), data.x_test, data.y_test, data.class_names, progress=print)
+    return {"validation": _figures(data.y_val, predict(model, data.x_val), data.class_names),
+            "test": _figures(data.y_test, predict(model, data.x_test), data.class_names),
+            "robustness": _shifted(shifted)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", default=",".join(ROWS), help=f"recipe rows to train (default all: {', '.join(ROWS)})")
@@ -282,6 +310,8 @@ def main() -> None:
     parser.add_argument("--join", default=None, metavar="NAME:WORK,...",
                         help="no training: gather the models of these results files and --work folders for --analyse")
     parser.add_argument("--ensemble", type=int, default=3, help="members of the ensemble: the best on validation")
+    parser.add_argument("--members", default=None, metavar="ROW-SEED,...",
+                        help="instead of --analyse: the ensemble of these kept models, scored clean and shifted")
     parser.add_argument("--tta", type=int, default=8, help="test-time views (nas.tta)")
     parser.add_argument("--target-sensitivity", type=float, default=0.9)
     add_data_option(parser)
@@ -302,6 +332,11 @@ def main() -> None:
     previous = RESULTS / f"{args.output}.json"
     recorded = json.loads(previous.read_text()) if previous.is_file() else {}
     trained = recorded.get("trained", [])
+    if args.members:
+        ensembles = recorded.get("ensembles", {})
+        ensembles[args.members] = _members(data, args.members.split(","), work)
+        _update(args.output, ensembles=ensembles)
+        return
     if args.analyse:
         _update(args.output, analysis=_analyse(data, trained, work, args))
         return
