@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     from .data import Dataset
 
-__all__ = ["MEMBER_PREFIX", "build", "members", "record", "markdown"]
+__all__ = ["MEMBER_PREFIX", "build", "members", "record", "describe", "markdown"]
 
 MEMBER_PREFIX = "member_"
 
@@ -107,10 +107,21 @@ def record(model: "keras.Model", results: Sequence[Mapping[str, Any]], data: "Da
         raise ConfigError(f"model {model.name!r} is not an ensemble of {len(results)} members")
     return {"combination": "mean of the members' class probabilities", "validation": score(model, data, Budget(), 0),
             "members": [{"member": part.name, "genome_hash": result["genome_hash"], "rank": result["rank"],
-                         "params": result["params"], "validation": result["validation"],
+                         "seed": result.get("seed"), "params": result["params"], "validation": result["validation"],
                          "test": evaluate_model(part, data.x_test, data.y_test, data.class_names,
                                                 malignant=data.malignant or None)}
                         for part, result in zip(parts, results)]}
+
+
+def describe(ensemble: Mapping[str, Any]) -> str:
+    """What the :func:`record` ``ensemble`` averages, in words: ``3 retrained genomes (`a`, `b`, `c`)``, or, where
+    genomes repeat (``nas retrain --seeds``), ``4 retrained models of 2 genomes (`a`, `b`)``."""
+    hashes = [m["genome_hash"] for m in ensemble["members"]]
+    distinct = list(dict.fromkeys(hashes))
+    named = ", ".join(f"`{h}`" for h in distinct)
+    if len(distinct) == len(hashes):
+        return f"{len(hashes)} retrained genomes ({named})"
+    return f"{len(hashes)} retrained models of {len(distinct)} genome{'s' * (len(distinct) > 1)} ({named})"
 
 
 def markdown(report: Mapping[str, Any], ensemble: Mapping[str, Any]) -> str:
@@ -119,11 +130,11 @@ def markdown(report: Mapping[str, Any], ensemble: Mapping[str, Any]) -> str:
     from .report import _percent
 
     rows = [("ensemble", "-", ensemble["validation"], report)]
-    rows += [(f"{m['member']} (top {m['rank']})", f"`{m['genome_hash']}`", m["validation"], m["test"])
-             for m in ensemble["members"]]
+    rows += [(f"{m['member']} (top {m['rank']}" + (f", seed {m['seed']})" if m.get("seed") is not None else ")"),
+              f"`{m['genome_hash']}`", m["validation"], m["test"]) for m in ensemble["members"]]
     lines = ["", "## Ensemble members", "",
-             f"The model is an ensemble of {len(rows) - 1} retrained genomes: its class probabilities are the mean of "
-             f"theirs. Each member alone, on the same splits:", "",
+             f"The model is an ensemble of {describe(ensemble)}: its class probabilities are the mean of theirs. Each "
+             f"member alone, on the same splits:", "",
              "| model | genome | validation balanced accuracy | test accuracy | test balanced accuracy |",
              "|---|---|---|---|---|"]
     lines += [f"| {name} | {genome} | {_percent(validation.get('val_balanced_accuracy'))} | "

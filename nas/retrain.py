@@ -238,18 +238,32 @@ def _run_baselines(names: list[str], data, folder: RunFolder, *, epochs: int, pa
     return results
 
 
-def _top(run, k: int, ensemble: bool = False) -> list:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ConfigError(f"top_k must be a positive integer, got {k!r}")
-    if ensemble and k < 2:
-        raise ConfigError(f"an ensemble averages several retrained genomes; give top_k (--top-k) 2 or more, got {k}")
+def _top(run, k: int, ensemble: bool = False, seeds: int = 1) -> list:
+    for name, value in (("top_k", k), ("seeds", seeds)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    if seeds > 1 and not ensemble:
+        raise ConfigError(f"seeds (--seeds) {seeds} trains each genome {seeds} times so that an ensemble averages "
+                          f"them; add ensemble (--ensemble), or retrain with one seed")
+    if ensemble and k * seeds < 2:
+        raise ConfigError("an ensemble averages several retrained models; give top_k (--top-k) or seeds (--seeds) 2 "
+                          f"or more, got top_k {k} and seeds {seeds}")
     ranked = run.ranked()  # one per genome, best first
     if not ranked:
         raise ConfigError(f"{run.path} has no successful evaluation yet, so there is nothing to retrain")
-    if ensemble and len(ranked) < 2:
-        raise ConfigError(f"{run.path} has only one successfully evaluated genome, too few for an ensemble; retrain "
-                          f"without --ensemble, or search further")
+    if ensemble and seeds == 1 and len(ranked) < 2:
+        raise ConfigError(f"{run.path} has only one successfully evaluated genome, too few for an ensemble of one "
+                          f"seed each; add seeds (--seeds 2), or search further")
     return ranked[:k]
+
+
+def _dataset_of(run, data) -> "Dataset":
+    """The data to retrain on (default: the run's), refused when its classes are not the run's."""
+    dataset = run.dataset(data)
+    if list(dataset.class_names) != list(run.config["class_names"]):
+        raise ConfigError(f"the data's classes {list(dataset.class_names)} differ from the run's "
+                          f"{run.config['class_names']}; retrain on the data the run searched")
+    return dataset
 
 
 def _selection_metric(objective: str, validation: dict) -> tuple[str, int]:
@@ -272,14 +286,15 @@ def _settings(epochs: int, patience: int, augmentation: Augmentation | None, cla
 
 def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience: int,
                  augmentation: Augmentation | None, class_weighted: bool, verbose: bool,
-                 recipe: Recipe | None = None) -> tuple[dict, Any]:
-    """Train one of the search's genomes to convergence with the seed the search gave it; (result, model)."""
+                 recipe: Recipe | None = None, replicate: int = 0) -> tuple[dict, Any]:
+    """Train one of the search's genomes to convergence with the seed the search gave it (``replicate`` > 0: another
+    seed, :func:`nas.training.training_seed`); (result, model)."""
     import keras
 
     from .training import training_seed
 
     space = run.space
-    seed = training_seed(run.config["seed"], individual.genome_hash)
+    seed = training_seed(run.config["seed"], individual.genome_hash, replicate=replicate)
     keras.utils.set_random_seed(seed)
     genome = space.repair(individual.genome, dataset.input_shape)
     model = space.build(genome, dataset.input_shape, dataset.num_classes)
@@ -290,19 +305,21 @@ def _retrain_one(run, individual, dataset, label: str, *, epochs: int, patience:
     result = fit(model, dataset, epochs=epochs, batch_size=int(genome.get("batch_size", 32)), seed=seed,
                  augmentation=augmentation, class_weighted=class_weighted, patience=patience, label=label,
                  verbose=verbose, recipe=recipe)
-    result.update(genome_hash=individual.genome_hash, genome=genome, params=int(model.count_params()),
+    result.update(genome_hash=individual.genome_hash, seed=seed, genome=genome, params=int(model.count_params()),
                   search_fitness=list(individual.fitness), validation=_validation(model, dataset))
     return result, model
 
 
 def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, augmentation: Augmentation | None,
-                 class_weighted: bool, verbose: bool, recipe: Recipe | None = None, ensemble: bool = False
-                 ) -> tuple[dict[str, dict], dict, Any, dict]:
-    """Retrain each candidate; (results by label, the one best on validation, its model, the proxy rank correlation).
+                 class_weighted: bool, verbose: bool, recipe: Recipe | None = None, ensemble: bool = False,
+                 seeds: int = 1) -> tuple[dict[str, dict], dict, Any, dict]:
+    """Retrain each candidate ``seeds`` times; (results by label, the one best on validation, its model, the proxy
+    rank correlation).
 
-    With ``ensemble``, the model returned is :func:`nas.ensemble.build` of all the retrained candidates, in rank order.
+    With ``ensemble``, the model returned is :func:`nas.ensemble.build` of all the retrained models, in rank order.
     The correlation pairs each genome's search value of the selection metric (its recorded first-objective fitness
-    when that objective is a validation metric) with its retrained value (:func:`nas.ranking.proxy_rank_correlation`).
+    when that objective is a validation metric) with its retrained value, the mean over its seeds
+    (:func:`nas.ranking.proxy_rank_correlation`).
     """
     from .ranking import proxy_rank_correlation
 
@@ -310,21 +327,23 @@ def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, 
     chosen: tuple[float, dict, Any] | None = None
     pairs, kept = [], []
     for rank, individual in enumerate(candidates, start=1):
-        label = f"top{rank} {individual.genome_hash}"
-        result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
-                                     augmentation=augmentation, class_weighted=class_weighted, verbose=verbose,
-                                     recipe=recipe)
-        result["rank"] = rank
-        trained[label] = result
-        metric, sign = _selection_metric(run.objectives[0], result["validation"])
-        retrained = result["validation"][metric]
-        pairs.append((individual.metrics[metric], retrained))
-        if ensemble:
-            kept.append(model)
-        if chosen is None or sign * retrained > chosen[0]:
-            chosen = (sign * retrained, result, model)
-        else:
-            del model
+        values = []
+        for replicate in range(seeds):
+            label = f"top{rank} {individual.genome_hash}" + (f" seed {replicate + 1}" if seeds > 1 else "")
+            result, model = _retrain_one(run, individual, dataset, label, epochs=epochs, patience=patience,
+                                         augmentation=augmentation, class_weighted=class_weighted, verbose=verbose,
+                                         recipe=recipe, replicate=replicate)
+            result["rank"] = rank
+            trained[label] = result
+            metric, sign = _selection_metric(run.objectives[0], result["validation"])
+            values.append(result["validation"][metric])
+            if ensemble:
+                kept.append(model)
+            if chosen is None or sign * values[-1] > chosen[0]:
+                chosen = (sign * values[-1], result, model)
+            else:
+                del model
+        pairs.append((individual.metrics[metric], float(np.mean(values))))
     assert chosen is not None  # _top returns at least one candidate
     _, best, model = chosen
     if ensemble:
@@ -334,28 +353,12 @@ def _retrain_top(run, candidates: list, dataset, *, epochs: int, patience: int, 
     return trained, best, model, proxy_rank_correlation(pairs, metric)
 
 
-def _append_members(folder: RunFolder, report: dict, ensemble: dict) -> Path:
-    """Append the table of the ensemble's and its members' figures (:func:`nas.ensemble.markdown`) to
-    ``final/report.md``."""
-    from .ensemble import markdown
-
-    text = (folder.path / FINAL / "report.md").read_text(encoding="utf-8") + markdown(report, ensemble)
-    return folder.write_bytes(f"{FINAL}/report.md", text.encode())
-
-
-def _what(best: dict, members: dict | None) -> str:
-    """What was retrained, for the report's title: the genome, or the ensemble's members."""
-    if members is None:
-        return best["genome_hash"]
-    return f"an ensemble of {', '.join(m['genome_hash'] for m in members['members'])}"
-
-
 def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             data: "Dataset | tuple | dict | str | None" = None, baselines: str | Sequence[str] = (),
             weights: str | None = None, patience: int = 5, augmentation: Augmentation | None = Augmentation(),
             class_weighted: bool = True, verbose: bool = True, recipe: Recipe | None = None,
             ensemble: bool = False, target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY,
-            robustness: bool = True, recall_floors: str | Mapping[str, float] | None = None) -> dict:
+            robustness: bool = True, recall_floors: str | Mapping[str, float] | None = None, seeds: int = 1) -> dict:
     """Retrain a run's best genome (or each of its ``top_k``), calibrate it, report on the test split, write
     ``final/``.
 
@@ -387,6 +390,9 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
             ``ensemble`` (its validation figures and each member's hash, rank, validation and test figures), and
             ``final/report.md`` gets a table of the ensemble's and each member's test figures; ``genome_hash`` and
             ``genome`` stay those of the member best on the validation split.
+        seeds: with ``ensemble``, train each of the ``top_k`` genomes this many times, the first with the seed the
+            search gave it and the others with seeds derived from it, and average all ``top_k * seeds`` models
+            (``top_k=1, seeds=2``: the best genome twice). Each member's ``seed`` is in ``final/history.json``.
 
     The final model's temperature (:mod:`nas.calibration`) and operating point are fitted on the validation split
     and stored in ``final/calibration.json``; the test report's ``calibration`` block and ``final/reliability.png``
@@ -409,19 +415,17 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
     run = run if isinstance(run, Run) else Run(run)
     config = run.config
     floors = parse_recall_floors(recall_floors, config["class_names"])
-    candidates = _top(run, top_k, ensemble)
-    dataset = run.dataset(data)
-    if list(dataset.class_names) != list(config["class_names"]):
-        raise ConfigError(f"the data's classes {list(dataset.class_names)} differ from the run's "
-                          f"{config['class_names']}; retrain on the data the run searched")
+    candidates = _top(run, top_k, ensemble, seeds)
+    dataset = _dataset_of(run, data)
     folder = RunFolder(run.path)
     trained, best, model, correlation = _retrain_top(run, candidates, dataset, epochs=epochs, patience=patience,
                                                      augmentation=augmentation, class_weighted=class_weighted,
-                                                     verbose=verbose, recipe=recipe, ensemble=ensemble)
+                                                     verbose=verbose, recipe=recipe, ensemble=ensemble,
+                                                     seeds=seeds)
     calibration, calibration_block = _calibrate(model, dataset, target_sensitivity, floors)
     best["report"] = report = _test_report(model, dataset, robustness, calibration) | {"calibration": calibration_block}
     members = nas_ensemble.record(model, list(trained.values()), dataset) if ensemble else None
-    settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe)
+    settings = _settings(epochs, patience, augmentation, class_weighted, dataset, recipe) | {"seeds": seeds}
     files = [folder.save_model(f"{FINAL}/model.keras", model), folder.write_json(CALIBRATION_FILE, calibration)]
     del model
     keras.backend.clear_session()
@@ -438,12 +442,14 @@ def retrain(run: "str | os.PathLike | Run", *, epochs: int = 30, top_k: int = 1,
                "proxy_rank_correlation": correlation} | ({"ensemble": members} if members else {})
     files.append(folder.write_json(f"{FINAL}/history.json", history))
     files.append(_plot_curves(trained | baseline_results, folder, f"{FINAL}/training_curves.png"))
+    what = f"an ensemble of {nas_ensemble.describe(members)}" if members else best["genome_hash"]
     files += write_report(report, folder.path / FINAL,
                           baselines={name: r["report"] for name, r in baseline_results.items()} or None,
                           proxy_correlation=correlation,
-                          title=f"{Path(run.path).name}: retrained {_what(best, members)} on {dataset.name}")
+                          title=f"{Path(run.path).name}: retrained {what} on {dataset.name}")
     if members:
-        _append_members(folder, report, members)
+        text = (folder.path / FINAL / "report.md").read_text(encoding="utf-8")
+        folder.write_bytes(f"{FINAL}/report.md", (text + nas_ensemble.markdown(report, members)).encode())
     return {"model": str(files[0]), "genome_hash": best["genome_hash"],
             "validation": (members or best)["validation"], "test": report, "calibration": calibration,
             "candidates": {label: r["validation"] for label, r in trained.items()},

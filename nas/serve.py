@@ -27,6 +27,7 @@ import numpy as np
 
 from .augment import Augmentation
 from .calibration import apply_temperature, read_calibration
+from . import ensemble
 from .data import MALIGNANT
 from .decision import decide
 from .errors import ConfigError, DataError, NasError
@@ -259,10 +260,9 @@ class Predictor:
                  f"- input {'x'.join(map(str, config['input_shape']))}, {len(self.class_names)} classes: "
                  + ", ".join(display_name(c) for c in self.class_names)]
         if history and history.get("ensemble"):
-            hashes = ", ".join(f"`{m['genome_hash']}`" for m in history["ensemble"]["members"])
-            lines.insert(3, f"- an **ensemble** of {len(history['ensemble']['members'])} retrained genomes ({hashes}): "
-                            f"the mean of their probabilities; the heatmap is the mean of theirs; the genome named is "
-                            f"its member best on the validation split")
+            lines.insert(3, f"- an **ensemble** of {ensemble.describe(history['ensemble'])}: the mean of their "
+                            f"probabilities; the heatmap is the mean of theirs; the genome named is its member best "
+                            f"on the validation split")
         data = config["data"]
         lines += ["", "### Data it was trained on", f"- data set **{data.get('name') or data.get('kind')}**"]
         sizes = history["settings"]["split_sizes"] if history else self._split_sizes()

@@ -154,7 +154,36 @@ def test_retrain_ensemble_end_to_end(tiny_run, tmp_path, capsys):
 def test_an_ensemble_of_one_is_refused(tiny_run, capsys):
     assert cli.main(["retrain", str(tiny_run.path), "--ensemble", "--epochs", "1"]) == 2
     err = capsys.readouterr().err
-    assert "give top_k (--top-k) 2 or more, got 1" in err and err.count("\n") == 1
+    assert "give top_k (--top-k) or seeds (--seeds) 2 or more, got top_k 1 and seeds 1" in err and err.count("\n") == 1
+    assert cli.main(["retrain", str(tiny_run.path), "--seeds", "2", "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "seeds (--seeds) 2 trains each genome 2 times" in err and "add ensemble (--ensemble)" in err
     with pytest.raises(ConfigError, match="2 or more"):
         retrain(tiny_run.path, top_k=1, ensemble=True, verbose=False)
+    with pytest.raises(ConfigError, match="seeds must be a positive integer, got 0"):
+        retrain(tiny_run.path, seeds=0, ensemble=True, verbose=False)
     assert not (tiny_run.path / "final").exists()
+
+
+def test_a_seed_ensemble_averages_the_best_genome_trained_with_two_seeds(tiny_run, tmp_path, capsys):
+    from nas.training import training_seed
+
+    path = Path(shutil.copytree(tiny_run.path, tmp_path / "run"))
+    assert cli.main(["retrain", str(path), "--seeds", "2", "--ensemble", "--epochs", "1", "--patience", "1",
+                     "--no-augment", "--quiet", "--no-robustness"]) == 0
+    assert "ensemble of 2" in capsys.readouterr().out
+    history = json.loads((path / "final" / "history.json").read_text())
+    best = nas.load_run(path).best.genome_hash
+    members = history["ensemble"]["members"]
+    assert [m["genome_hash"] for m in members] == [best, best] and history["settings"]["seeds"] == 2
+    seed = nas.load_run(path).config["seed"]
+    assert [m["seed"] for m in members] == [training_seed(seed, best), training_seed(seed, best, replicate=1)]
+    assert members[0]["seed"] != members[1]["seed"]  # two trainings, not one model counted twice
+    assert [c["seed"] for c in history["candidates"]] == [m["seed"] for m in members]
+    model = nas.load_run(path).model()
+    first, second = (predict(part, nas.load_run(path).dataset().x_test) for part in ensemble.members(model))
+    assert not np.allclose(first, second)
+    markdown = (path / "final" / "report.md").read_text()
+    assert f"an ensemble of 2 retrained models of 1 genome (`{best}`)" in markdown
+    assert f"seed {members[1]['seed']})" in markdown
+    assert f"an **ensemble** of 2 retrained models of 1 genome (`{best}`)" in Predictor.from_run(path).model_card()

@@ -66,8 +66,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("run_dir")
     parser.add_argument("--top-k", type=positive_int, default=1, help="retrain the K best genomes (default 1)")
     parser.add_argument("--ensemble", action="store_true",
-                        help="keep all K retrained models (needs --top-k 2 or more) and make final/model.keras "
-                             "their ensemble, the mean of their class probabilities")
+                        help="keep all K retrained models (needs --top-k or --seeds 2 or more) and make "
+                             "final/model.keras their ensemble, the mean of their class probabilities")
+    parser.add_argument("--seeds", type=positive_int, default=1,
+                        help="with --ensemble: train each of the K genomes this many times with different seeds and "
+                             "average all K x N models (--seeds 2: the best genome twice; default 1)")
     parser.add_argument("--data", default=None, help="data to retrain on (default: the run's)")
     parser.add_argument("--baselines", default="", help="also train these: table1,vgg16,resnet50")
     parser.add_argument("--target-sensitivity", type=float, default=0.9, metavar="FRACTION",
@@ -194,7 +197,8 @@ def _retrain_command(args: argparse.Namespace) -> int:
     summary = retrain(args.run_dir, epochs=args.epochs, top_k=args.top_k, data=data, baselines=args.baselines,
                       weights=args.weights, patience=args.patience, augmentation=_augmentation(args),
                       recipe=_recipe(args), target_sensitivity=args.target_sensitivity, verbose=not args.quiet,
-                      ensemble=args.ensemble, robustness=not args.no_robustness, recall_floors=args.recall_floor)
+                      ensemble=args.ensemble, seeds=args.seeds, robustness=not args.no_robustness,
+                      recall_floors=args.recall_floor)
     print(f"\ntest split ({summary['test']['n_samples']} images):")
     members = summary["ensemble"]
     _print_report(f"ensemble of {len(members)}" if members else f"retrained {summary['genome_hash']}",
