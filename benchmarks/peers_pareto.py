@@ -25,8 +25,8 @@ weighted by class) the accuracy objective and the verdict are balanced accuracy 
 front's ``test_balanced_accuracy``), and ``--train-samples`` caps each search training's images as in peers.py (for
 example ``--dataset ham10000 --epochs 32 --train-samples 2000 --max-params 1000000 --max-flops 150000000``, peers.py's
 HAM10000 budget; without the FLOPs cap a single genome's two epochs at 64 px can take several minutes of a 2-core
-machine). peers_pareto_ham10000.json holds that run with ``--retrain-seeds 1``, ``--seed-list 0`` then
-``--seed-list 1``.
+machine). peers_pareto_ham10000.json holds that run with ``--retrain-seeds 1``, ``--seed-list 0``, then
+``--seed-list 1``, then ``--seed-list 2``.
 """
 from __future__ import annotations
 
