@@ -27,7 +27,8 @@ clinical_camera.json the default recipe and the default recipe with camera jitte
 one session, ``--rows oversample,oversample+camera-jitter --seeds 0 --epochs 20 --patience 10 --work
 runs/clinical-camera``; clinical_camera_seed1.json the same with ``--seeds 1``; then, under ``"ensembles"`` in
 clinical_camera.json, ``--members`` on sets of those four models, ``--work runs/clinical-camera --output
-clinical_camera``).
+clinical_camera``; clinical_camera_seeds23.json the same two rows with ``--seeds 2,3``, a later session, and
+``--members`` on their models with ``--output clinical_camera_seeds23``).
 
 --data is the HAM10000 folder (default: $NAS_HAM10000, else ../shared/data/ham10000 beside the repository).
 """
