@@ -44,6 +44,8 @@ peers_ham10000.json into peers_ham10000_all.json. peers_synthetic_genfid_seed0.j
 peers_synthetic_genfid_seeds12.json and peers_synthetic_genfid_seeds34.json (``--methods nas-generational-fidelity``
 on ``--seed-list 1,2`` and ``3,4``). peers_digits_genfid.json: digits, ``--seed-list 0,1,2,3,4 --methods
 random,nas-generational-fidelity``, 3 retrains per pick, in one process after the other.
+peers_digits_oneinstall.json: every method on digits in one install, ``--datasets digits --seed-list 0,1,2
+--retrain-seeds 3``.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
