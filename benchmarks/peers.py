@@ -45,7 +45,9 @@ peers_synthetic_genfid_seeds12.json and peers_synthetic_genfid_seeds34.json (``-
 on ``--seed-list 1,2`` and ``3,4``). peers_digits_genfid.json: digits, ``--seed-list 0,1,2,3,4 --methods
 random,nas-generational-fidelity``, 3 retrains per pick, in one process after the other.
 peers_digits_oneinstall.json: every method on digits in one install, ``--datasets digits --seed-list 0,1,2
---retrain-seeds 3``.
+--retrain-seeds 3``; peers_digits_oneinstall_seeds34.json the same on ``--seed-list 3,4`` (the same install, a
+later session), and peers_digits_oneinstall_5seeds.json the two merged (``--merge
+peers_digits_oneinstall,peers_digits_oneinstall_seeds34 --reference nas-aging-fidelity``).
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
