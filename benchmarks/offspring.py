@@ -19,12 +19,13 @@ ones. This measures that directly, one generation deep:
 3. Every genome is retrained as ``search_quality.py``'s verdict retrains a pick (the whole training split,
    ``--retrain-epochs`` epochs, ``--retrain-seeds`` seeds) and scored on the test split by the mean: its *truth*.
 
-Per operator it reports the children's mean truth, how often a child beats its (first) parent, the best random
-genome (the best of the first generation, by truth: a perfect pick from random sampling's draws) and random
-sampling's own pick (the best first-generation genome on the proxy), and the rank correlation of parent and child
-truth (is quality inherited?); per mutated gene, the mean change of truth. A fresh random genome beats the best of
-``--genomes`` random ones with probability ``1 / (genomes + 1)``: the rate a child must exceed to be worth more than
-another random draw at the top. The table (``table``) is saved, so ``--from-table NAME`` reruns the analysis.
+Per operator it reports the children's mean truth and its spread (standard deviation), how often a child beats
+its (first) parent, the best random genome (the best of the first generation, by truth: a perfect pick from random
+sampling's draws) and random sampling's own pick (the best first-generation genome on the proxy), and the rank
+correlation of parent and child truth (is quality inherited?); per mutated gene, the mean change of truth. A fresh
+random genome beats the best of ``--genomes`` random ones with probability ``1 / (genomes + 1)``: the rate a child
+must exceed to be worth more than another random draw at the top. The table (``table``) is saved, so
+``--from-table NAME`` reruns the analysis.
 results/offspring.json holds the defaults (seed 0); offspring_seed1.json ``--seed 1``.
 """
 from __future__ import annotations
@@ -128,6 +129,8 @@ def analyse(rows: dict, genomes: int) -> dict:
         gains = [c["truth"] - truth[c["parent"]] for c in group]
         result[operator] = {
             "children": len(group), "mean_truth": statistics.fmean(c["truth"] for c in group),
+            "truth_stdev": statistics.stdev(c["truth"] for c in group) if len(group) > 1 else None,
+            "mean_genes_changed": statistics.fmean(len(c["changed"]) for c in group),
             "mean_gain_over_parent": statistics.fmean(gains),
             "beats_parent": sum(g > 0 for g in gains) / len(group),
             "beats_best_random": sum(c["truth"] > best for c in group) / len(group),
@@ -152,7 +155,7 @@ def report(dataset: str, result: dict) -> None:
           f"{r['chance_a_new_one_beats_the_best']:.3f}")
     for operator in OPERATORS + ("all",):
         o = result[operator]
-        print(f"  {operator}: {o['children']} children, mean truth {o['mean_truth']:.4f} "
+        print(f"  {operator}: {o['children']} children, mean truth {o['mean_truth']:.4f} (sd {o['truth_stdev']}) "
               f"(gain over parent {o['mean_gain_over_parent']:+.4f}); beat parent {o['beats_parent']:.2f}, "
               f"beat the best random {o['beats_best_random']:.2f}, beat the proxy pick {o['beats_random_pick']:.2f}; "
               f"best {o['best_truth']:.4f}; tau parent-child {o['tau_parent_child']}")

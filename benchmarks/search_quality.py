@@ -5,7 +5,7 @@ synthetic lesions; the verdict is the test split after the same retrain.
                                         [--fidelity 1:4:2] [--max-train-samples 500] [--retrain-epochs 6]
                                         [--retrain-seeds 3] [--datasets digits,synthetic_lesions]
                                         [--methods random,aging,...] [--space cnn|modern]
-                                        [--max-params N] [--max-flops N]
+                                        [--max-params N] [--max-flops N] [--crossover-prob P]
 
 Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
 the epochs each evaluation really trained (a promotion counts only the epochs it adds):
@@ -64,7 +64,10 @@ seeds 0-4 and 5-9: two generations of 16 epochs). search_quality_synthetic_immig
 search_quality_synthetic_immigrants25_seeds5to9.json hold aging with fidelity with random immigrants (``--methods
 aging-fidelity --fidelity 1:3:3 --immigrants 0.25 --top-k 3``, seeds 0-4 and 5-9: every fourth bred genome a random
 one), search_quality_synthetic_immigrants50.json and search_quality_synthetic_immigrants50_seeds5to9.json the same
-with ``--immigrants 0.5``.
+with ``--immigrants 0.5``. search_quality_synthetic_nocrossover.json and
+search_quality_synthetic_nocrossover_seeds5to9.json hold aging with fidelity breeding by mutation alone (``--methods
+aging-fidelity --fidelity 1:3:3 --top-k 3 --crossover-prob 0``, seeds 0-4 and 5-9; benchmarks/offspring.py measured
+crossover children worse than mutation children).
 """
 from __future__ import annotations
 
@@ -88,7 +91,7 @@ METHODS = ("random", "generational", "generational-fidelity", "aging", "aging-fi
 def search(method: str, data, args, seed: int, run_dir: str):
     """One search of ``method`` within the epoch budget."""
     common = {"seed": seed, "run_dir": run_dir, "executor": nas.InlineExecutor(), "verbose": False}
-    bred = {"immigrants": args.immigrants}
+    bred = {"immigrants": args.immigrants, "crossover_prob": args.crossover_prob}
     caps = {"max_train_samples": args.max_train_samples, "max_params": args.max_params, "max_flops": args.max_flops}
     budget = nas.Budget(epochs=args.epochs, **caps)
     if method == "random":
@@ -203,6 +206,8 @@ def main() -> None:
     parser.add_argument("--immigrants", type=float, default=0.0,
                         help="nas.evolve's immigrants for the evolutionary methods: the share of bred genomes that are "
                              "random ones (default 0)")
+    parser.add_argument("--crossover-prob", type=float, default=0.5,
+                        help="nas.evolve's crossover_prob for the evolutionary methods (default 0.5, the engine's)")
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3, help="retrains of each pick, scored by their mean")
     parser.add_argument("--top-k", type=int, default=1,
