@@ -67,7 +67,8 @@ one), search_quality_synthetic_immigrants50.json and search_quality_synthetic_im
 with ``--immigrants 0.5``. search_quality_synthetic_nocrossover.json and
 search_quality_synthetic_nocrossover_seeds5to9.json hold aging with fidelity breeding by mutation alone (``--methods
 aging-fidelity --fidelity 1:3:3 --top-k 3 --crossover-prob 0``, seeds 0-4 and 5-9; benchmarks/offspring.py measured
-crossover children worse than mutation children).
+crossover children worse than mutation children), search_quality_synthetic_crossover100.json and
+search_quality_synthetic_crossover100_seeds5to9.json the same with ``--crossover-prob 1`` (every child crossed).
 """
 from __future__ import annotations
 
