@@ -48,6 +48,8 @@ peers_digits_oneinstall.json: every method on digits in one install, ``--dataset
 --retrain-seeds 3``; peers_digits_oneinstall_seeds34.json the same on ``--seed-list 3,4`` (the same install, a
 later session), and peers_digits_oneinstall_5seeds.json the two merged (``--merge
 peers_digits_oneinstall,peers_digits_oneinstall_seeds34 --reference nas-aging-fidelity``).
+peers_synthetic_oneinstall_seed0.json: every method on synthetic lesions in that install, ``--datasets
+synthetic_lesions --seed-list 0 --retrain-seeds 3 --reference nas-aging-fidelity``, the first seed of five.
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
