@@ -49,7 +49,10 @@ peers_digits_oneinstall.json: every method on digits in one install, ``--dataset
 later session), and peers_digits_oneinstall_5seeds.json the two merged (``--merge
 peers_digits_oneinstall,peers_digits_oneinstall_seeds34 --reference nas-aging-fidelity``).
 peers_synthetic_oneinstall_seed0.json: every method on synthetic lesions in that install, ``--datasets
-synthetic_lesions --seed-list 0 --retrain-seeds 3 --reference nas-aging-fidelity``, the first seed of five.
+synthetic_lesions --seed-list 0 --retrain-seeds 3 --reference nas-aging-fidelity``, the first seed of five;
+peers_synthetic_oneinstall_seed1.json the same with ``--seed-list 1``, and peers_synthetic_oneinstall_seeds01.json
+the two merged (``--merge peers_synthetic_oneinstall_seed0,peers_synthetic_oneinstall_seed1 --reference
+nas-aging-fidelity``).
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
