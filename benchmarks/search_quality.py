@@ -6,6 +6,7 @@ synthetic lesions; the verdict is the test split after the same retrain.
                                         [--retrain-seeds 3] [--datasets digits,synthetic_lesions]
                                         [--methods random,aging,...] [--space cnn|modern]
                                         [--max-params N] [--max-flops N] [--crossover-prob P]
+                                        [--crossover uniform|linked]
 
 Every method may train ``--epoch-budget`` epochs (on at most ``--max-train-samples`` images) in all, counted from
 the epochs each evaluation really trained (a promotion counts only the epochs it adds):
@@ -92,7 +93,7 @@ METHODS = ("random", "generational", "generational-fidelity", "aging", "aging-fi
 def search(method: str, data, args, seed: int, run_dir: str):
     """One search of ``method`` within the epoch budget."""
     common = {"seed": seed, "run_dir": run_dir, "executor": nas.InlineExecutor(), "verbose": False}
-    bred = {"immigrants": args.immigrants, "crossover_prob": args.crossover_prob}
+    bred = {"immigrants": args.immigrants, "crossover_prob": args.crossover_prob, "crossover": args.crossover}
     caps = {"max_train_samples": args.max_train_samples, "max_params": args.max_params, "max_flops": args.max_flops}
     budget = nas.Budget(epochs=args.epochs, **caps)
     if method == "random":
@@ -209,6 +210,8 @@ def main() -> None:
                              "random ones (default 0)")
     parser.add_argument("--crossover-prob", type=float, default=0.5,
                         help="nas.evolve's crossover_prob for the evolutionary methods (default 0.5, the engine's)")
+    parser.add_argument("--crossover", default="uniform", choices=("uniform", "linked"),
+                        help="nas.evolve's crossover for the evolutionary methods (default uniform, the engine's)")
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3, help="retrains of each pick, scored by their mean")
     parser.add_argument("--top-k", type=int, default=1,

@@ -50,6 +50,10 @@ class SearchSpace:
             reject genomes over ``Budget.max_flops`` before training.
         compile: ``compile(model, genome)``; the default uses the ``optimizer`` and ``learning_rate`` genes when
             present (Adam and 1e-3 otherwise) with sparse categorical cross-entropy and accuracy.
+        linkage: groups of gene names that work together (one block's filters, kernel and dropout; the optimizer
+            and its learning rate): :meth:`crossover` with ``linked=True`` passes each group to a child whole, from
+            one parent. A gene in no group is its own. Not recorded in ``config.json``: it decides how children are
+            bred, not which genomes exist.
 
     Genes named ``batch_size``, ``optimizer`` and ``learning_rate`` are read by the trainer as training settings.
     """
@@ -57,7 +61,7 @@ class SearchSpace:
     def __init__(self, name: str, genes: Iterable[Gene], build: Callable | None, *, repair: Callable | None = None,
                  expressed: Callable | None = None, compile: Callable | None = None,
                  count_params: Callable | None = None, count_flops: Callable | None = None,
-                 description: str = ""):
+                 linkage: Iterable[Iterable[str]] = (), description: str = ""):
         self.name = name
         self.genes: tuple[Gene, ...] = tuple(genes)
         names = [g.name for g in self.genes]
@@ -70,7 +74,22 @@ class SearchSpace:
         self._compile = compile
         self._count_params = count_params
         self._count_flops = count_flops
+        self.linkage = self._units(linkage)
         self.description = description
+
+    def _units(self, linkage: Iterable[Iterable[str]]) -> tuple[tuple[str, ...], ...]:
+        """Every gene in exactly one unit of crossover: the ``linkage`` groups, each at its first gene's place in
+        the gene order, and each other gene alone."""
+        groups = [tuple(group) for group in linkage]
+        named = [gene for group in groups for gene in group]
+        unknown = sorted(set(named) - set(self._by_name))
+        twice = sorted({gene for gene in named if named.count(gene) > 1})
+        if unknown or twice or not all(groups):
+            raise ConfigError(f"search space {self.name!r}: linkage groups must be non-empty and name each gene of "
+                              f"the space at most once; unknown genes {unknown}, genes in two groups {twice}")
+        group_of = {gene: group for group in groups for gene in group}
+        units = [group_of.get(gene.name, (gene.name,)) for gene in self.genes]
+        return tuple(dict.fromkeys(units))
 
     def __repr__(self) -> str:
         return f"SearchSpace({self.name!r}, {len(self.genes)} genes)"
@@ -99,12 +118,14 @@ class SearchSpace:
             child[gene.name] = gene.mutate(child[gene.name], rng)
         return child
 
-    def crossover(self, a: Mapping, b: Mapping, rng: random.Random) -> tuple[Genome, Genome]:
-        """Uniform crossover: each gene is swapped between the two children with probability 1/2."""
+    def crossover(self, a: Mapping, b: Mapping, rng: random.Random, linked: bool = False) -> tuple[Genome, Genome]:
+        """Uniform crossover: each gene is swapped between the two children with probability 1/2; with ``linked``,
+        each group of the space's ``linkage`` is swapped whole (a gene in no group alone)."""
         left, right = dict(a), dict(b)
-        for gene in self.genes:
+        for unit in self.linkage if linked else [(gene.name,) for gene in self.genes]:
             if rng.random() < 0.5:
-                left[gene.name], right[gene.name] = right[gene.name], left[gene.name]
+                for name in unit:
+                    left[name], right[name] = right[name], left[name]
         return left, right
 
     def check(self, genome: Mapping) -> None:

@@ -207,7 +207,7 @@ def _check_mutation(space: SearchSpace, genome: dict, rng: random.Random) -> Non
 
 
 def _check_crossover(space: SearchSpace, a: dict, b: dict, input_shape: Sequence[int], rng: random.Random) -> None:
-    for child in space.crossover(a, b, rng):
+    for child in (*space.crossover(a, b, rng), *space.crossover(a, b, rng, linked=True)):
         space.check(child)
         try:
             space.repair(child, input_shape)

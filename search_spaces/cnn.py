@@ -15,7 +15,7 @@ from nas.space import Bool, Choice, Float, Int, LogFloat, SearchSpace, genome_ha
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MAX_BLOCKS", "GENES", "TABLE1", "DESIGNS", "SPACE", "space", "build", "repair", "expressed",
+__all__ = ["MAX_BLOCKS", "GENES", "LINKAGE", "TABLE1", "DESIGNS", "SPACE", "space", "build", "repair", "expressed",
            "feature_map_size", "count_params", "count_flops"]
 
 MAX_BLOCKS = 4
@@ -199,8 +199,13 @@ def build(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> "ker
     return keras.Model(inputs, outputs, name=f"cnn_{genome_hash(expressed(genome))}")
 
 
+#: Genes a linked crossover passes on together: each block's own genes, the head, and the training settings (an
+#: optimizer's good learning rates differ: SGD's are not Adam's).
+LINKAGE = [*([f"{gene}_{block}" for gene in BLOCK_GENES] for block in range(1, MAX_BLOCKS + 1)),
+           ["head", "dense_units", "dense_dropout"], ["optimizer", "learning_rate", "batch_size"]]
+
 SPACE = SearchSpace("cnn", GENES, build=build, repair=repair, expressed=expressed, count_params=count_params,
-                    count_flops=count_flops,
+                    count_flops=count_flops, linkage=LINKAGE,
                     description="1-4 conv blocks (conv x convs_per_block, 2x2 pool, dropout) and a dense head")
 
 

@@ -44,8 +44,8 @@ from search_spaces.cnn import BN_MOMENTUM, _spatial
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["MAX_STAGES", "MAX_FILTERS", "BLOCK_TYPES", "GENES", "PLAIN4", "DESIGNS", "SPACE", "space", "build",
-           "repair", "expressed", "count_params", "stage_filters", "downsamplings", "max_downsamplings"]
+__all__ = ["MAX_STAGES", "MAX_FILTERS", "BLOCK_TYPES", "GENES", "LINKAGE", "PLAIN4", "DESIGNS", "SPACE", "space",
+           "build", "repair", "expressed", "count_params", "stage_filters", "downsamplings", "max_downsamplings"]
 
 MAX_STAGES = 5
 MAX_FILTERS = 256  # the doubling stops here: wider stages cost more than a 2-core CPU budget can train
@@ -265,7 +265,12 @@ def build(genome: Mapping, input_shape: Sequence[int], num_classes: int) -> "ker
     return keras.Model(inputs, _head(x, genome, num_classes), name=f"modern_{genome_hash(expressed(genome))}")
 
 
+#: Genes a linked crossover passes on together: the stem, the block design, the head, the training settings.
+LINKAGE = [["stem_filters", "stem_kernel", "stem_stride"], ["block", "expansion", "kernel", "se", "se_ratio"],
+           ["global_pool", "dropout", "dense_units", "dense_dropout"], ["optimizer", "learning_rate", "batch_size"]]
+
 SPACE = SearchSpace("modern", GENES, build=build, repair=repair, expressed=expressed, count_params=count_params,
+                    linkage=LINKAGE,
                     description="stem, 1-5 stages of plain/residual/separable/inverted blocks (optional SE), "
                                 "global-pooling head")
 

@@ -88,6 +88,9 @@ def _add_strategy_options(search: argparse.ArgumentParser) -> None:
     search.add_argument("--immigrants", type=float, default=0.0, metavar="SHARE",
                         help="share of the genomes bred after the first generation that are random ones instead of "
                              "children (e.g. 0.25: every fourth); default 0")
+    search.add_argument("--crossover", default="uniform", choices=("uniform", "linked"),
+                        help="uniform (default): a coin per gene; linked: a coin per group of genes the space links "
+                             "(one block's genes, the optimizer and its learning rate)")
     search.add_argument("--initial", action="append", default=[], metavar="DESIGN|FILE.json",
                         help="put this genome in the first generation (repeatable): a design of the space (cnn: "
                              "table1; modern: plain4, plain4-stride2) or a JSON file of one genome or a list")
@@ -123,8 +126,8 @@ def _search(args: argparse.Namespace) -> int:
                  objectives=args.objectives, budget=budget, executor=executor(args, evaluate),
                  run_dir=run_dir, seed=args.seed, algorithm=args.algorithm, fidelity=args.fidelity,
                  reevaluate=args.reevaluate, reevaluate_seeds=args.reevaluate_seeds, inherit=args.inherit,
-                 immigrants=args.immigrants, epoch_budget=args.epoch_budget, timeout=args.timeout,
-                 callbacks=callbacks, initial=initial, verbose=not args.quiet)
+                 immigrants=args.immigrants, crossover=args.crossover, epoch_budget=args.epoch_budget,
+                 timeout=args.timeout, callbacks=callbacks, initial=initial, verbose=not args.quiet)
     print_outcome(run, args.tensorboard)
     return 0
 

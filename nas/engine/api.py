@@ -42,7 +42,8 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
            executor: str | executors_module.Executor = "local", run_dir: str | Path | None = None, seed: int = 0,
            resume: bool = False, callbacks: Iterable[Callable[[dict], None]] = (), initial: Iterable[dict] = (),
            algorithm: str | Strategy = "generational", crossover_prob: float = 0.5, mutation_prob: float = 0.5,
-           tournament_size: int = 3, elitism: int = 1, immigrants: float = 0.0, retry_failed: bool = False,
+           tournament_size: int = 3, elitism: int = 1, immigrants: float = 0.0, crossover: str = "uniform",
+           retry_failed: bool = False,
            fidelity: Fidelity | str | None = None, reevaluate: int = 0, reevaluate_seeds: int = 2,
            inherit: bool = False, epoch_budget: int | None = None, timeout: float | None = None,
            verbose: bool = True) -> Run:
@@ -82,6 +83,9 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
             of children ("random immigrants"), spread evenly: with 0.25 every fourth (aging) or a quarter of each
             generation's offspring (generational). They keep exploring the space when the first generation held
             nothing good. Their records say ``operator: "immigrant"``. Default 0: every bred genome is a child.
+        crossover: "uniform" (default: each gene comes from either parent by its own coin) or "linked" (each group
+            of genes the space links, such as one block's filters, kernel and dropout or the optimizer and its
+            learning rate, comes whole from one parent; see ``SearchSpace(linkage=...)``).
         retry_failed: with ``resume``, first train again the evaluations that failed through the machinery
             (timeout, lost node, killed worker); failures of the genome itself (an exception, a NaN loss, a model
             over the budget) stand.
@@ -142,7 +146,7 @@ def evolve(space: SearchSpace | str = "cnn", data: "Dataset | tuple | dict | str
         raise ConfigError(f"budget must be a nas.Budget, got {type(budget).__name__}")
     budget = budget.for_data(dataset)
     strategy = resolve_strategy(algorithm)
-    settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism, immigrants)
+    settings = Settings(crossover_prob, mutation_prob, tournament_size, elitism, immigrants, crossover)
     settings.check(population)
     parsed = Objectives.parse(dataset.default_objectives if objectives is None else objectives)
     rungs = _check_fidelity(coerce_fidelity(fidelity), strategy, parsed, budget)

@@ -17,6 +17,8 @@ from ..runs.writer import config_differences
 RESUMABLE_DIFFERENCES = ("versions", "created", "executor", "nas_version")
 #: Config fields written to ``config.json`` only where they are set (older runs lack them).
 OPTIONAL = ("in_flight", "fidelity", "reevaluate", "inherit", "epoch_budget")
+#: The crossovers :class:`Settings` knows: a coin per gene, or per group of genes the space links.
+CROSSOVERS = ("uniform", "linked")
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class Settings:
     elitism: int = 1
     #: share of the genomes bred after the first generation that are fresh random ones instead of children
     immigrants: float = 0.0
+    #: "uniform" (a coin per gene) or "linked" (a coin per group of the space's ``linkage``)
+    crossover: str = "uniform"
 
     def check(self, population: int) -> None:
         """Raise :class:`ConfigError` for a setting outside its range (elitism must leave room for children)."""
@@ -39,16 +43,21 @@ class Settings:
                 or not 0.0 <= self.immigrants < 1.0:
             raise ConfigError(f"immigrants must be in [0, 1): the share of new genomes sampled at random instead of "
                               f"bred (e.g. 0.25), got {self.immigrants}")
+        if self.crossover not in CROSSOVERS:
+            raise ConfigError(f"crossover must be one of {', '.join(CROSSOVERS)}, got {self.crossover!r}")
         if self.tournament_size < 1:
             raise ConfigError(f"tournament_size must be >= 1, got {self.tournament_size}")
         if not 0 <= self.elitism < population:
             raise ConfigError(f"elitism must be in 0..population-1 ({population - 1}), got {self.elitism}")
 
     def to_dict(self) -> dict[str, Any]:
-        """``config.json``'s ``operators`` (``immigrants`` only where it is on, so older runs resume unchanged)."""
+        """``config.json``'s ``operators`` (``immigrants`` only where it is on and ``crossover`` only where it is not
+        uniform, so older runs resume unchanged)."""
         values = asdict(self)
         if not self.immigrants:
             del values["immigrants"]
+        if self.crossover == "uniform":
+            del values["crossover"]
         return values
 
 
