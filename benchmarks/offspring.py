@@ -3,7 +3,7 @@ selects, measured by the retrained test score, on the search-quality benchmark's
 
     python benchmarks/offspring.py [--dataset synthetic_lesions] [--seed 0] [--genomes 16] [--parents 4]
                                    [--children 4] [--epochs 3] [--max-train-samples 500] [--retrain-epochs 6]
-                                   [--retrain-seeds 3] [--output offspring]
+                                   [--retrain-seeds 3] [--reuse NAME] [--output offspring]
     python benchmarks/offspring.py --from-table offspring   # only the analysis, no training
 
 A search can only beat random sampling if the genomes it breeds from the ones it selected are better than fresh random
@@ -26,7 +26,13 @@ correlation of parent and child truth (is quality inherited?); per mutated gene,
 random genome beats the best of ``--genomes`` random ones with probability ``1 / (genomes + 1)``: the rate a child
 must exceed to be worth more than another random draw at the top. The table (``table``) is saved, so
 ``--from-table NAME`` reruns the analysis.
-results/offspring.json holds the defaults (seed 0); offspring_seed1.json ``--seed 1``.
+A third operator, ``linked+mutation`` (linked crossover: the space's groups of genes swapped whole), is bred in a
+second round after the other two, so their children stay those of tables made before it existed. ``--reuse NAME``
+takes the truth of every genome NAME.json's table measured (retraining is deterministic in one install) and retrains
+only the others, and the first random genome to check that the install reproduces it (``reused`` in the table).
+results/offspring.json holds the defaults (seed 0) and offspring_seed1.json ``--seed 1``, both made before the
+linked round; offspring_linked.json ``--reuse offspring --output offspring_linked`` and offspring_linked_seed1.json
+``--seed 1 --reuse offspring_seed1 --output offspring_linked_seed1``.
 """
 from __future__ import annotations
 
@@ -48,7 +54,10 @@ from nas.ranking import kendall_tau_b  # noqa: E402
 
 MAKERS = {"digits": lambda: nas.data.digits(seed=0),
           "synthetic_lesions": lambda: nas.data.synthetic_lesions(n=1000, image_size=16, seed=0)}
-OPERATORS = ("mutation", "crossover+mutation")
+#: Children are bred in rounds, each over every parent with the rng continuing, so the later round leaves the
+#: children of the earlier ones (and so results files made before it existed) unchanged.
+ROUNDS = (("mutation", "crossover+mutation"), ("linked+mutation",))
+OPERATORS = tuple(operator for round_ in ROUNDS for operator in round_)
 
 
 def proxy_run(data, args, run_dir: str, population: int, initial=()):
@@ -64,20 +73,21 @@ def breed(parents: list[dict], space, data, args) -> list[dict]:
     admission = Admission(space, data.input_shape, data.num_classes, nas.Budget())
     taken = {space.hash(p["genome"]) for p in parents}
     children = []
-    for parent in parents:
-        others = [p for p in parents if p is not parent]
-        for operator in OPERATORS:
-            for _ in range(args.children):
-                partner = rng.choice(others) if operator != "mutation" else None
-                genome = parent["genome"]
-                if partner is not None:
-                    genome = space.crossover(genome, partner["genome"], rng)[0]
-                child = admission.admit(space.mutate(genome, rng), taken,
-                                        lambda _, first=parent["genome"]: space.mutate(first, rng), "child")
-                taken.add(space.hash(child))
-                children.append({"genome": child, "operator": operator, "parent": parent["hash"],
-                                 "partner": partner["hash"] if partner else None,
-                                 "changed": sorted(k for k in child if child[k] != parent["genome"].get(k))})
+    for operators in ROUNDS:
+        for parent in parents:
+            others = [p for p in parents if p is not parent]
+            for operator in operators:
+                for _ in range(args.children):
+                    partner = rng.choice(others) if operator != "mutation" else None
+                    genome, linked = parent["genome"], operator.startswith("linked")
+                    if partner is not None:
+                        genome = space.crossover(genome, partner["genome"], rng, linked=linked)[0]
+                    child = admission.admit(space.mutate(genome, rng), taken,
+                                            lambda _, first=parent["genome"]: space.mutate(first, rng), "child")
+                    taken.add(space.hash(child))
+                    children.append({"genome": child, "operator": operator, "parent": parent["hash"],
+                                     "partner": partner["hash"] if partner else None,
+                                     "changed": sorted(k for k in child if child[k] != parent["genome"].get(k))})
     return children
 
 
@@ -85,9 +95,14 @@ def scored(record: dict) -> dict:
     return {"hash": record["genome_hash"], "genome": record["genome"], "proxy": record["metrics"]["val_accuracy"]}
 
 
-def with_truth(rows: list[dict], space, data, args, label: str) -> list[dict]:
+def with_truth(rows: list[dict], space, data, args, label: str, known: dict[str, float]) -> list[dict]:
+    """Each row with its truth: ``known[hash]`` where an earlier table measured it (retraining is deterministic in
+    one install), else retrained."""
     seeds = [1000 + k for k in range(args.retrain_seeds)]
     for n, row in enumerate(rows):
+        if row["hash"] in known:
+            row["truth"] = known[row["hash"]]
+            continue
         clock = time.perf_counter()
         row["truth"] = statistics.fmean(test_scores(row["genome"], space, data, args.retrain_epochs, seeds)["accuracy"])
         print(f"{label} {n + 1}/{len(rows)}: proxy {row['proxy']:.4f}, truth {row['truth']:.4f} "
@@ -95,8 +110,19 @@ def with_truth(rows: list[dict], space, data, args, label: str) -> list[dict]:
     return rows
 
 
+def reusable(name: str | None) -> dict[str, dict]:
+    """The rows (proxy, truth) of results/NAME.json's table by genome hash; none without a name."""
+    if name is None:
+        return {}
+    rows = json.loads((RESULTS / f"{name}.json").read_text())["table"]
+    return {row["hash"]: row for row in rows["founders"] + rows["children"]}
+
+
 def table(data, args) -> dict:
-    """The first generation and the children, each with its proxy and its truth."""
+    """The first generation and the children, each with its proxy and its truth. With ``--reuse``, a genome that
+    table measured keeps its truth, except the first random genome, retrained to check the install reproduces it;
+    ``reused`` counts the truths taken and the proxies that came out the same."""
+    earlier = reusable(args.reuse)
     with tempfile.TemporaryDirectory() as tmp:
         first = proxy_run(data, args, f"{tmp}/first", args.genomes)
         founders = [scored(r) for r in first.evaluations if r["status"] == "ok"]
@@ -108,9 +134,17 @@ def table(data, args) -> dict:
         control = records[parents[0]["hash"]]["metrics"]["val_accuracy"]  # common random numbers: the same score
         for child in children:
             child.update(scored(records[first.space.hash(child["genome"])]))
-        return {"founders": with_truth(founders, first.space, data, args, "random genome"),
-                "children": with_truth(children, first.space, data, args, "child"),
+        known = {key: row["truth"] for key, row in earlier.items() if key != founders[0]["hash"]}
+        rows = {"founders": with_truth(founders, first.space, data, args, "random genome", known),
+                "children": with_truth(children, first.space, data, args, "child", known),
                 "parent_proxy_again": control}
+    if earlier:
+        measured = [row for row in rows["founders"] + rows["children"] if row["hash"] in earlier]
+        first = rows["founders"][0]
+        rows["reused"] = {"truths": sum(row["hash"] in known for row in measured),
+                          "proxies_equal": sum(row["proxy"] == earlier[row["hash"]]["proxy"] for row in measured),
+                          "retrained_truth": first["truth"], "earlier_truth": earlier[first["hash"]]["truth"]}
+    return rows
 
 
 def analyse(rows: dict, genomes: int) -> dict:
@@ -124,7 +158,7 @@ def analyse(rows: dict, genomes: int) -> dict:
                                                                 [f["truth"] for f in founders]),
                                "chance_a_new_one_beats_the_best": 1 / (genomes + 1)},
                     "parent_proxy_reproduced": rows["parent_proxy_again"] == max(f["proxy"] for f in founders)}
-    for operator in OPERATORS + ("all",):
+    for operator in [o for o in OPERATORS if any(c["operator"] == o for c in children)] + ["all"]:
         group = [c for c in children if operator in ("all", c["operator"])]
         gains = [c["truth"] - truth[c["parent"]] for c in group]
         result[operator] = {
@@ -153,7 +187,7 @@ def report(dataset: str, result: dict) -> None:
     print(f"{dataset}: {r['genomes']} random genomes, mean truth {r['mean_truth']:.4f}, best {r['best_truth']:.4f}, "
           f"proxy pick {r['proxy_pick_truth']:.4f}; a new random genome beats the best with chance "
           f"{r['chance_a_new_one_beats_the_best']:.3f}")
-    for operator in OPERATORS + ("all",):
+    for operator in [o for o in OPERATORS if o in result] + ["all"]:
         o = result[operator]
         print(f"  {operator}: {o['children']} children, mean truth {o['mean_truth']:.4f} (sd {o['truth_stdev']}) "
               f"(gain over parent {o['mean_gain_over_parent']:+.4f}); beat parent {o['beats_parent']:.2f}, "
@@ -175,6 +209,8 @@ def main() -> None:
     parser.add_argument("--retrain-epochs", type=int, default=6)
     parser.add_argument("--retrain-seeds", type=int, default=3)
     parser.add_argument("--from-table", default=None, metavar="NAME", help="no training: analyse NAME.json's table")
+    parser.add_argument("--reuse", default=None, metavar="NAME",
+                        help="take the truth of genomes NAME.json's table measured instead of retraining them")
     parser.add_argument("--output", default="offspring", help="results file name (without .json)")
     args = parser.parse_args()
     if args.parents < 2:

@@ -70,6 +70,8 @@ search_quality_synthetic_nocrossover_seeds5to9.json hold aging with fidelity bre
 aging-fidelity --fidelity 1:3:3 --top-k 3 --crossover-prob 0``, seeds 0-4 and 5-9; benchmarks/offspring.py measured
 crossover children worse than mutation children), search_quality_synthetic_crossover100.json and
 search_quality_synthetic_crossover100_seeds5to9.json the same with ``--crossover-prob 1`` (every child crossed).
+search_quality_synthetic_linked.json and search_quality_synthetic_linked_seeds5to9.json hold the same with
+``--crossover linked`` instead (the groups of genes the space links swapped whole; crossover_prob 0.5).
 """
 from __future__ import annotations
 
