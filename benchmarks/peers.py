@@ -52,7 +52,12 @@ peers_synthetic_oneinstall_seed0.json: every method on synthetic lesions in that
 synthetic_lesions --seed-list 0 --retrain-seeds 3 --reference nas-aging-fidelity``, the first seed of five;
 peers_synthetic_oneinstall_seed1.json the same with ``--seed-list 1``, and peers_synthetic_oneinstall_seeds01.json
 the two merged (``--merge peers_synthetic_oneinstall_seed0,peers_synthetic_oneinstall_seed1 --reference
-nas-aging-fidelity``).
+nas-aging-fidelity``). peers_synthetic_oneinstall_seed3.json and peers_synthetic_oneinstall_seed4.json are
+``--seed-list 3`` and ``--seed-list 4`` (a later session, the same install; seed 2 was stopped for time after three
+methods, its file renamed peers_synthetic_oneinstall_seed2_stopped.json), and
+peers_synthetic_oneinstall_seeds0134.json the four merged (``--merge peers_synthetic_oneinstall_seed0,
+peers_synthetic_oneinstall_seed1,peers_synthetic_oneinstall_seed3,peers_synthetic_oneinstall_seed4 --reference
+nas-aging-fidelity``, one comma-separated argument).
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
