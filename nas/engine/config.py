@@ -50,6 +50,11 @@ class Settings:
         if not 0 <= self.elitism < population:
             raise ConfigError(f"elitism must be in 0..population-1 ({population - 1}), got {self.elitism}")
 
+    @property
+    def linked(self) -> bool:
+        """Whether crossover passes the space's linked groups of genes whole."""
+        return self.crossover == "linked"
+
     def to_dict(self) -> dict[str, Any]:
         """``config.json``'s ``operators`` (``immigrants`` only where it is on and ``crossover`` only where it is not
         uniform, so older runs resume unchanged)."""

@@ -112,7 +112,7 @@ def vary(parents: list[Member], space: SearchSpace, settings: Settings, rng: ran
         a, b = pair[0].genome, pair[1].genome
         crossed = rng.random() < settings.crossover_prob
         if crossed:
-            a, b = space.crossover(a, b, rng, linked=settings.crossover == "linked")
+            a, b = space.crossover(a, b, rng, linked=settings.linked)
         for child, lineal in ((a, pair), (b, pair[::-1]))[: len(parents) - i]:
             mutated = rng.random() < settings.mutation_prob
             if mutated:
@@ -152,7 +152,7 @@ def aging_child(population: Sequence[Member], space: SearchSpace, settings: Sett
     genome = parents[0].genome
     if rng.random() < settings.crossover_prob:
         parents.append(sample_winner(population, settings.tournament_size, multi, rng))
-        genome, _ = space.crossover(genome, parents[1].genome, rng, linked=settings.crossover == "linked")
+        genome, _ = space.crossover(genome, parents[1].genome, rng, linked=settings.linked)
     return space.mutate(genome, rng), parents
 
 
