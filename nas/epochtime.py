@@ -13,6 +13,7 @@ size of its rung.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import keras
 
@@ -54,22 +55,25 @@ class TrainingTimeLimit(keras.callbacks.Callback):
     mean of those after the first, which pays for tracing; the first's own length until there are others). With
     ``plan`` (a learning-rate schedule follows the training's length) it sets :attr:`epochs` after the first epoch
     to the epochs expected to fit (at most ``epochs``, at least 1; a cautious estimate, tracing included) and stops
-    after them. :attr:`stopped` says whether the limit ended the training."""
+    after them. :attr:`stopped` says whether the limit ended the training. ``clock`` reads the time in seconds
+    (default :func:`time.perf_counter`; a scripted clock replays given epoch lengths)."""
 
-    def __init__(self, seconds: float, epochs: int, plan: bool = False) -> None:
+    def __init__(self, seconds: float, epochs: int, plan: bool = False,
+                 clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__()
         self.seconds, self.epochs, self.plan = float(seconds), int(epochs), plan
-        self.clock = time.perf_counter()
+        self.now = clock
+        self.clock = clock()
         self.first = 0.0
         self.stopped = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Start the clock."""
-        self.clock = time.perf_counter()
+        self.clock = self.now()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Stop before an epoch that would end past the limit (or, with ``plan``, after the epochs planned)."""
-        elapsed = time.perf_counter() - self.clock
+        elapsed = self.now() - self.clock
         if epoch == 0:
             self.first = elapsed
             if self.plan:

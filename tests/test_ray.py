@@ -114,10 +114,14 @@ def test_workers_are_reused_for_a_bounded_number_of_trials_or_fresh_per_trial(cl
 
 
 def test_a_trial_over_the_timeout_is_cancelled_and_the_others_go_on(cluster, tiny_data):
-    # 10 s: the timeout counts a trial's whole running time, a fresh worker's start included, which takes a few
-    # seconds on a loaded 2-core machine; the hanging trial sleeps a minute
-    executor = nas.RayExecutor(evaluate=scripted_fitness, trial_timeout=10)
-    outcomes = run_tasks(executor, [genome(4, "hang"), genome(8), genome(16)], tiny_data)
+    # the timeout counts from a trial's launch, a worker's start included, which a loaded 2-core machine can stretch
+    # past 10 s: two warm-up trials without a timeout first start a worker on each node, which the timed trials reuse.
+    # The hanging trial sleeps a minute, the others half a second (so the two warm-ups overlap, one on each node).
+    fitness = functools.partial(scripted_fitness, sleep=0.5)
+    warm = run_tasks(nas.RayExecutor(evaluate=fitness), [genome(2), genome(3)], tiny_data)
+    outcomes = run_tasks(nas.RayExecutor(evaluate=fitness, trial_timeout=10),
+                         [genome(4, "hang"), genome(8), genome(16)], tiny_data)
+    assert {o["worker"] for o in outcomes[1:]} <= {o["worker"] for o in warm}, "the timed trials started new workers"
     assert outcomes[0]["status"] == "failed"
     assert outcomes[0]["error"] == "exceeded the trial timeout of 10 s and was cancelled"
     assert 10 <= outcomes[0]["seconds"] < 40

@@ -146,7 +146,8 @@ class RayExecutor(Executor):
             share of the card's memory (memory growth for whole GPUs).
         max_concurrent: trials in flight at once; default: as many as the cluster's CPUs (and GPUs) allow. Trials
             wait in this process until a slot is free, so a trial timeout counts only running time.
-        trial_timeout: seconds after which a running trial is cancelled and recorded failed; None: no limit.
+        trial_timeout: seconds after which a running trial is cancelled and recorded failed, counted from its launch
+            (a worker process's start included); None: no limit.
         max_retries: how many times Ray reruns a trial whose worker process or node died (an exception or a NaN
             loss inside the trial is not retried: it is the genome's result).
         reuse_workers: True (default) keeps a worker for up to ``TRIALS_PER_WORKER`` trials, clearing the Keras
