@@ -138,11 +138,14 @@ def test_keras_tuner_hyperband_continues_trials_and_stops_at_the_epoch_limit(dig
 
 
 def test_keras_tuner_bayesian_optimisation_runs_on_a_nas_space(digits8, tmp_path):
+    # two random trials, then the Gaussian process proposes (by default it would sample 3 per gene at random first)
     trainer = Trainer("cnn", digits8, nas.Budget(epochs=1, max_train_samples=300), tool="kt-bo")
     tuner = keras_tuner.BayesianOptimization(nas_kt.HyperModel(trainer), objective=nas_kt.objective(trainer),
-                                             max_trials=3, seed=0, directory=tmp_path, project_name="bo")
+                                             max_trials=4, num_initial_points=2, seed=0, directory=tmp_path,
+                                             project_name="bo")
     tuner.search(verbose=0)
-    assert len(trainer.trials) == 3 and trainer.epochs == sum(t["epochs"] for t in trainer.trials) <= 3
+    assert len(trainer.trials) == 4 and trainer.epochs == sum(t["epochs"] for t in trainer.trials) <= 4
+    assert len({t["genome_hash"] for t in trainer.trials}) > 1
     assert trainer.space.hash(nas_kt.best_genome(tuner, trainer)) in {t["genome_hash"] for t in trainer.trials}
 
 
