@@ -61,7 +61,14 @@ nas-aging-fidelity``). peers_synthetic_oneinstall_seed3.json and peers_synthetic
 methods, its file renamed peers_synthetic_oneinstall_seed2_stopped.json), and
 peers_synthetic_oneinstall_seeds0134.json the four merged (``--merge peers_synthetic_oneinstall_seed0,
 peers_synthetic_oneinstall_seed1,peers_synthetic_oneinstall_seed3,peers_synthetic_oneinstall_seed4 --reference
-nas-aging-fidelity``, one comma-separated argument).
+nas-aging-fidelity``, one comma-separated argument). peers_synthetic_oneinstall_seed2_rest.json: seed 2's other six
+methods in a later session of the install (``--seed-list 2 --methods nas-aging-fidelity,nas-generational-fidelity,
+kt-hyperband,kt-bayesian,optuna-tpe-hyperband,dehb``), merged with the stopped file into
+peers_synthetic_oneinstall_seed2.json, and the five seeds into peers_synthetic_oneinstall_5seeds.json.
+peers_synthetic_oneinstall_ktgp.json: ``--methods kt-bayesian-gp --seed-list 0,1,2,3,4`` on synthetic lesions, the
+same install. peers_ham10000_epochs96_seed0.json: HAM10000 with three times the budget of peers_ham10000.json
+(``--epochs 96``, the other settings as there, ``--seed-list 0 --reference nas-generational-fidelity --methods
+kt-hyperband,nas-generational-fidelity,random,nas-aging-fidelity``).
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
