@@ -61,6 +61,16 @@ def run_tasks(executor, genomes, data):
     return [results[i] for i in range(len(genomes))]
 
 
+def warm_workers(data) -> set[str]:
+    """Start a worker on each of the two nodes (two overlapping trials) so that later trials reuse them and a loaded
+    machine's slow worker start is not part of what a test times; the workers' names."""
+    warm = run_tasks(nas.RayExecutor(evaluate=functools.partial(scripted_fitness, sleep=0.5)),
+                     [genome(2), genome(3)], data)
+    workers = {o["worker"] for o in warm}
+    assert len(workers) == 2, warm
+    return workers
+
+
 def test_exceptions_nan_and_out_of_memory_in_real_training_are_failed_records(cluster, tiny_data, tmp_path):
     modes = ["ok", "raise", "nan", "oom"]
     run = nas.evolve(SPACE, tiny_data, population=4, generations=1, initial=[genome(8, m) for m in modes],
@@ -115,13 +125,11 @@ def test_workers_are_reused_for_a_bounded_number_of_trials_or_fresh_per_trial(cl
 
 def test_a_trial_over_the_timeout_is_cancelled_and_the_others_go_on(cluster, tiny_data):
     # the timeout counts from a trial's launch, a worker's start included, which a loaded 2-core machine can stretch
-    # past 10 s: two warm-up trials without a timeout first start a worker on each node, which the timed trials reuse.
-    # The hanging trial sleeps a minute, the others half a second (so the two warm-ups overlap, one on each node).
-    fitness = functools.partial(scripted_fitness, sleep=0.5)
-    warm = run_tasks(nas.RayExecutor(evaluate=fitness), [genome(2), genome(3)], tiny_data)
-    outcomes = run_tasks(nas.RayExecutor(evaluate=fitness, trial_timeout=10),
+    # past 10 s: warm workers, without a timeout, first. The hanging trial sleeps a minute, the others half a second.
+    warm = warm_workers(tiny_data)
+    outcomes = run_tasks(nas.RayExecutor(evaluate=functools.partial(scripted_fitness, sleep=0.5), trial_timeout=10),
                          [genome(4, "hang"), genome(8), genome(16)], tiny_data)
-    assert {o["worker"] for o in outcomes[1:]} <= {o["worker"] for o in warm}, "the timed trials started new workers"
+    assert {o["worker"] for o in outcomes[1:]} <= warm, "the timed trials started new workers"
     assert outcomes[0]["status"] == "failed"
     assert outcomes[0]["error"] == "exceeded the trial timeout of 10 s and was cancelled"
     assert 10 <= outcomes[0]["seconds"] < 40
@@ -137,6 +145,7 @@ def _interval(record):
 
 
 def test_aging_evolution_keeps_every_worker_busy(cluster, tiny_data, tmp_path):
+    warm_workers(tiny_data)
     run = nas.evolve(dense_space(), tiny_data, population=4, generations=3, algorithm="aging", seed=0,
                      executor=nas.RayExecutor(evaluate=functools.partial(scripted_fitness, sleep=1.0)),
                      run_dir=tmp_path / "run", verbose=False)
