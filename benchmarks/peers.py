@@ -66,9 +66,11 @@ methods in a later session of the install (``--seed-list 2 --methods nas-aging-f
 kt-hyperband,kt-bayesian,optuna-tpe-hyperband,dehb``), merged with the stopped file into
 peers_synthetic_oneinstall_seed2.json, and the five seeds into peers_synthetic_oneinstall_5seeds.json.
 peers_synthetic_oneinstall_ktgp.json: ``--methods kt-bayesian-gp --seed-list 0,1,2,3,4`` on synthetic lesions, the
-same install. peers_ham10000_epochs96_seed0.json: HAM10000 with three times the budget of peers_ham10000.json
-(``--epochs 96``, the other settings as there, ``--seed-list 0 --reference nas-generational-fidelity --methods
-kt-hyperband,nas-generational-fidelity,random,nas-aging-fidelity``).
+same install, merged with the five seeds into peers_synthetic_oneinstall_5seeds_ktgp.json;
+peers_digits_oneinstall_ktgp.json the same on digits, merged with its five seeds into
+peers_digits_oneinstall_5seeds_ktgp.json. peers_ham10000_epochs96_seed0.json: HAM10000 with three times the budget
+of peers_ham10000.json (``--epochs 96``, the other settings as there, ``--seed-list 0 --reference
+nas-generational-fidelity --methods kt-hyperband,nas-generational-fidelity,random,nas-aging-fidelity``).
 
 Each method's search and retrains run in a fresh process (``--method-timeout`` stops one that hangs and reports it).
 """
@@ -94,6 +96,8 @@ from nas.training import Budget  # noqa: E402
 METHODS = ("random", "nas-generational", "nas-aging", "nas-aging-fidelity", "nas-generational-fidelity", "kt-hyperband",
            "kt-bayesian", "kt-bayesian-gp", "optuna-tpe-hyperband", "dehb")
 POPULATION = 8
+#: the seed Keras Tuner gets for seed 0, which it would take for no seed; above any seed a run here uses
+KT_SEED_ZERO = 1_000_003
 
 
 def _budget(args, **epochs: int) -> Budget:
@@ -148,8 +152,10 @@ def _keras_tuner(method: str, trainer, args, seed: int, folder: str) -> dict:
     from nas.peers import BudgetSpent
     from nas.peers import keras_tuner as adapter
 
-    options = dict(objective=adapter.objective(trainer), seed=seed, directory=folder, project_name=method,
-                   max_consecutive_failed_trials=1000)
+    # Keras Tuner takes seed 0 for no seed (``seed or random.randint(1, 10000)``): seed 0 gets a fixed stand-in, so
+    # it repeats like the others (the results files before this ran Keras Tuner's seed-0 searches unseeded)
+    options = dict(objective=adapter.objective(trainer), seed=seed or KT_SEED_ZERO, directory=folder,
+                   project_name=method, max_consecutive_failed_trials=1000)
     if method == "kt-hyperband":
         tuner = keras_tuner.Hyperband(adapter.HyperModel(trainer), max_epochs=args.max_fidelity, factor=3,
                                       hyperband_iterations=1000, **options)
