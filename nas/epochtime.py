@@ -62,18 +62,18 @@ class TrainingTimeLimit(keras.callbacks.Callback):
                  clock: Callable[[], float] = time.perf_counter) -> None:
         super().__init__()
         self.seconds, self.epochs, self.plan = float(seconds), int(epochs), plan
-        self.now = clock
-        self.clock = clock()
+        self.clock = clock
+        self.start = clock()
         self.first = 0.0
         self.stopped = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         """Start the clock."""
-        self.clock = self.now()
+        self.start = self.clock()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         """Stop before an epoch that would end past the limit (or, with ``plan``, after the epochs planned)."""
-        elapsed = self.now() - self.clock
+        elapsed = self.clock() - self.start
         if epoch == 0:
             self.first = elapsed
             if self.plan:
